@@ -1,0 +1,115 @@
+# salespipeline: C operator + C data-plane workers.
+#
+#   make            build every binary into build/bin/
+#   make test       install what is missing, build normal + ASan/UBSan, run unit and integration tests
+#   make run        the whole pipeline locally under a Locust scenario, then the dashboard
+#   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`)
+#
+# Binaries: one folder each under workers/ (plus operator/); every .c there except *_test.c is
+# linked with common/ and the generated protobuf code. A file `foo_test.c` beside the code is a
+# cmocka unit test linked with that folder's objects (main.c excepted).
+
+O        ?= build
+SANITIZE ?=
+CC       ?= cc
+PKGS     := libcurl libcjson libmicrohttpd grpc rdkafka hiredis libprotobuf-c yaml-0.1 openssl
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -MMD -MP \
+            -Icommon -Ibuild/gen $(shell pkg-config --cflags $(PKGS))
+LDLIBS   += -Wl,--as-needed $(shell pkg-config --libs $(PKGS)) -lm
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+PROGRAMS := api bridge writer consumer salesctl
+PROTOS   := blackfriday health
+GEN_SRC  := $(PROTOS:%=build/gen/%.pb-c.c)
+GEN_HDR  := $(PROTOS:%=build/gen/%.pb-c.h)
+.SECONDARY: $(GEN_SRC) $(GEN_HDR)
+
+lib_src   = $(filter-out %_test.c %/main.c,$(wildcard $(1)/*.c))
+obj_of    = $(patsubst %.c,$(O)/obj/%.o,$(1))
+COMMON_OBJ := $(call obj_of,$(call lib_src,common)) $(patsubst build/gen/%.c,$(O)/obj/gen/%.o,$(GEN_SRC))
+
+BINS       := $(PROGRAMS:%=$(O)/bin/%) $(O)/bin/operator
+UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
+UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
+
+.PHONY: all bins unit-bins asan deps test unit-test run up down bench clean \
+        cluster-up cluster-down operator-run
+all: bins
+bins: $(BINS)
+unit-bins: $(UNIT_BINS)
+
+# --- generated protobuf code (never committed) ---
+build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p build/gen
+	protoc-c --proto_path=proto --c_out=build/gen $<
+
+$(O)/obj/gen/%.o: build/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+
+$(O)/obj/%.o: %.c | $(GEN_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# --- programs ---
+define program_rule
+$(O)/bin/$(1): $(call obj_of,$(filter-out %_test.c,$(wildcard $(2)/*.c))) $(COMMON_OBJ)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p),workers/$(p))))
+$(eval $(call program_rule,operator,operator))
+
+# --- unit tests: foo_test.c + its folder's objects (main.c excluded) + common ---
+define unit_rule
+$(O)/test/$(notdir $(basename $(1))): $(call obj_of,$(1) $(call lib_src,$(dir $(1)))) $(COMMON_OBJ)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(sort $$^) $$(LDLIBS) -lcmocka
+endef
+$(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
+
+asan:
+	$(MAKE) O=build/asan SANITIZE=1 bins unit-bins
+
+# --- installs, tests, the main job ---
+deps:
+	scripts/deps.sh all
+
+test: deps
+	$(MAKE) bins unit-bins
+	$(MAKE) asan
+	scripts/test.sh
+
+unit-test: bins unit-bins
+	scripts/test.sh unit
+
+run: deps bins
+	scripts/run.sh
+
+up: deps bins
+	scripts/local.sh up
+
+down:
+	scripts/local.sh down
+
+bench: deps bins
+	scripts/bench.sh
+
+cluster-up:
+	scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
+
+operator-run: bins cluster-up
+	KUBECONFIG=build/cluster/kubeconfig $(O)/bin/operator
+
+clean:
+	rm -rf build/bin build/obj build/test build/gen build/asan
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

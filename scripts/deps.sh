@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests and `make run` need, pinned and idempotent.
+# A second run costs seconds: each step is skipped when its stamp matches its inputs.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cache=${SP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/salespipeline}
+mkdir -p "$cache" "$top/build"
+
+log() { printf '[deps] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_packages=$(grep -v '^#' "$top/scripts/apt-packages.txt" | xargs)
+backports_packages="valkey-server valkey-tools"
+
+apt_step() {
+  local stamp="$top/build/.deps-apt"
+  local want; want=$(cat "$top/scripts/apt-packages.txt" "$0" | sha256sum | cut -c1-16)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  # bookworm-backports, derived from the machine's own Debian entry (no host name in our files).
+  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    local src=/etc/apt/sources.list.d/debian.sources
+    if [ -f "$src" ]; then
+      local uris; uris=$(awk '/^URIs:/ {print $2; exit}' "$src")
+      log "adding bookworm-backports from $src ($uris)"
+      printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$uris" | as_root tee /etc/apt/sources.list.d/backports.sources >/dev/null
+    else
+      local uri; uri=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list)
+      echo "deb $uri bookworm-backports main" | as_root tee /etc/apt/sources.list.d/backports.list >/dev/null
+    fi
+  fi
+  local missing=()
+  for p in $apt_packages $backports_packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends $apt_packages >/dev/null
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+      -t bookworm-backports $backports_packages >/dev/null
+    # Never the packaged services: tests start their own servers on their own ports.
+    as_root systemctl disable --now valkey-server 2>/dev/null || true
+    as_root pkill -x valkey-server 2>/dev/null || true
+  fi
+  echo "$want" > "$stamp"
+}
+
+venv_step() {
+  local venv="$top/.venv" stamp="$top/.venv/.stamp"
+  local want; want=$(sha256sum "$top/requirements.txt" | cut -c1-16)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  log "python virtualenv from requirements.txt"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$top/requirements.txt"
+  echo "$want" > "$stamp"
+}
+
+kafka_step() { "$top/scripts/kafka.sh" install; }
+
+case "${1:-all}" in
+  apt) apt_step ;;
+  venv) venv_step ;;
+  kafka) kafka_step ;;
+  all) apt_step; venv_step; kafka_step ;;
+  *) echo "usage: $0 [all|apt|venv|kafka]" >&2; exit 2 ;;
+esac

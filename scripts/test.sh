@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the unit tests (cmocka, normal and sanitizer builds) and the integration tests (pytest,
+# against real Kafka, Valkey and kube-apiserver, with the sanitizer-built workers).
+#   scripts/test.sh          everything
+#   scripts/test.sh unit     unit tests only
+#   scripts/test.sh -k expr  integration tests matching a pytest expression
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+run_unit() {
+  local failed=0 total=0 dir
+  for dir in build/test build/asan/test; do
+    [ -d "$dir" ] || continue
+    for t in "$dir"/*_test; do
+      [ -x "$t" ] || continue
+      total=$((total + 1))
+      echo "== $t"
+      "$t" || failed=$((failed + 1))
+    done
+  done
+  echo "unit: $((total - failed)) passed, $failed failed"
+  [ "$failed" = 0 ]
+}
+
+run_integration() {
+  export SP_BIN_DIR=${SP_BIN_DIR:-$top/build/asan/bin}
+  .venv/bin/python -m pytest -p no:cacheprovider tests "$@"
+}
+
+case "${1:-all}" in
+  unit) run_unit ;;
+  all) run_unit; run_integration ;;
+  *) run_integration "$@" ;;
+esac
