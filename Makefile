@@ -67,7 +67,7 @@ $(eval $(call program_rule,operator,operator))
 
 # --- unit tests: foo_test.c + its folder's objects (main.c excluded) + common ---
 define unit_rule
-$(O)/test/$(notdir $(basename $(1))): $(call obj_of,$(1) $(call lib_src,$(dir $(1)))) $(COMMON_OBJ)
+$(O)/test/$(notdir $(basename $(1))): $(call obj_of,$(1) $(call lib_src,$(patsubst %/,%,$(dir $(1))))) $(COMMON_OBJ)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$(sort $$^) $$(LDLIBS) -lcmocka
 endef

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `make bench`: measurements, never assertions. Starts the local stack (local.sh) on its own
+# ports, drives the api with wrk, and writes build/bench/results-<date>.md with sales/s,
+# p50/p99 latency, CPU microseconds per sale and peak RSS of each process.
+#   SP_BENCH_SECONDS  length of each wrk run (default 20)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+out_dir=$top/build/bench
+mkdir -p "$out_dir"
+export SP_LOCAL_DIR=$out_dir/stack SP_PORT_BASE=${SP_PORT_BASE:-27000} LOG_LEVEL=warn
+seconds=${SP_BENCH_SECONDS:-20}
+results=$out_dir/results-$(date -u +%Y%m%dT%H%M%SZ).md
+parts=(api bridge writer-a writer-b-1 writer-b-2 consumer valkey-primary)
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+scripts/local.sh down >/dev/null 2>&1 || true
+scripts/local.sh up >/dev/null
+trap 'scripts/local.sh down >/dev/null' EXIT
+# shellcheck disable=SC1091
+. "$SP_LOCAL_DIR/env"
+
+pid_of() { cat "$SP_LOCAL_DIR/$1.pid"; }
+# CPU time (user+system) of a process in microseconds.
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000000 / hz}' "/proc/$1/stat"; }
+peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# run_wrk LABEL CONNECTIONS DELAY_MS: one wrk run, then one table row per process.
+run_wrk() {
+  local label=$1 conns=$2 delay=$3 line requests accepted secs p50 p99
+  declare -A before
+  for p in "${parts[@]}"; do before[$p]=$(cpu_us "$(pid_of "$p")"); done
+  log "$label: wrk -t2 -c$conns -d${seconds}s (delay ${delay} ms)"
+  line=$(WRK_DELAY_MS=$delay wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s \
+    -s scripts/bench/wrk-sales.lua "$API_URL" | grep '^RESULT')
+  read -r requests accepted secs p50 p99 <<<"$(echo "$line" |
+    sed -E 's/.*requests=([0-9]+) accepted=([0-9]+) seconds=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \2 \3 \4 \5/')"
+  printf '\n### %s\n\nwrk -t2 -c%s -d%ss, pacing %s ms per request per connection\n\n' \
+    "$label" "$conns" "$seconds" "$delay" >>"$results"
+  printf '| requests | accepted (2xx) | accepted/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n' >>"$results"
+  printf '| %s | %s | %.0f | %s | %s |\n\n' "$requests" "$accepted" \
+    "$(echo "$accepted / $secs" | bc -l)" "$p50" "$p99" >>"$results"
+  printf '| process | CPU us per accepted sale | peak RSS MB |\n|---|---|---|\n' >>"$results"
+  for p in "${parts[@]}"; do
+    local pid used
+    pid=$(pid_of "$p")
+    used=$(echo "$(cpu_us "$pid") - ${before[$p]}" | bc -l)
+    printf '| %s | %.1f | %.1f |\n' "$p" "$(echo "$used / ($accepted + 0.000001)" | bc -l)" \
+      "$(echo "$(peak_rss_kb "$pid") / 1024" | bc -l)" >>"$results"
+  done
+}
+
+{
+  echo "# salespipeline bench, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo
+  echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load generator (wrk) on the same cores."
+  echo "Chain: wrk -> api -> bridge -> writer-a + writer-b x2 (round robin) -> Kafka (1 broker) -> consumer -> Valkey."
+} >"$results"
+
+run_wrk "Saturation" 64 0
+run_wrk "Paced, about 5,000 sales/s offered" 50 10
+
+cat "$results"
+log "written to $results"

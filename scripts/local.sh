@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# The whole pipeline as local processes: Kafka, Valkey primary + replica, the api, the bridge,
+# writer-a (1 instance), writer-b (2 instances) and the consumer.
+#
+#   local.sh up       start what is not running, wait until every part is ready, print the URLs
+#   local.sh down     stop every process `up` started (by its pid file, and only those), remove state
+#   local.sh status   one line per part
+#
+# State lives in SP_LOCAL_DIR (default build/local): <part>.pid, <part>.log, data folders, and
+# `env`, a shell-sourceable file with API_URL, VALKEY_URL, KAFKA_BROKERS and the rest.
+# Ports: SP_PORT_BASE (default 8000) + fixed offsets, so a test stack can sit beside a person's.
+# Binaries: SP_BIN_DIR (default build/bin).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+dir=${SP_LOCAL_DIR:-$top/build/local}
+bin=${SP_BIN_DIR:-$top/build/bin}
+base=${SP_PORT_BASE:-8000}
+topic=${SP_TOPIC:-sales}
+partitions=${SP_PARTITIONS:-6}
+
+api_port=$((base + 80))
+bridge_port=$((base + 81))
+consumer_http=$((base + 95))
+valkey_port=$((base + 379))
+replica_port=$((base + 380))
+kafka_port=$((base + 1092))
+kafka_controller=$((base + 1093))
+# writer instance -> "grpc_port http_port"
+declare -A writer_ports=(
+  [writer-a]="$((base + 51)) $((base + 91))"
+  [writer-b-1]="$((base + 52)) $((base + 92))"
+  [writer-b-2]="$((base + 53)) $((base + 93))"
+)
+writer_target="ipv4:127.0.0.1:$((base + 51));ipv4:127.0.0.1:$((base + 52)),127.0.0.1:$((base + 53))"
+
+log() { printf '[local] %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+pid_alive() {
+  local f=$dir/$1.pid
+  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# start_part NAME CMD...: starts CMD in the background unless NAME's process is alive.
+start_part() {
+  local name=$1; shift
+  if pid_alive "$name"; then return 0; fi
+  log "starting $name"
+  ( cd "$dir" && exec "$@" >>"$dir/$name.log" 2>&1 ) &
+  echo $! >"$dir/$name.pid"
+}
+
+# wait_ready NAME URL: polls URL until 200, failing early if NAME died.
+wait_ready() {
+  local name=$1 url=$2 deadline=$((SECONDS + ${SP_READY_TIMEOUT:-90}))
+  until curl -fsS -o /dev/null --max-time 2 "$url"; do
+    pid_alive "$name" || die "$name exited; last lines of $dir/$name.log:$(printf '\n'; tail -n 20 "$dir/$name.log")"
+    [ $SECONDS -lt $deadline ] || die "$name not ready at $url after ${SP_READY_TIMEOUT:-90}s"
+    sleep 0.2
+  done
+}
+
+wait_valkey() {
+  local name=$1 port=$2 deadline=$((SECONDS + 30))
+  until [ "$(valkey-cli -p "$port" ping 2>/dev/null)" = PONG ]; do
+    pid_alive "$name" || die "$name exited; see $dir/$name.log"
+    [ $SECONDS -lt $deadline ] || die "$name not answering on $port"
+    sleep 0.1
+  done
+}
+
+start_kafka() {
+  "$top/scripts/kafka.sh" start "$dir/kafka" "$kafka_port" "$kafka_controller" >/dev/null
+  "$top/scripts/kafka.sh" create-topic "127.0.0.1:$kafka_port" "$topic" "$partitions" >/dev/null
+}
+
+start_valkey() {
+  mkdir -p "$dir/valkey-primary" "$dir/valkey-replica"
+  start_part valkey-primary valkey-server --bind 127.0.0.1 --port "$valkey_port" \
+    --dir "$dir/valkey-primary" --appendonly yes --appendfsync everysec --save ""
+  wait_valkey valkey-primary "$valkey_port"
+  start_part valkey-replica valkey-server --bind 127.0.0.1 --port "$replica_port" \
+    --dir "$dir/valkey-replica" --replicaof 127.0.0.1 "$valkey_port" --save ""
+  wait_valkey valkey-replica "$replica_port"
+}
+
+common_env() {
+  echo BIND_ADDR=127.0.0.1 LOG_LEVEL="${LOG_LEVEL:-info}" KAFKA_BROKERS="127.0.0.1:$kafka_port" \
+    KAFKA_TOPIC="$topic"
+}
+
+start_workers() {
+  local name ports
+  for name in writer-a writer-b-1 writer-b-2; do
+    read -r grpc http <<<"${writer_ports[$name]}"
+    start_part "$name" env $(common_env) INSTANCE="$name" GRPC_PORT="$grpc" HTTP_PORT="$http" \
+      "$bin/writer"
+  done
+  for name in writer-a writer-b-1 writer-b-2; do
+    read -r grpc http <<<"${writer_ports[$name]}"
+    wait_ready "$name" "http://127.0.0.1:$http/readyz"
+  done
+  start_part bridge env $(common_env) PORT="$bridge_port" WRITER_TARGET="$writer_target" "$bin/bridge"
+  wait_ready bridge "http://127.0.0.1:$bridge_port/readyz"
+  start_part api env $(common_env) PORT="$api_port" \
+    BRIDGE_URL="http://127.0.0.1:$bridge_port/ventas" "$bin/api"
+  wait_ready api "http://127.0.0.1:$api_port/readyz"
+  start_part consumer env $(common_env) HTTP_PORT="$consumer_http" \
+    VALKEY_URL="redis://127.0.0.1:$valkey_port" "$bin/consumer"
+  wait_ready consumer "http://127.0.0.1:$consumer_http/readyz"
+}
+
+write_env() {
+  cat >"$dir/env" <<ENV
+API_URL=http://127.0.0.1:$api_port
+BRIDGE_URL=http://127.0.0.1:$bridge_port
+VALKEY_URL=redis://127.0.0.1:$valkey_port
+VALKEY_REPLICA_URL=redis://127.0.0.1:$replica_port
+KAFKA_BROKERS=127.0.0.1:$kafka_port
+KAFKA_TOPIC=$topic
+CONSUMER_URL=http://127.0.0.1:$consumer_http
+WRITER_URLS="http://127.0.0.1:$((base + 91)) http://127.0.0.1:$((base + 92)) http://127.0.0.1:$((base + 93))"
+ENV
+}
+
+up() {
+  for b in api bridge writer consumer salesctl; do
+    [ -x "$bin/$b" ] || die "$bin/$b missing: run make first"
+  done
+  mkdir -p "$dir"
+  start_kafka
+  start_valkey
+  start_workers
+  write_env
+  log "pipeline ready; state and logs in $dir"
+  cat <<MSG
+  api (POST /ventas)   http://127.0.0.1:$api_port/ventas
+  bridge               http://127.0.0.1:$bridge_port
+  writers (metrics)    http://127.0.0.1:$((base + 91))/metrics  :$((base + 92))  :$((base + 93))
+  consumer (metrics)   http://127.0.0.1:$consumer_http/metrics
+  kafka                127.0.0.1:$kafka_port (topic $topic)
+  valkey               redis://127.0.0.1:$valkey_port (replica :$replica_port)
+  dashboard            $bin/salesctl dashboard --valkey-url redis://127.0.0.1:$valkey_port
+  source $dir/env for these as variables; \`make down\` stops it all.
+MSG
+}
+
+stop_part() {
+  local name=$1 f=$dir/$1.pid pid deadline
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  if kill -TERM "$pid" 2>/dev/null; then
+    deadline=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
+down() {
+  [ -d "$dir" ] || return 0
+  # Intake first, storage last, so that in-flight sales drain.
+  for name in api bridge writer-a writer-b-1 writer-b-2 consumer valkey-replica valkey-primary; do
+    stop_part "$name"
+  done
+  [ -d "$dir/kafka" ] && "$top/scripts/kafka.sh" stop "$dir/kafka" || true
+  rm -rf "$dir"
+  log "stopped"
+}
+
+status() {
+  for name in kafka valkey-primary valkey-replica writer-a writer-b-1 writer-b-2 bridge api consumer; do
+    if [ "$name" = kafka ]; then
+      "$top/scripts/kafka.sh" status "$dir/kafka" >/dev/null 2>&1 && s=running || s=stopped
+    elif pid_alive "$name"; then s=running; else s=stopped; fi
+    printf '%-16s %s\n' "$name" "$s"
+  done
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

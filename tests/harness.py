@@ -1,0 +1,140 @@
+"""Test harness shared by every area: real servers on loopback, our workers as processes.
+
+Every server binds to 127.0.0.1 on a free port and is stopped when the run ends, even on
+failure. Workers come from SP_BIN_DIR (default build/asan/bin: the sanitizer build)."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN_DIR = Path(os.environ.get("SP_BIN_DIR", ROOT / "build" / "asan" / "bin"))
+
+# ASan: leaks are reported at exit and fail the process; UBSan: stop on the first finding.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=66",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
+    """Polls `predicate` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # a server still starting refuses connections
+            last_error = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
+
+
+def http_get(url, timeout=2.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class Worker:
+    """One of our C binaries as a real process, its stdout (JSON logs) kept in a file."""
+
+    def __init__(self, name, args=(), env=None, http_port=None, log_dir=None, binary=None):
+        self.name = name
+        self.http_port = http_port
+        self.log_path = Path(log_dir or tempfile.mkdtemp()) / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log"
+        full_env = dict(os.environ, **SANITIZER_ENV, LOG_LEVEL="info", BIND_ADDR="127.0.0.1")
+        full_env.update(env or {})
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([str(BIN_DIR / (binary or name)), *args], env=full_env,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.http_port}{path}"
+
+    def wait_ready(self, timeout=30.0):
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.logs()}")
+            return http_get(self.url("/readyz"))[0] == 200
+        wait_until(ready, timeout, what=f"{self.name} /readyz")
+        return self
+
+    def metrics(self):
+        """Prometheus text as {series: value}."""
+        status, text = http_get(self.url("/metrics"))
+        assert status == 200, text
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                series, value = line.rsplit(" ", 1)
+                out[series] = float(value)
+        return out
+
+    def logs(self):
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def log_events(self):
+        return [json.loads(l) for l in self.logs().splitlines() if l.startswith("{")]
+
+    def terminate(self, timeout=30.0):
+        """SIGTERM and wait; returns the exit code (66 means a sanitizer found a leak)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"{self.name} did not stop on SIGTERM in {timeout}s:\n{self.logs()}")
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+class Kafka:
+    def __init__(self, data_dir):
+        self.dir = data_dir
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+
+    def start(self):
+        subprocess.run([str(ROOT / "scripts" / "kafka.sh"), "start", str(self.dir), str(self.port),
+                        str(self.controller_port)], check=True, stdout=subprocess.DEVNULL)
+
+    def stop(self):
+        subprocess.run([str(ROOT / "scripts" / "kafka.sh"), "stop", str(self.dir)], check=True)
+
+    def kill(self):
+        subprocess.run([str(ROOT / "scripts" / "kafka.sh"), "kill", str(self.dir)], check=True)
+
+    def create_topic(self, name, partitions=6):
+        from confluent_kafka.admin import AdminClient, NewTopic
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        futures[name].result(timeout=60)
+        return name
