@@ -37,7 +37,7 @@ BINS       := $(PROGRAMS:%=$(O)/bin/%) $(O)/bin/operator
 UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
-.PHONY: all bins unit-bins asan deps test unit-test run up down bench clean \
+.PHONY: all bins unit-bins asan deps deps-base test unit-test run up down bench clean \
         cluster-up cluster-down operator-run
 all: bins
 bins: $(BINS)
@@ -74,30 +74,39 @@ endef
 $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 
 asan:
-	$(MAKE) O=build/asan SANITIZE=1 bins unit-bins
+	$(MAKE) -j2 O=build/asan SANITIZE=1 bins unit-bins
 
 # --- installs, tests, the main job ---
 deps:
 	scripts/deps.sh all
 
+# What the local pipeline needs (no Kubernetes control plane).
+deps-base:
+	scripts/deps.sh base
+
 test: deps
-	$(MAKE) bins unit-bins
+	$(MAKE) -j2 bins unit-bins
 	$(MAKE) asan
 	scripts/test.sh
 
 unit-test: bins unit-bins
 	scripts/test.sh unit
 
-run: deps bins
+# Sub-makes after the install step: pkg-config flags are read when a make starts, and on a
+# fresh machine the libraries only exist once deps has run.
+run: deps-base
+	$(MAKE) -j2 bins
 	scripts/run.sh
 
-up: deps bins
+up: deps-base
+	$(MAKE) -j2 bins
 	scripts/local.sh up
 
 down:
 	scripts/local.sh down
 
-bench: deps bins
+bench: deps-base
+	$(MAKE) -j2 bins
 	scripts/bench.sh
 
 cluster-up:
@@ -106,7 +115,8 @@ cluster-up:
 cluster-down:
 	scripts/cluster.sh down
 
-operator-run: bins cluster-up
+operator-run: cluster-up
+	$(MAKE) -j2 bins
 	KUBECONFIG=build/cluster/kubeconfig $(O)/bin/operator
 
 clean:

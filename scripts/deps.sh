@@ -58,10 +58,15 @@ venv_step() {
 
 kafka_step() { "$top/scripts/kafka.sh" install; }
 
+# etcd, kube-apiserver, kube-controller-manager and kubectl, built once from the Go module proxy.
+cluster_step() { "$top/scripts/cluster.sh" build; }
+
 case "${1:-all}" in
   apt) apt_step ;;
   venv) venv_step ;;
   kafka) kafka_step ;;
-  all) apt_step; venv_step; kafka_step ;;
-  *) echo "usage: $0 [all|apt|venv|kafka]" >&2; exit 2 ;;
+  cluster) cluster_step ;;
+  base) apt_step; venv_step; kafka_step ;;
+  all) apt_step; venv_step; kafka_step; cluster_step ;;
+  *) echo "usage: $0 [all|base|apt|venv|kafka|cluster]" >&2; exit 2 ;;
 esac
