@@ -1,0 +1,289 @@
+"""The writer against a stock gRPC client (grpcio) and a real Kafka broker.
+
+Each test starts its own writer (the sanitizer build) on a fresh topic and reads what reached
+Kafka back with a real consumer."""
+import collections
+import math
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import grpc
+import pytest
+
+from writer_util import (BIN_DIR, SANITIZER_ENV, SERVICE, free_port, headers, http_get,
+                         metric, new_sale_id, read_records, record_count, sale, start_writer,
+                         wait_until)
+
+DEADLINE = 30.0  # generous: a loaded 2-core machine runs the broker and ASan builds
+OK = grpc.StatusCode.OK
+OUTAGE_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+@pytest.fixture
+def channel_for():
+    channels = []
+
+    def make(target):
+        ch = grpc.insecure_channel(target)
+        channels.append(ch)
+        return ch
+
+    yield make
+    for ch in channels:
+        ch.close()
+
+
+def sale_stub(stubs, channel):
+    return stubs.pb_grpc.ProductSaleServiceStub(channel)
+
+
+def health_status(stubs, channel, service=""):
+    stub = stubs.health_grpc.HealthStub(channel)
+    return stub.Check(stubs.health.HealthCheckRequest(service=service), timeout=DEADLINE).status
+
+
+def call_code(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+        return OK
+    except grpc.RpcError as e:
+        return e.code()
+
+
+def test_help_lists_every_option():
+    out = subprocess.run([str(BIN_DIR / "writer"), "--help"], capture_output=True, text=True,
+                         env=dict(os.environ, **SANITIZER_ENV), timeout=60)
+    assert out.returncode == 0, out.stderr
+    for flag, env in [("grpc-port", "GRPC_PORT"), ("http-port", "HTTP_PORT"),
+                      ("kafka-brokers", "KAFKA_BROKERS"), ("topic", "KAFKA_TOPIC"),
+                      ("max-in-flight", "MAX_IN_FLIGHT"), ("delivery-timeout-ms", "DELIVERY_TIMEOUT_MS"),
+                      ("linger-ms", "KAFKA_LINGER_MS"), ("bind", "BIND_ADDR"),
+                      ("log-level", "LOG_LEVEL"), ("instance", "INSTANCE")]:
+        assert f"--{flag}=" in out.stdout, flag
+        assert f"env {env}," in out.stdout, env
+
+
+def test_sale_is_stored_with_key_value_and_headers(workers, kafka, topic, stubs, channel_for):
+    w = start_writer(workers, kafka.bootstrap, topic)
+    stub = sale_stub(stubs, channel_for(w.target))
+    request = sale(stubs, categoria=3, producto_id="sku-42", precio=1234.5, cantidad_vendida=7)
+    sale_id = new_sale_id()
+    before_ms = int(time.time() * 1000)
+    reply, call = stub.ProcesarVenta.with_call(request, metadata=[("x-sale-id", sale_id)],
+                                               timeout=DEADLINE)
+    after_ms = int(time.time() * 1000)
+    assert call.code() == OK
+    assert reply.estado == "almacenada"
+
+    [record] = read_records(kafka.bootstrap, topic, 1)
+    assert record.key() == b"sku-42"
+    stored = stubs.pb.ProductSaleRequest.FromString(record.value())
+    assert (stored.categoria, stored.producto_id, stored.precio, stored.cantidad_vendida) == \
+        (stubs.pb.Hogar, "sku-42", 1234.5, 7)
+    assert record.value() == request.SerializeToString()
+    h = headers(record)
+    assert h["sale-id"] == sale_id
+    assert before_ms - 1000 <= int(h["received-ms"]) <= after_ms + 1000
+    assert record_count(kafka.bootstrap, topic) == 1
+    wait_until(lambda: metric(w, 'sp_writer_requests_total{code="OK"}') == 1, what="OK counted")
+    assert metric(w, "sp_writer_request_duration_seconds_count") == 1
+
+
+def test_sale_without_sale_id_gets_a_fresh_one(workers, kafka, topic, stubs, channel_for):
+    w = start_writer(workers, kafka.bootstrap, topic)
+    stub = sale_stub(stubs, channel_for(w.target))
+    for _ in range(2):
+        assert stub.ProcesarVenta(sale(stubs), timeout=DEADLINE).estado == "almacenada"
+    ids = [headers(r)["sale-id"] for r in read_records(kafka.bootstrap, topic, 2)]
+    assert len(set(ids)) == 2
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+BAD_SALES = [
+    ("categoria", dict(categoria=0)),
+    ("categoria", dict(categoria=9)),
+    ("producto_id", dict(producto_id="")),
+    ("producto_id", dict(producto_id="x" * 65)),
+    ("producto_id", dict(producto_id="tab\there")),
+    ("precio", dict(precio=0.0)),
+    ("precio", dict(precio=-3.0)),
+    ("precio", dict(precio=math.nan)),
+    ("precio", dict(precio=math.inf)),
+    ("precio", dict(precio=1_000_000.01)),
+    ("cantidad_vendida", dict(cantidad_vendida=0)),
+    ("cantidad_vendida", dict(cantidad_vendida=-4)),
+    ("cantidad_vendida", dict(cantidad_vendida=100_001)),
+]
+
+
+def test_invalid_sales_are_refused_and_never_stored(workers, kafka, topic, stubs, channel_for):
+    w = start_writer(workers, kafka.bootstrap, topic)
+    channel = channel_for(w.target)
+    stub = sale_stub(stubs, channel)
+    refused = 0
+    for field, fields in BAD_SALES:
+        with pytest.raises(grpc.RpcError) as e:
+            stub.ProcesarVenta(sale(stubs, **fields), timeout=DEADLINE)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (fields, e.value)
+        assert e.value.details().startswith(field), (fields, e.value.details())
+        refused += 1
+    # A sale id that cannot be a Kafka header value of ours.
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ProcesarVenta(sale(stubs), metadata=[("x-sale-id", "y" * 65)], timeout=DEADLINE)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "x-sale-id" in e.value.details()
+    # Bytes that are no ProductSaleRequest at all.
+    raw = channel.unary_unary(f"/{SERVICE}/ProcesarVenta")
+    with pytest.raises(grpc.RpcError) as e:
+        raw(b"\xff\xff\xff\xff", timeout=DEADLINE)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    refused += 2
+
+    # One valid sale after them: when it is stored, it must be the only record.
+    assert stub.ProcesarVenta(sale(stubs, producto_id="after"), timeout=DEADLINE).estado == "almacenada"
+    assert record_count(kafka.bootstrap, topic) == 1
+    assert read_records(kafka.bootstrap, topic, 1)[0].key() == b"after"
+    wait_until(lambda: metric(w, 'sp_writer_requests_total{code="INVALID_ARGUMENT"}') == refused
+               and metric(w, 'sp_writer_requests_total{code="OK"}') == 1, what="codes counted")
+
+
+def test_health_check(workers, kafka, topic, stubs, channel_for):
+    w = start_writer(workers, kafka.bootstrap, topic)
+    channel = channel_for(w.target)
+    serving = stubs.health.HealthCheckResponse.SERVING
+    assert health_status(stubs, channel) == serving
+    assert health_status(stubs, channel, SERVICE) == serving
+    with pytest.raises(grpc.RpcError) as e:
+        health_status(stubs, channel, "no.such.Service")
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert call_code(channel.unary_unary("/no.such.Service/Method"), b"", timeout=DEADLINE) == \
+        grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_starts_without_kafka_and_is_not_ready(workers, stubs, channel_for):
+    w = start_writer(workers, f"127.0.0.1:{free_port()}", "sales", ready=False)
+    wait_until(lambda: http_get(w.url("/healthz"))[0] == 200, 60, what="/healthz")
+    status, body = http_get(w.url("/readyz"))
+    assert status == 503 and "kafka" in body
+    assert health_status(stubs, channel_for(w.target)) == stubs.health.HealthCheckResponse.NOT_SERVING
+    assert metric(w, "sp_writer_kafka_up") == 0
+
+
+def test_kafka_stopped_then_back(workers, own_kafka, stubs, channel_for):
+    topic = own_kafka.create_topic("writer-outage", partitions=3)
+    w = start_writer(workers, own_kafka.bootstrap, topic, "--delivery-timeout-ms", "3000")
+    channel = channel_for(w.target)
+    stub = sale_stub(stubs, channel)
+    assert stub.ProcesarVenta(sale(stubs), timeout=DEADLINE).estado == "almacenada"
+
+    own_kafka.stop()
+    # Longer deadline than the delivery timeout: the writer says UNAVAILABLE itself. Shorter:
+    # gRPC ends the call at the deadline. Never OK, never later than the deadline.
+    for deadline in (12.0, 1.5):
+        started = time.monotonic()
+        code = call_code(stub.ProcesarVenta, sale(stubs), metadata=[("x-sale-id", new_sale_id())],
+                         timeout=deadline)
+        elapsed = time.monotonic() - started
+        assert code in OUTAGE_CODES, code
+        assert elapsed < deadline + 2.0, elapsed
+        if deadline == 12.0:
+            assert code == grpc.StatusCode.UNAVAILABLE
+    not_serving = stubs.health.HealthCheckResponse.NOT_SERVING
+    wait_until(lambda: health_status(stubs, channel) == not_serving, 60, what="NOT_SERVING")
+    assert http_get(w.url("/readyz"))[0] == 503
+    assert metric(w, 'sp_writer_requests_total{code="UNAVAILABLE"}') >= 1
+    assert metric(w, "sp_writer_kafka_delivery_errors_total") >= 1
+
+    own_kafka.start()
+    wait_until(lambda: health_status(stubs, channel) == stubs.health.HealthCheckResponse.SERVING,
+               120, interval=0.5, what="SERVING again")
+    codes = []
+
+    def stored_once():
+        codes.append(call_code(stub.ProcesarVenta, sale(stubs), timeout=10))
+        return codes[-1] == OK
+
+    wait_until(stored_once, 120, interval=0.5, what="a sale stored after the outage")
+    assert set(codes) <= OUTAGE_CODES | {OK}, codes
+    w.wait_ready(60)
+
+
+def test_200_concurrent_calls(workers, kafka, topic, stubs, channel_for):
+    w = start_writer(workers, kafka.bootstrap, topic)
+    stub = sale_stub(stubs, channel_for(w.target))
+    ids = [new_sale_id() for _ in range(200)]
+    futures = [stub.ProcesarVenta.future(sale(stubs, producto_id=f"sku-{i % 17}", precio=1.0 + i),
+                                         metadata=[("x-sale-id", sid)], timeout=60)
+               for i, sid in enumerate(ids)]
+    codes = collections.Counter(f.code() for f in futures)
+    assert codes == {OK: 200}, codes
+    assert all(f.result().estado == "almacenada" for f in futures)
+    assert record_count(kafka.bootstrap, topic) == 200
+    records = read_records(kafka.bootstrap, topic, 200)
+    assert sorted(headers(r)["sale-id"] for r in records) == sorted(ids)
+    wait_until(lambda: metric(w, 'sp_writer_requests_total{code="OK"}') == 200, what="200 OK counted")
+    assert metric(w, "sp_writer_request_duration_seconds_count") == 200
+    assert metric(w, "sp_writer_in_flight") == 0
+
+
+def test_in_flight_bound_answers_resource_exhausted(workers, kafka, topic, stubs, channel_for):
+    # One sale in flight at most, held for a second by the producer's linger.
+    w = start_writer(workers, kafka.bootstrap, topic, "--max-in-flight", "1", "--linger-ms", "1000")
+    stub = sale_stub(stubs, channel_for(w.target))
+    futures = [stub.ProcesarVenta.future(sale(stubs), timeout=DEADLINE) for _ in range(30)]
+    codes = collections.Counter(f.code() for f in futures)
+    assert set(codes) <= {OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+    assert codes[OK] >= 1 and codes[grpc.StatusCode.RESOURCE_EXHAUSTED] >= 1, codes
+    assert record_count(kafka.bootstrap, topic) == codes[OK]
+    wait_until(lambda: metric(w, 'sp_writer_requests_total{code="RESOURCE_EXHAUSTED"}') ==
+               codes[grpc.StatusCode.RESOURCE_EXHAUSTED], what="refusals counted")
+
+
+def test_sigterm_under_load_loses_no_acknowledged_sale(workers, kafka, topic, stubs):
+    w = start_writer(workers, kafka.bootstrap, topic)
+    channel = grpc.insecure_channel(w.target)
+    stub = sale_stub(stubs, channel)
+    acked, failed = [], []
+    window = threading.BoundedSemaphore(64)
+    stop = threading.Event()
+
+    def finished(future, sale_id):
+        code = future.code()
+        (acked if code == OK else failed).append(sale_id if code == OK else code)
+        window.release()
+
+    def load():
+        i = 0
+        while not stop.is_set():
+            if not window.acquire(timeout=0.2):
+                continue
+            sid = new_sale_id()
+            f = stub.ProcesarVenta.future(sale(stubs, producto_id=f"sku-{i % 23}"),
+                                          metadata=[("x-sale-id", sid)], timeout=DEADLINE)
+            f.add_done_callback(lambda f, sid=sid: finished(f, sid))
+            i += 1
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        wait_until(lambda: len(acked) >= 300, 120, what="300 sales stored under load")
+        w.proc.send_signal(signal.SIGTERM)
+        exit_code = w.proc.wait(120)
+    finally:
+        stop.set()
+        loader.join()
+    for _ in range(64):  # every call answered, one way or another
+        assert window.acquire(timeout=DEADLINE + 10)
+    channel.close()
+    assert exit_code == 0, w.logs()[-3000:]
+    # Refused after the signal: UNAVAILABLE from the closed port or GOAWAY; CANCELLED when gRPC
+    # core drops a call that arrived at the moment of shutdown, before the writer saw it.
+    assert set(failed) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, \
+        collections.Counter(failed)
+    stored = {headers(r)["sale-id"] for r in
+              read_records(kafka.bootstrap, topic, record_count(kafka.bootstrap, topic))}
+    missing = set(acked) - stored
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged sales are not in Kafka"
+    assert any(e["event"] == "stopped" for e in w.log_events())

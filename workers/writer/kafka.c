@@ -1,0 +1,200 @@
+/* kafka.c - idempotent producer, delivery-report thread, reachability probe. See kafka.h. */
+#include "kafka.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+
+struct wr_kafka {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    wr_delivery_fn *on_delivery;
+    pthread_t poll_thread;
+    bool poll_started;
+    _Atomic bool stop;
+    _Atomic bool up;
+    bool probed;                       /* a first probe result exists (probe thread only) */
+    struct sp_metric *delivery_errors;
+    struct sp_metric *up_gauge;
+};
+
+static void on_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    struct wr_kafka *k = opaque;
+    if (m->err)
+        sp_counter_add(k->delivery_errors, 1);
+    k->on_delivery(m->_private, m->err);
+}
+
+/* librdkafka's own log lines, from its threads, as our JSON logs. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 4)
+        sp_warn("kafka_log", "%s: %s", fac, buf);
+    else if (level <= 6)
+        sp_info("kafka_log", "%s: %s", fac, buf);
+    else
+        sp_debug("kafka_log", "%s: %s", fac, buf);
+}
+
+/* Transient errors are also in the log lines above; only a fatal one needs saying here. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    char why[256];
+    if (err == RD_KAFKA_RESP_ERR__FATAL && rd_kafka_fatal_error(rk, why, sizeof why))
+        sp_error("kafka_fatal", "%s", why);
+    else
+        sp_debug("kafka_error", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+static double queue_length(void *arg)
+{
+    struct wr_kafka *k = arg;
+    return (double)rd_kafka_outq_len(k->rk);
+}
+
+static void *poll_main(void *arg)
+{
+    struct wr_kafka *k = arg;
+    while (!atomic_load(&k->stop))
+        rd_kafka_poll(k->rk, 100);
+    return NULL;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                    size_t errlen)
+{
+    char why[256];
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof why) == RD_KAFKA_CONF_OK)
+        return 0;
+    snprintf(err, errlen, "kafka setting %s=%s: %s", name, value, why);
+    return -1;
+}
+
+static rd_kafka_conf_t *producer_conf(struct wr_kafka *k, const struct wr_kafka_options *o,
+                                      char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char timeout[32], linger[32], queue[32];
+    snprintf(timeout, sizeof timeout, "%ld", o->delivery_timeout_ms);
+    snprintf(linger, sizeof linger, "%ld", o->linger_ms);
+    snprintf(queue, sizeof queue, "%ld", o->queue_max);
+    if (conf_set(conf, "bootstrap.servers", o->brokers, err, errlen) < 0 ||
+        conf_set(conf, "client.id", o->client_id, err, errlen) < 0 ||
+        conf_set(conf, "enable.idempotence", "true", err, errlen) < 0 ||
+        conf_set(conf, "acks", "all", err, errlen) < 0 ||
+        conf_set(conf, "message.timeout.ms", timeout, err, errlen) < 0 ||
+        conf_set(conf, "linger.ms", linger, err, errlen) < 0 ||
+        conf_set(conf, "queue.buffering.max.messages", queue, err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery_report);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    return conf;
+}
+
+struct wr_kafka *wr_kafka_new(const struct wr_kafka_options *o, char *err, size_t errlen)
+{
+    struct wr_kafka *k = calloc(1, sizeof *k);
+    rd_kafka_conf_t *conf = NULL;
+    if (!k) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    k->on_delivery = o->on_delivery;
+    if (!(conf = producer_conf(k, o, err, errlen)))
+        goto fail;
+    char why[512];
+    if (!(k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka producer: %s", why);
+        goto fail;
+    }
+    if (!(k->rkt = rd_kafka_topic_new(k->rk, o->topic, NULL))) {
+        snprintf(err, errlen, "kafka topic %s: %s", o->topic, rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail;
+    }
+    if (pthread_create(&k->poll_thread, NULL, poll_main, k) != 0) {
+        snprintf(err, errlen, "cannot start the kafka poll thread");
+        goto fail;
+    }
+    k->poll_started = true;
+    k->delivery_errors = sp_counter_new("sp_writer_kafka_delivery_errors_total", NULL,
+                                        "Records Kafka did not confirm (delivery report errors).");
+    k->up_gauge = sp_gauge_new("sp_writer_kafka_up", NULL,
+                               "1 when the last metadata probe reached Kafka.");
+    sp_gauge_fn_new("sp_writer_kafka_queue_length", NULL,
+                    "Records in the producer queue, not yet confirmed by Kafka.", queue_length, k);
+    return k;
+fail:
+    wr_kafka_free(k, 0);
+    return NULL;
+}
+
+rd_kafka_resp_err_t wr_kafka_send(struct wr_kafka *k, const struct wr_record *r, void *opaque)
+{
+    char received[24];
+    snprintf(received, sizeof received, "%" PRId64, r->received_ms);
+    /* No RD_KAFKA_MSG_F_COPY: the caller keeps key and value alive until the report. */
+    return rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt),
+                             RD_KAFKA_V_KEY(r->key, r->key_len),
+                             RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
+                             RD_KAFKA_V_HEADER("sale-id", r->sale_id, -1),
+                             RD_KAFKA_V_HEADER("received-ms", received, -1),
+                             RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+}
+
+void wr_kafka_probe(struct wr_kafka *k, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(k->rk, 0, k->rkt, &md, timeout_ms);
+    if (!err && md->topic_cnt == 1)
+        err = md->topics[0].err;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    bool up = !err, was = atomic_exchange(&k->up, up);
+    sp_gauge_set(k->up_gauge, up);
+    if (up && (!was || !k->probed))
+        sp_info("kafka_up", "topic %s reachable", rd_kafka_topic_name(k->rkt));
+    else if (!up && (was || !k->probed))
+        sp_warn("kafka_down", "metadata for topic %s: %s", rd_kafka_topic_name(k->rkt),
+                rd_kafka_err2str(err));
+    k->probed = true;
+}
+
+bool wr_kafka_up(const struct wr_kafka *k)
+{
+    return atomic_load(&k->up);
+}
+
+void wr_kafka_free(struct wr_kafka *k, int timeout_ms)
+{
+    if (!k)
+        return;
+    if (k->rk) {
+        rd_kafka_resp_err_t err = rd_kafka_flush(k->rk, timeout_ms);
+        if (err)
+            sp_warn("kafka_flush", "%d records not delivered: %s", rd_kafka_outq_len(k->rk),
+                    rd_kafka_err2str(err));
+    }
+    atomic_store(&k->stop, true);
+    if (k->poll_started)
+        pthread_join(k->poll_thread, NULL);
+    if (k->rkt)
+        rd_kafka_topic_destroy(k->rkt);
+    if (k->rk)
+        rd_kafka_destroy(k->rk);
+    free(k);
+}

@@ -1,0 +1,155 @@
+/* writer - gRPC server for blackfriday.ProductSaleService: each sale into Kafka.
+ *
+ * A sale is answered OK only once Kafka's delivery report says it is stored (idempotent
+ * producer, acks=all); every failure is a gRPC error code, never OK.
+ *
+ * Threads: main (options, start-up, then SIGTERM wait and a Kafka probe each second), the
+ * gRPC completion-queue thread and the Kafka poll thread (server.h explains both), the admin
+ * HTTP thread (/healthz /readyz /metrics), plus librdkafka's and gRPC's own.
+ *
+ * SIGTERM: /readyz turns 503, the server stops accepting calls and waits for those in flight
+ * to be answered, the producer is flushed, exit 0. */
+#include <grpc/grpc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "httpd.h"
+#include "kafka.h"
+#include "log.h"
+#include "server.h"
+#include "signals.h"
+
+#define PROBE_TIMEOUT_MS 2000
+
+struct writer_config {
+    long grpc_port, http_port, max_in_flight, delivery_timeout_ms, linger_ms;
+    const char *brokers, *topic, *bind, *log_level, *instance;
+};
+
+static struct writer_config cfg;
+
+static const struct sp_option options[] = {
+    {"grpc-port", "GRPC_PORT", SP_OPT_INT, &cfg.grpc_port, "50051", "gRPC port (0: any free port)"},
+    {"http-port", "HTTP_PORT", SP_OPT_INT, &cfg.http_port, "9091",
+     "admin HTTP port for /healthz, /readyz and /metrics"},
+    {"bind", "BIND_ADDR", SP_OPT_STRING, &cfg.bind, "0.0.0.0", "IPv4 address to listen on"},
+    {"kafka-brokers", "KAFKA_BROKERS", SP_OPT_STRING, &cfg.brokers, "127.0.0.1:9092",
+     "Kafka bootstrap servers, comma-separated host:port"},
+    {"topic", "KAFKA_TOPIC", SP_OPT_STRING, &cfg.topic, "sales", "Kafka topic for the sales"},
+    {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &cfg.max_in_flight, "4096",
+     "sales waiting for Kafka at most; beyond, calls get RESOURCE_EXHAUSTED"},
+    {"delivery-timeout-ms", "DELIVERY_TIMEOUT_MS", SP_OPT_INT, &cfg.delivery_timeout_ms, "10000",
+     "a sale Kafka has not confirmed by then fails with UNAVAILABLE (message.timeout.ms)"},
+    {"linger-ms", "KAFKA_LINGER_MS", SP_OPT_INT, &cfg.linger_ms, "5",
+     "how long the producer waits to fill a batch"},
+    {"log-level", "LOG_LEVEL", SP_OPT_STRING, &cfg.log_level, "info", "debug, info, warn or error"},
+    {"instance", "INSTANCE", SP_OPT_STRING, &cfg.instance, NULL,
+     "name of this writer in logs and the Kafka client id (empty: the host name)"},
+    {0}};
+
+static int check_config(void)
+{
+    if (cfg.grpc_port < 0 || cfg.grpc_port > 65535 || cfg.http_port < 0 || cfg.http_port > 65535)
+        fprintf(stderr, "writer: ports must be 0-65535\n");
+    else if (cfg.max_in_flight < 1 || cfg.max_in_flight > 1000000)
+        fprintf(stderr, "writer: --max-in-flight must be 1-1000000\n");
+    else if (cfg.delivery_timeout_ms < 1 || cfg.delivery_timeout_ms > 3600000)
+        fprintf(stderr, "writer: --delivery-timeout-ms must be 1-3600000\n");
+    else if (cfg.linger_ms < 0 || cfg.linger_ms > 900000)
+        fprintf(stderr, "writer: --linger-ms must be 0-900000\n");
+    else if (sp_log_level_parse(cfg.log_level) < 0)
+        fprintf(stderr, "writer: unknown --log-level '%s'\n", cfg.log_level);
+    else
+        return 0;
+    return -1;
+}
+
+static int kafka_ready(void *arg, char *why, size_t cap)
+{
+    if (wr_kafka_up(arg))
+        return 1;
+    snprintf(why, cap, "kafka unreachable (topic %s at %s)", cfg.topic, cfg.brokers);
+    return 0;
+}
+
+/* Serves until SIGTERM/SIGINT, probing Kafka once a second. */
+static int serve(struct wr_kafka *kafka)
+{
+    int sig;
+    while (!(sig = sp_signals_wait(1.0)))
+        wr_kafka_probe(kafka, PROBE_TIMEOUT_MS);
+    return sig;
+}
+
+static int run(const char *instance)
+{
+    char err[256], address[300], client_id[300];
+    int rc = 1;
+    struct wr_server *server = NULL;
+    struct MHD_Daemon *admin = NULL;
+    snprintf(client_id, sizeof client_id, "writer-%s", instance);
+    struct wr_kafka_options ko = {
+        .brokers = cfg.brokers, .topic = cfg.topic, .client_id = client_id,
+        .delivery_timeout_ms = cfg.delivery_timeout_ms, .linger_ms = cfg.linger_ms,
+        .queue_max = cfg.max_in_flight, .on_delivery = wr_server_on_delivery};
+    struct wr_kafka *kafka = wr_kafka_new(&ko, err, sizeof err);
+    if (!kafka) {
+        sp_error("start_failed", "%s", err);
+        return 1;
+    }
+    snprintf(address, sizeof address, "%s:%ld", cfg.bind, cfg.grpc_port);
+    struct wr_server_options so = {
+        .address = address, .max_in_flight = cfg.max_in_flight, .kafka = kafka};
+    if (!(server = wr_server_start(&so, err, sizeof err))) {
+        sp_error("start_failed", "%s", err);
+        goto done;
+    }
+    sp_admin_set_ready(kafka_ready, kafka);
+    if (!(admin = sp_admin_start(cfg.bind, (uint16_t)cfg.http_port)))
+        goto done;
+    wr_kafka_probe(kafka, PROBE_TIMEOUT_MS);
+    const union MHD_DaemonInfo *bound = MHD_get_daemon_info(admin, MHD_DAEMON_INFO_BIND_PORT);
+    sp_info("started", "writer %s: gRPC on %s:%d, admin HTTP on port %u, kafka %s topic %s",
+            instance, cfg.bind, wr_server_port(server),
+            bound ? (unsigned)bound->port : (unsigned)cfg.http_port, cfg.brokers, cfg.topic);
+    int sig = serve(kafka);
+    sp_info("stopping", "writer %s: signal %d, answering the calls in flight", instance, sig);
+    sp_admin_set_stopping();
+    rc = 0;
+done:
+    if (server)
+        wr_server_stop(server, (double)cfg.delivery_timeout_ms / 1000 + 5);
+    if (admin)
+        MHD_stop_daemon(admin); /* before the producer goes: /metrics reads its queue */
+    wr_kafka_free(kafka, (int)cfg.delivery_timeout_ms + 1000);
+    wr_server_free(server);
+    if (!rc)
+        sp_info("stopped", "writer %s: every call answered, producer flushed", instance);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    int r = sp_config_parse("writer",
+                            "gRPC server for blackfriday.ProductSaleService: stores each sale in "
+                            "Kafka and answers once Kafka has confirmed it.",
+                            options, argc, argv);
+    if (r)
+        return r > 0 ? 0 : 2;
+    if (check_config() < 0)
+        return 2;
+    char host[256] = "writer";
+    if (!*cfg.instance && gethostname(host, sizeof host) == 0)
+        host[sizeof host - 1] = '\0';
+    const char *instance = *cfg.instance ? cfg.instance : host;
+    sp_log_init("writer", (enum sp_log_level)sp_log_level_parse(cfg.log_level));
+    /* Before any thread exists, so that all of them leave SIGTERM to main. */
+    sp_signals_init();
+    grpc_init();
+    int rc = run(instance);
+    grpc_shutdown();
+    return rc;
+}

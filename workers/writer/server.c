@@ -1,0 +1,579 @@
+/* server.c - gRPC server on one completion queue; sales to Kafka. See server.h. */
+#include "server.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/slice.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blackfriday.pb-c.h"
+#include "health.pb-c.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "sale.h"
+#include "status.h"
+
+#define WR_SALE_REQUESTS 128   /* ProcesarVenta calls requested from gRPC ahead of arrival */
+#define WR_SPARE_SLOTS 256     /* slots for answers given at once (refusals, health) */
+#define WR_SALE_ID_MAX 64
+#define WR_VALUE_MAX 128       /* a valid sale packs to at most about 90 bytes */
+#define WR_SERVICE "blackfriday.ProductSaleService"
+
+enum call_kind { CALL_HEALTH, CALL_OTHER, CALL_SALE, CALL_KINDS };
+
+/* Calls of each kind kept requested; health and unknown methods first, they are cheap. */
+static const int request_target[CALL_KINDS] = {[CALL_HEALTH] = 2, [CALL_OTHER] = 1,
+                                               [CALL_SALE] = WR_SALE_REQUESTS};
+
+struct wr_call {
+    struct wr_server *srv;
+    enum call_kind kind;
+    bool finishing;               /* the next event is the final batch, not the arrival */
+    bool produced;                /* counted in srv->in_flight */
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;       /* kept allocated across calls: reset by count = 0 */
+    grpc_call_details details;    /* CALL_OTHER only */
+    grpc_byte_buffer *payload;    /* the request message */
+    grpc_byte_buffer *reply;      /* the response message, if any */
+    grpc_slice status_text;
+    grpc_status_code code;        /* the status sent */
+    int cancelled;                /* from GRPC_OP_RECV_CLOSE_ON_SERVER */
+    double started;
+    struct sp_sale sale;
+    uint8_t value[WR_VALUE_MAX];  /* the Kafka value and key (sale.producto_id) live here */
+    size_t value_len;
+    char sale_id[WR_SALE_ID_MAX + 1];
+    struct wr_call *next_free;
+};
+
+struct wr_server {
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    void *methods[CALL_KINDS];    /* registered methods; CALL_OTHER has none */
+    struct wr_kafka *kafka;
+    int port;
+    pthread_t cq_thread;
+    bool started, cq_running;
+    _Atomic bool stopping;
+    char shutdown_tag;            /* its address tags the shutdown notification */
+    /* CQ thread only, from here on. */
+    struct wr_call *pool;
+    size_t pool_len, pool_used;   /* slots allocated, slots ever handed out */
+    struct wr_call *free_list;
+    int requested[CALL_KINDS];
+    long in_flight, max_in_flight;
+    struct sp_metric *requests[WR_STATUS_CODES];
+    struct sp_metric *latency, *in_flight_gauge;
+    uint8_t message[SP_BODY_MAX]; /* the request being decoded */
+};
+
+/* Responses that never change, packed once at start. */
+static uint8_t reply_stored[32], reply_serving[8], reply_not_serving[8];
+static grpc_slice slice_stored, slice_serving, slice_not_serving;
+
+static void replies_init(void)
+{
+    Blackfriday__ProductSaleResponse ok = BLACKFRIDAY__PRODUCT_SALE_RESPONSE__INIT;
+    ok.estado = "almacenada";
+    size_t n = blackfriday__product_sale_response__pack(&ok, reply_stored);
+    slice_stored = grpc_slice_from_static_buffer(reply_stored, n);
+
+    Grpc__Health__V1__HealthCheckResponse h = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+    h.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    n = grpc__health__v1__health_check_response__pack(&h, reply_serving);
+    slice_serving = grpc_slice_from_static_buffer(reply_serving, n);
+    h.status = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+    n = grpc__health__v1__health_check_response__pack(&h, reply_not_serving);
+    slice_not_serving = grpc_slice_from_static_buffer(reply_not_serving, n);
+}
+
+/* --- the slot pool (CQ thread) --- */
+
+/* A free slot: a recycled one first (warm in cache), else one never used. Slots are set up
+ * on first use so that the pool's untouched pages cost no memory. NULL when all are taken. */
+static struct wr_call *slot_take(struct wr_server *s)
+{
+    struct wr_call *c = s->free_list;
+    if (c) {
+        s->free_list = c->next_free;
+        return c;
+    }
+    if (s->pool_used == s->pool_len)
+        return NULL;
+    c = &s->pool[s->pool_used++];
+    c->srv = s;
+    grpc_metadata_array_init(&c->md);
+    grpc_call_details_init(&c->details);
+    c->status_text = grpc_empty_slice();
+    return c;
+}
+
+/* Returns a slot to the pool, dropping what the finished call held. */
+static void slot_put(struct wr_server *s, struct wr_call *c)
+{
+    if (c->call)
+        grpc_call_unref(c->call);
+    if (c->payload)
+        grpc_byte_buffer_destroy(c->payload);
+    if (c->reply)
+        grpc_byte_buffer_destroy(c->reply);
+    grpc_slice_unref(c->status_text);
+    if (c->kind == CALL_OTHER) {
+        grpc_call_details_destroy(&c->details);
+        grpc_call_details_init(&c->details);
+    }
+    c->call = NULL;
+    c->payload = c->reply = NULL;
+    c->status_text = grpc_empty_slice();
+    c->md.count = 0;
+    c->finishing = c->produced = false;
+    c->cancelled = 0;
+    c->next_free = s->free_list;
+    s->free_list = c;
+}
+
+static int pool_new(struct wr_server *s, size_t n)
+{
+    if (!(s->pool = calloc(n, sizeof *s->pool)))
+        return -1;
+    s->pool_len = n;
+    return 0;
+}
+
+static void pool_free(struct wr_server *s)
+{
+    for (size_t i = 0; i < s->pool_used; i++) {
+        grpc_metadata_array_destroy(&s->pool[i].md);
+        grpc_call_details_destroy(&s->pool[i].details);
+    }
+    free(s->pool);
+}
+
+/* Keeps request_target calls of each kind requested, while slots and the server last. */
+static void arm(struct wr_server *s)
+{
+    for (int kind = 0; kind < CALL_KINDS; kind++) {
+        while (s->requested[kind] < request_target[kind] && !atomic_load(&s->stopping)) {
+            struct wr_call *c = slot_take(s);
+            if (!c)
+                return;
+            c->kind = (enum call_kind)kind;
+            grpc_call_error e =
+                kind == CALL_OTHER
+                    ? grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq,
+                                               s->cq, c)
+                    : grpc_server_request_registered_call(s->server, s->methods[kind], &c->call,
+                                                          &c->deadline, &c->md, &c->payload,
+                                                          s->cq, s->cq, c);
+            if (e != GRPC_CALL_OK) {
+                sp_error("grpc_request_failed", "cannot request a call: error %d", (int)e);
+                slot_put(s, c);
+                return;
+            }
+            s->requested[kind]++;
+        }
+    }
+}
+
+/* --- answering --- */
+
+/* Starts the final batch: headers, the reply if any, the status; ends the call. `text` is
+ * the status message, owned by the call from here on. Any thread. */
+static void call_finish(struct wr_call *c, grpc_status_code code, grpc_slice text,
+                        const grpc_slice *reply)
+{
+    grpc_op ops[4];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    c->code = code;
+    c->status_text = text;
+    c->finishing = true;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (reply) {
+        c->reply = grpc_raw_byte_buffer_create((grpc_slice *)reply, 1);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->reply;
+    }
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = code;
+    ops[n++].data.send_status_from_server.status_details = &c->status_text;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    if (e != GRPC_CALL_OK) {
+        /* Only misuse of the API gets here; the slot could never be freed. */
+        sp_error("grpc_batch_failed", "grpc_call_start_batch: error %d", (int)e);
+        abort();
+    }
+}
+
+static void call_refuse(struct wr_call *c, grpc_status_code code, const char *text)
+{
+    call_finish(c, code, grpc_slice_from_copied_string(text), NULL);
+}
+
+void wr_server_on_delivery(void *opaque, rd_kafka_resp_err_t err)
+{
+    struct wr_call *c = opaque;
+    if (!err) {
+        call_finish(c, GRPC_STATUS_OK, grpc_empty_slice(), &slice_stored);
+        return;
+    }
+    char text[160];
+    snprintf(text, sizeof text, "kafka did not store the sale: %s", rd_kafka_err2str(err));
+    call_refuse(c, wr_status_from_kafka(err), text);
+}
+
+/* --- a new call (CQ thread) --- */
+
+/* Copies a message of at most `cap` bytes; -1 if larger or unreadable. */
+static int payload_read(grpc_byte_buffer *bb, uint8_t *buf, size_t cap, size_t *len)
+{
+    grpc_byte_buffer_reader r;
+    grpc_slice slice;
+    size_t n = 0;
+    int rc = 0;
+    if (!grpc_byte_buffer_reader_init(&r, bb))
+        return -1;
+    while (grpc_byte_buffer_reader_next(&r, &slice)) {
+        size_t part = GRPC_SLICE_LENGTH(slice);
+        if (n + part > cap)
+            rc = -1;
+        else
+            memcpy(buf + n, GRPC_SLICE_START_PTR(slice), part);
+        n += part;
+        grpc_slice_unref(slice);
+    }
+    grpc_byte_buffer_reader_destroy(&r);
+    *len = n;
+    return rc;
+}
+
+/* The x-sale-id metadata: 1 and copied, 0 when absent, -1 when not 1-64 printable chars. */
+static int sale_id_read(const grpc_metadata_array *md, char *out, size_t cap)
+{
+    for (size_t i = 0; i < md->count; i++) {
+        if (grpc_slice_str_cmp(md->metadata[i].key, "x-sale-id") != 0)
+            continue;
+        const grpc_slice v = md->metadata[i].value;
+        size_t len = GRPC_SLICE_LENGTH(v);
+        const uint8_t *p = GRPC_SLICE_START_PTR(v);
+        if (len == 0 || len >= cap)
+            return -1;
+        for (size_t j = 0; j < len; j++)
+            if (p[j] < 0x21 || p[j] > 0x7e)
+                return -1;
+        memcpy(out, p, len);
+        out[len] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
+/* Decodes and checks the sale; on refusal writes the reason (naming the field) to `why`. */
+static int sale_read(struct wr_server *s, struct wr_call *c, char *why, size_t cap)
+{
+    struct sp_sale_error e;
+    size_t len = 0;
+    if (!c->payload) {
+        snprintf(why, cap, "missing ProductSaleRequest message");
+        return -1;
+    }
+    int rc = payload_read(c->payload, s->message, sizeof s->message, &len);
+    grpc_byte_buffer_destroy(c->payload); /* not needed while the sale waits for Kafka */
+    c->payload = NULL;
+    if (rc < 0 || sp_sale_unpack(s->message, len, &c->sale) < 0) {
+        snprintf(why, cap, "malformed ProductSaleRequest");
+        return -1;
+    }
+    if (sp_sale_validate(&c->sale, &e) < 0) {
+        snprintf(why, cap, "%s %s", e.field, e.reason);
+        return -1;
+    }
+    int id = sale_id_read(&c->md, c->sale_id, sizeof c->sale_id);
+    if (id < 0) {
+        snprintf(why, cap, "x-sale-id must be 1-%d printable characters", WR_SALE_ID_MAX);
+        return -1;
+    }
+    if (id == 0)
+        sp_sale_id_new(c->sale_id);
+    /* Re-packed from the checked fields: the record holds exactly the proto's fields. */
+    if (!(c->value_len = sp_sale_pack(&c->sale, c->value, sizeof c->value))) {
+        snprintf(why, cap, "sale does not encode");
+        return -1;
+    }
+    return 0;
+}
+
+static bool deadline_passed(const struct wr_call *c)
+{
+    return c->kind != CALL_OTHER &&
+           gpr_time_cmp(gpr_now(c->deadline.clock_type), c->deadline) >= 0;
+}
+
+static void sale_arrived(struct wr_server *s, struct wr_call *c)
+{
+    char why[160];
+    c->started = sp_now();
+    if (sale_read(s, c, why, sizeof why) < 0) {
+        call_refuse(c, GRPC_STATUS_INVALID_ARGUMENT, why);
+        return;
+    }
+    if (deadline_passed(c)) { /* queued too long: the caller has given up, don't store it */
+        call_finish(c, GRPC_STATUS_DEADLINE_EXCEEDED,
+                    grpc_slice_from_static_string("deadline passed before the sale was read"), NULL);
+        return;
+    }
+    if (s->in_flight >= s->max_in_flight) {
+        call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    grpc_slice_from_static_string("writer busy: too many sales in flight"), NULL);
+        return;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct wr_record r = {
+        .key = c->sale.producto_id, .key_len = strlen(c->sale.producto_id),
+        .value = c->value, .value_len = c->value_len, .sale_id = c->sale_id,
+        .received_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
+    /* Counted before sending: from then on the poll thread owns the slot. */
+    c->produced = true;
+    s->in_flight++;
+    rd_kafka_resp_err_t err = wr_kafka_send(s->kafka, &r, c);
+    if (err) {
+        c->produced = false;
+        s->in_flight--;
+        snprintf(why, sizeof why, "kafka did not take the sale: %s", rd_kafka_err2str(err));
+        call_refuse(c, wr_status_from_kafka(err), why);
+        return;
+    }
+    sp_gauge_set(s->in_flight_gauge, s->in_flight);
+}
+
+static void health_arrived(struct wr_server *s, struct wr_call *c)
+{
+    size_t len = 0;
+    Grpc__Health__V1__HealthCheckRequest *req = NULL;
+    if (c->payload && payload_read(c->payload, s->message, sizeof s->message, &len) == 0)
+        req = grpc__health__v1__health_check_request__unpack(NULL, len, s->message);
+    if (!req) {
+        call_refuse(c, GRPC_STATUS_INVALID_ARGUMENT, "malformed HealthCheckRequest");
+        return;
+    }
+    bool known = !strcmp(req->service, "") || !strcmp(req->service, WR_SERVICE);
+    grpc__health__v1__health_check_request__free_unpacked(req, NULL);
+    if (!known)
+        call_refuse(c, GRPC_STATUS_NOT_FOUND, "unknown service");
+    else
+        call_finish(c, GRPC_STATUS_OK, grpc_empty_slice(),
+                    wr_kafka_up(s->kafka) ? &slice_serving : &slice_not_serving);
+}
+
+/* The final batch of a call completed: account for it and free its slot. The request
+ * counter moves last, so that a scrape showing it also shows the rest. */
+static void call_done(struct wr_server *s, struct wr_call *c, bool ok)
+{
+    if (c->kind == CALL_SALE) {
+        if (c->produced) {
+            s->in_flight--;
+            sp_gauge_set(s->in_flight_gauge, s->in_flight);
+        }
+        grpc_status_code code = c->code;
+        if (!ok || c->cancelled)
+            code = deadline_passed(c) ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
+        sp_histogram_observe(s->latency, sp_now() - c->started);
+        struct sp_metric *counter = s->requests[code];
+        sp_counter_add(counter ? counter : s->requests[GRPC_STATUS_UNKNOWN], 1);
+    }
+    slot_put(s, c);
+    arm(s);
+}
+
+static void call_event(struct wr_server *s, struct wr_call *c, bool ok)
+{
+    if (c->finishing) {
+        call_done(s, c, ok);
+        return;
+    }
+    s->requested[c->kind]--;
+    if (!ok) { /* a requested call cancelled by shutdown */
+        slot_put(s, c);
+        arm(s);
+        return;
+    }
+    arm(s);
+    switch (c->kind) {
+    case CALL_SALE:
+        sale_arrived(s, c);
+        break;
+    case CALL_HEALTH:
+        health_arrived(s, c);
+        break;
+    default:
+        call_finish(c, GRPC_STATUS_UNIMPLEMENTED,
+                    grpc_slice_from_static_string("method not implemented"), NULL);
+        break;
+    }
+}
+
+/* Runs until the queue is shut down, which happens once the server's shutdown completed. */
+static void cq_loop(struct wr_server *s)
+{
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            return;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        if (ev.tag == &s->shutdown_tag)
+            grpc_completion_queue_shutdown(s->cq);
+        else
+            call_event(s, ev.tag, ev.success != 0);
+    }
+}
+
+static void *cq_main(void *arg)
+{
+    cq_loop(arg);
+    return NULL;
+}
+
+/* --- life cycle --- */
+
+/* The codes a ProcesarVenta call can end with; any other is counted as UNKNOWN. */
+static const grpc_status_code counted_codes[] = {
+    GRPC_STATUS_OK, GRPC_STATUS_INVALID_ARGUMENT, GRPC_STATUS_RESOURCE_EXHAUSTED,
+    GRPC_STATUS_UNAVAILABLE, GRPC_STATUS_DEADLINE_EXCEEDED, GRPC_STATUS_CANCELLED,
+    GRPC_STATUS_INTERNAL, GRPC_STATUS_UNKNOWN};
+
+static void metrics_init(struct wr_server *s)
+{
+    for (size_t i = 0; i < sizeof counted_codes / sizeof counted_codes[0]; i++)
+        s->requests[counted_codes[i]] =
+            sp_counter_new("sp_writer_requests_total", wr_status_label(counted_codes[i]),
+                           "ProcesarVenta calls answered, by gRPC status code.");
+    s->latency = sp_histogram_new("sp_writer_request_duration_seconds", NULL,
+                                  "ProcesarVenta time from arrival to answer.");
+    s->in_flight_gauge = sp_gauge_new("sp_writer_in_flight", NULL,
+                                      "Sales handed to Kafka and not yet answered.");
+}
+
+static int server_listen(struct wr_server *s, const char *address, char *err, size_t errlen)
+{
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+         .value.integer = SP_BODY_MAX},
+        /* Without this a second writer on the same port would share it silently. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
+        /* Clients (the bridge) may keep idle connections alive with pings. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+         .value.integer = 1},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+         .value.integer = 10000},
+    };
+    grpc_channel_args channel_args = {.num_args = sizeof args / sizeof args[0], .args = args};
+    s->server = grpc_server_create(&channel_args, NULL);
+    s->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->cq, NULL);
+    s->methods[CALL_SALE] = grpc_server_register_method(
+        s->server, "/" WR_SERVICE "/ProcesarVenta", NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    s->methods[CALL_HEALTH] = grpc_server_register_method(
+        s->server, "/grpc.health.v1.Health/Check", NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    s->port = grpc_server_add_http2_port(s->server, address, creds);
+    grpc_server_credentials_release(creds);
+    if (!s->methods[CALL_SALE] || !s->methods[CALL_HEALTH] || s->port <= 0) {
+        snprintf(err, errlen, "cannot listen for gRPC on %s", address);
+        return -1;
+    }
+    return 0;
+}
+
+struct wr_server *wr_server_start(const struct wr_server_options *o, char *err, size_t errlen)
+{
+    struct wr_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->kafka = o->kafka;
+    s->max_in_flight = o->max_in_flight;
+    replies_init();
+    metrics_init(s);
+    if (pool_new(s, (size_t)o->max_in_flight + WR_SALE_REQUESTS + WR_SPARE_SLOTS + 3) < 0) {
+        snprintf(err, errlen, "out of memory for %ld call slots", o->max_in_flight);
+        goto fail;
+    }
+    if (server_listen(s, o->address, err, errlen) < 0)
+        goto fail;
+    grpc_server_start(s->server);
+    s->started = true;
+    arm(s);
+    if (pthread_create(&s->cq_thread, NULL, cq_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the completion queue thread");
+        goto fail;
+    }
+    s->cq_running = true;
+    return s;
+fail:
+    wr_server_free(s);
+    return NULL;
+}
+
+int wr_server_port(const struct wr_server *s)
+{
+    return s->port;
+}
+
+void wr_server_stop(struct wr_server *s, double grace_seconds)
+{
+    atomic_store(&s->stopping, true);
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    if (!s->cq_running)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)grace_seconds;
+    if (pthread_timedjoin_np(s->cq_thread, NULL, &until) != 0) {
+        sp_warn("grpc_cancel_calls", "calls still open after %.0fs: cancelling them", grace_seconds);
+        grpc_server_cancel_all_calls(s->server);
+        pthread_join(s->cq_thread, NULL);
+    }
+    s->cq_running = false;
+}
+
+void wr_server_free(struct wr_server *s)
+{
+    if (!s)
+        return;
+    if (s->cq_running)
+        wr_server_stop(s, 0);
+    if (s->started && !atomic_load(&s->stopping)) {
+        /* Started but the CQ thread never ran: shut down and drain on this thread. */
+        atomic_store(&s->stopping, true);
+        grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+        grpc_server_cancel_all_calls(s->server);
+        cq_loop(s);
+    } else if (s->cq && !s->started) {
+        grpc_completion_queue_shutdown(s->cq);
+        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN)
+            ;
+    }
+    if (s->server)
+        grpc_server_destroy(s->server);
+    if (s->cq)
+        grpc_completion_queue_destroy(s->cq);
+    pool_free(s);
+    free(s);
+}
