@@ -1,0 +1,515 @@
+/* rest.c - the sale intake. See rest.h.
+ *
+ * Suspend/resume, and why it is race-free here:
+ * - A sale is suspended BEFORE it is handed to forward(), so the completer's
+ *   MHD_resume_connection() can never come before MHD_suspend_connection(). (MHD takes a suspend
+ *   that follows a resume it has not processed yet as "cancel the resume", which would leave the
+ *   connection neither suspended nor answered.)
+ * - forward() may complete at once, on the daemon thread: the resume is then only recorded, and
+ *   acted on by this same thread after the handler returns.
+ * - The completer writes the answer into the call, publishes it with a release store and then
+ *   resumes; the handler reads it after an acquire load. After MHD_resume_connection() the
+ *   completer never touches the call again, since the daemon may free it at once.
+ * - While a connection is suspended MHD neither polls its socket nor times it out, so a client
+ *   that hangs up is noticed only after the resume: sending fails and MHD calls the completed
+ *   callback, which frees the call and drops the in-flight count. A call is thus never freed
+ *   while a completer may still hold it. If MHD ever reported a forwarded, unanswered call as
+ *   completed (only possible if the daemon were stopped with calls outstanding, which the
+ *   shutdown contract rules out), the call is leaked rather than freed under the completer.
+ */
+#include "rest.h"
+
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+
+#define REST_IDLE_TIMEOUT_S 60u         /* idle keep-alive connections are closed after this */
+#define REST_CONN_MEMORY (8 * 1024)     /* MHD's per-connection pool: headers and read buffer */
+#define REST_DISCARD_MAX (16 * SP_BODY_MAX) /* past this, an oversized body closes the connection */
+#define REST_FREE_CALLS_MAX 1024        /* calls kept for reuse */
+
+enum call_state { CALL_READING, CALL_TOO_BIG, CALL_FORWARDED, CALL_ANSWERED };
+
+struct sp_rest_call {
+    struct sp_rest *rest;
+    struct MHD_Connection *conn;
+    _Atomic int state;                  /* enum call_state */
+    int admitted;                       /* counted in rest->in_flight */
+    double started;                     /* sp_now() at the headers */
+    size_t len;                         /* body bytes received (also past the limit) */
+    char *big;                          /* body that outgrew buf: SP_BODY_MAX bytes */
+    unsigned status;                    /* the answer, once CALL_ANSWERED */
+    size_t answer_len;
+    char sale_id[SP_REST_SALE_ID_MAX + 1];
+    char buf[SP_REST_ANSWER_MAX];       /* the body while reading; the answer once forwarded */
+    struct sp_rest_call *next_free;
+};
+
+struct sp_rest {
+    struct sp_rest_config cfg;
+    struct MHD_Daemon *daemon;
+    int listen_fd;                      /* returned by MHD_quiesce_daemon, closed at free */
+    _Atomic unsigned in_flight;
+    _Atomic int stopping;
+    pthread_mutex_t free_lock;          /* guards the free list */
+    struct sp_rest_call *free_calls;
+    unsigned free_count;
+};
+
+/* --- metrics --- */
+
+static const struct {
+    unsigned code;
+    const char *label;
+} status_labels[] = {
+    {200, "code=\"200\""}, {202, "code=\"202\""}, {400, "code=\"400\""}, {404, "code=\"404\""},
+    {405, "code=\"405\""}, {413, "code=\"413\""}, {415, "code=\"415\""}, {500, "code=\"500\""},
+    {502, "code=\"502\""}, {503, "code=\"503\""}, {504, "code=\"504\""}, {0, "code=\"other\""},
+};
+#define STATUS_LABELS (sizeof status_labels / sizeof status_labels[0])
+
+static const char *const downstream_labels[SP_DOWNSTREAM_KINDS] = {
+    "kind=\"timeout\"", "kind=\"unavailable\"", "kind=\"overloaded\"", "kind=\"rejected\"",
+    "kind=\"failed\""};
+
+static struct sp_metric *m_requests[STATUS_LABELS];
+static struct sp_metric *m_latency;
+static struct sp_metric *m_downstream[SP_DOWNSTREAM_KINDS];
+
+static double in_flight_value(void *arg)
+{
+    return (double)sp_rest_in_flight(arg);
+}
+
+static void metrics_register(struct sp_rest *r)
+{
+    for (size_t i = 0; i < STATUS_LABELS; i++)
+        m_requests[i] = sp_counter_new("sp_http_requests_total", status_labels[i].label,
+                                       "Sale requests answered, by HTTP status.");
+    m_latency = sp_histogram_new("sp_http_request_duration_seconds", NULL,
+                                 "Time from a sale's headers to its answer being queued.");
+    sp_gauge_fn_new("sp_http_in_flight", NULL, "Sales admitted and not yet answered.",
+                    in_flight_value, r);
+    for (int k = 0; k < SP_DOWNSTREAM_KINDS; k++)
+        m_downstream[k] = sp_counter_new("sp_downstream_errors_total", downstream_labels[k],
+                                         "Sales the downstream failed, by kind.");
+}
+
+static void count_status(unsigned status)
+{
+    size_t i = 0;
+    while (status_labels[i].code && status_labels[i].code != status)
+        i++;
+    if (m_requests[i])
+        sp_counter_add(m_requests[i], 1);
+}
+
+void sp_rest_downstream_error(enum sp_downstream_error kind)
+{
+    if (kind < SP_DOWNSTREAM_KINDS && m_downstream[kind])
+        sp_counter_add(m_downstream[kind], 1);
+}
+
+/* --- calls: a small free list, so a sale costs no malloc in the steady state --- */
+
+static struct sp_rest_call *call_new(struct sp_rest *r, struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&r->free_lock);
+    struct sp_rest_call *c = r->free_calls;
+    if (c) {
+        r->free_calls = c->next_free;
+        r->free_count--;
+    }
+    pthread_mutex_unlock(&r->free_lock);
+    if (!c && !(c = malloc(sizeof *c)))
+        return NULL;
+    c->rest = r;
+    c->conn = conn;
+    atomic_init(&c->state, CALL_READING);
+    c->admitted = 0;
+    c->started = sp_now();
+    c->len = 0;
+    c->big = NULL;
+    c->status = 0;
+    c->answer_len = 0;
+    c->sale_id[0] = '\0';
+    return c;
+}
+
+static void call_free(struct sp_rest *r, struct sp_rest_call *c)
+{
+    free(c->big);
+    pthread_mutex_lock(&r->free_lock);
+    if (r->free_count < REST_FREE_CALLS_MAX) {
+        c->next_free = r->free_calls;
+        r->free_calls = c;
+        r->free_count++;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&r->free_lock);
+    free(c);
+}
+
+/* --- answers --- */
+
+size_t sp_rest_error_json(char *buf, size_t cap, const char *msg)
+{
+    if (cap < 16)
+        return 0;
+    size_t n = (size_t)snprintf(buf, cap, "{\"error\":\"");
+    n = sp_json_escape(buf, n, cap - 3, msg);
+    memcpy(buf + n, "\"}", 3);
+    return n + 2;
+}
+
+/* Queues `body` (copied unless it lives in the call, which outlives the response's use of it:
+ * MHD is done sending before it reports the request completed). */
+static enum MHD_Result reply(struct sp_rest *r, struct MHD_Connection *conn,
+                             struct sp_rest_call *c, unsigned status, const char *body,
+                             size_t len)
+{
+    int in_call = c && body == c->buf;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, (void *)body, in_call ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+    if (atomic_load_explicit(&r->stopping, memory_order_relaxed))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    count_status(status);
+    if (c)
+        sp_histogram_observe(m_latency, sp_now() - c->started);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct sp_rest *r, struct MHD_Connection *conn,
+                                   struct sp_rest_call *c, unsigned status, const char *msg)
+{
+    char body[256];
+    size_t n = sp_rest_error_json(body, sizeof body, msg);
+    return reply(r, conn, c, status, body, n);
+}
+
+void sp_rest_complete(struct sp_rest_call *c, unsigned status, const char *body, size_t len)
+{
+    if (len > sizeof c->buf) {
+        status = status >= 200 && status < 300 ? 502 : status;
+        len = sp_rest_error_json(c->buf, sizeof c->buf, "downstream answer too long");
+    } else {
+        memcpy(c->buf, body, len);
+    }
+    c->status = status;
+    c->answer_len = len;
+    atomic_store_explicit(&c->state, CALL_ANSWERED, memory_order_release);
+    /* Last touch of `c`: from here on the daemon may answer and free it. */
+    MHD_resume_connection(c->conn);
+}
+
+/* --- request handling --- */
+
+/* "application/json", any case, optionally followed by parameters such as a charset. */
+static int is_json(const char *type)
+{
+    static const char want[] = "application/json";
+    if (!type)
+        return 0;
+    type += strspn(type, " \t");
+    if (strncasecmp(type, want, sizeof want - 1) != 0)
+        return 0;
+    type += sizeof want - 1;
+    type += strspn(type, " \t");
+    return *type == '\0' || *type == ';';
+}
+
+static int sale_id_valid(const char *id)
+{
+    size_t len = strlen(id);
+    return len >= 1 && len <= SP_REST_SALE_ID_MAX &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
+}
+
+static int too_big_declared(struct MHD_Connection *conn)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end;
+    unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
+    return cl && end != cl && n > SP_BODY_MAX;
+}
+
+/* First call for a request: everything decided from the request line and the headers. */
+static enum MHD_Result on_headers(struct sp_rest *r, struct MHD_Connection *conn,
+                                  const char *url, const char *method, void **state)
+{
+    enum MHD_Result ret;
+    if (sp_admin_route(conn, method, url, &ret))
+        return ret;
+    if (strcmp(url, SP_REST_PATH) != 0)
+        return reply_error(r, conn, NULL, MHD_HTTP_NOT_FOUND, "not found");
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        return reply_error(r, conn, NULL, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
+    if (atomic_load(&r->stopping))
+        return reply_error(r, conn, NULL, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
+    if (!is_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                             MHD_HTTP_HEADER_CONTENT_TYPE)))
+        return reply_error(r, conn, NULL, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                           "content type must be application/json");
+    if (too_big_declared(conn))
+        return reply_error(r, conn, NULL, MHD_HTTP_CONTENT_TOO_LARGE, "body over 65536 bytes");
+    const char *id = r->cfg.sale_id_from_header
+        ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, SP_SALE_ID_HEADER) : NULL;
+    if (id && !*id)
+        id = NULL;      /* an empty X-Sale-Id counts as none */
+    if (id && !sale_id_valid(id)) {
+        static const char bad_id[] = "{\"error\":\"X-Sale-Id must be 1-64 of [A-Za-z0-9._-]\","
+                                     "\"field\":\"X-Sale-Id\"}";
+        return reply(r, conn, NULL, MHD_HTTP_BAD_REQUEST, bad_id, sizeof bad_id - 1);
+    }
+    struct sp_rest_call *c = call_new(r, conn);
+    if (!c)
+        return reply_error(r, conn, NULL, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    if (id)
+        memcpy(c->sale_id, id, strlen(id) + 1);
+    *state = c;
+    return MHD_YES;
+}
+
+/* A piece of the body. Past SP_BODY_MAX the rest is read and dropped (MHD cannot answer in the
+ * middle of an upload), and far past it the connection is closed. */
+static enum MHD_Result on_upload(struct sp_rest_call *c, const char *data, size_t n)
+{
+    size_t total = c->len + n;
+    if (atomic_load_explicit(&c->state, memory_order_relaxed) == CALL_READING) {
+        if (total > SP_BODY_MAX) {
+            atomic_store_explicit(&c->state, CALL_TOO_BIG, memory_order_relaxed);
+            free(c->big);
+            c->big = NULL;
+        } else if (total > sizeof c->buf && !c->big) {
+            if (!(c->big = malloc(SP_BODY_MAX)))
+                return MHD_NO;
+            memcpy(c->big, c->buf, c->len);
+        }
+        if (total <= SP_BODY_MAX)
+            memcpy((c->big ? c->big : c->buf) + c->len, data, n);
+    }
+    c->len = total;
+    return total > REST_DISCARD_MAX ? MHD_NO : MHD_YES;
+}
+
+/* Counts the sale in flight and returns NULL, or refuses it and returns why. The increment and the
+ * `stopping` load are seq_cst, like sp_rest_quiesce's store and sp_rest_drain's load, so either
+ * this sees `stopping` or a drain sees this sale: none is forwarded after a drain found 0. */
+static const char *admit(struct sp_rest *r)
+{
+    unsigned n = atomic_fetch_add(&r->in_flight, 1);
+    const char *refused = atomic_load(&r->stopping) ? "shutting down"
+                        : n >= r->cfg.max_in_flight ? "too many sales in flight" : NULL;
+    if (refused)
+        atomic_fetch_sub(&r->in_flight, 1);
+    return refused;
+}
+
+/* The whole body is in: validate, admit, suspend, forward. */
+static enum MHD_Result on_body(struct sp_rest *r, struct sp_rest_call *c)
+{
+    struct sp_sale sale;
+    struct sp_sale_error err;
+    int bad = sp_sale_parse_json(c->big ? c->big : c->buf, c->len, &sale, &err);
+    free(c->big);
+    c->big = NULL;
+    if (bad) {
+        char body[256];
+        size_t n = sp_sale_error_json(&err, body, sizeof body);
+        return reply(r, c->conn, c, MHD_HTTP_BAD_REQUEST, body, n);
+    }
+    const char *refused = admit(r);
+    if (refused)
+        return reply_error(r, c->conn, c, MHD_HTTP_SERVICE_UNAVAILABLE, refused);
+    c->admitted = 1;
+    if (!c->sale_id[0])
+        sp_sale_id_new(c->sale_id);
+    atomic_store_explicit(&c->state, CALL_FORWARDED, memory_order_relaxed);
+    MHD_suspend_connection(c->conn);     /* before forward(): see the comment at the top */
+    r->cfg.forward(&sale, c->sale_id, c, r->cfg.forward_arg);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **state)
+{
+    (void)version;
+    struct sp_rest *r = cls;
+    struct sp_rest_call *c = *state;
+    if (!c)
+        return on_headers(r, conn, url, method, state);
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        return on_upload(c, upload, n);
+    }
+    switch (atomic_load_explicit(&c->state, memory_order_acquire)) {
+    case CALL_READING:
+        return on_body(r, c);
+    case CALL_TOO_BIG:
+        return reply_error(r, conn, c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 65536 bytes");
+    case CALL_ANSWERED:
+        return reply(r, conn, c, c->status, c->buf, c->answer_len);
+    default:
+        /* Resumed without an answer: sp_rest_complete is the only resumer, so this is a bug. */
+        sp_error("rest_invariant", "connection resumed without an answer");
+        abort();
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
+                         enum MHD_RequestTerminationCode why)
+{
+    (void)conn, (void)why;
+    struct sp_rest *r = cls;
+    struct sp_rest_call *c = *state;
+    if (!c)
+        return;
+    *state = NULL;
+    if (atomic_load_explicit(&c->state, memory_order_acquire) == CALL_FORWARDED) {
+        sp_error("rest_invariant", "request ended while its sale was still forwarded; leaking it");
+        return;
+    }
+    if (c->admitted)
+        atomic_fetch_sub(&r->in_flight, 1);
+    call_free(r, c);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    sp_warn("httpd", "%s", msg);
+}
+
+/* --- life cycle --- */
+
+/* The connection limit is only reachable if the descriptor limit allows it. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg)
+{
+    struct sockaddr_in addr;
+    if (sp_sockaddr(&addr, cfg->bind_addr, cfg->port) < 0) {
+        sp_error("listen_failed", "bad bind address '%s'", cfg->bind_addr);
+        return NULL;
+    }
+    struct sp_rest *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->cfg = *cfg;
+    r->listen_fd = -1;
+    raise_fd_limit();
+    pthread_mutex_init(&r->free_lock, NULL);
+    metrics_register(r);
+    /* MHD warns about a pool of one, so the pool option is given only for two or more. */
+    struct MHD_OptionItem pool[] = {
+        {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->threads, NULL},
+        {MHD_OPTION_END, 0, NULL}};
+    r->daemon = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ERROR_LOG,
+        cfg->port, NULL, NULL, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_ARRAY, pool,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, REST_IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REST_CONN_MEMORY,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_END);
+    if (!r->daemon) {
+        sp_error("listen_failed", "cannot listen on %s:%u", cfg->bind_addr, (unsigned)cfg->port);
+        pthread_mutex_destroy(&r->free_lock);
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+unsigned sp_rest_in_flight(const struct sp_rest *r)
+{
+    return atomic_load(&r->in_flight);
+}
+
+uint16_t sp_rest_port(const struct sp_rest *r)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(r->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : 0;
+}
+
+void sp_rest_quiesce(struct sp_rest *r)
+{
+    if (atomic_exchange(&r->stopping, 1))
+        return;
+    r->listen_fd = MHD_quiesce_daemon(r->daemon);
+}
+
+unsigned sp_rest_drain(struct sp_rest *r, double seconds)
+{
+    double deadline = sp_now() + seconds;
+    unsigned left;
+    while ((left = sp_rest_in_flight(r)) && sp_now() < deadline)
+        nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
+    return left;
+}
+
+void sp_rest_free(struct sp_rest *r)
+{
+    if (!r)
+        return;
+    MHD_stop_daemon(r->daemon);
+    if (r->listen_fd >= 0)
+        close(r->listen_fd);
+    for (struct sp_rest_call *c = r->free_calls, *next; c; c = next) {
+        next = c->next_free;
+        free(c);
+    }
+    pthread_mutex_destroy(&r->free_lock);
+    free(r);
+}
+
+unsigned sp_rest_shutdown(struct sp_rest *r, double grace_s, void (*stop_forwarder)(void *),
+                          void *arg)
+{
+    sp_rest_quiesce(r);
+    unsigned left = sp_rest_drain(r, grace_s);
+    if (left)
+        sp_warn("drain_timeout", "%u sale(s) still in flight after %.1f s", left, grace_s);
+    stop_forwarder(arg);
+    if (sp_rest_drain(r, 5.0))
+        sp_error("drain_failed", "%u sale(s) never answered", sp_rest_in_flight(r));
+    sp_rest_free(r);
+    return left;
+}

@@ -1,0 +1,90 @@
+/* rest.h - the sale intake shared by the api and the bridge: `POST /ventas` over libmicrohttpd.
+ *
+ * The server checks method, path, content type and size, validates the sale (sp_sale_parse_json),
+ * admits it against a bounded in-flight count, then hands it to the program's forward callback and
+ * SUSPENDS the connection: no thread waits for the downstream. The program answers later, from any
+ * thread, with sp_rest_complete(), which resumes the connection; the answer is queued from the
+ * daemon's own thread. /healthz, /readyz and /metrics are routed through sp_admin_route.
+ *
+ * Answers made here: 400 {"error","field"} for a bad sale, 404, 405 (+Allow), 413 over SP_BODY_MAX,
+ * 415 unless Content-Type is application/json, 503 + Retry-After when the in-flight bound is
+ * reached or the server is stopping. Every 503 answer, ours or the program's, gets Retry-After.
+ *
+ * Shutdown order (the contract that keeps suspended connections safe), done by sp_rest_shutdown:
+ *   sp_rest_quiesce -> sp_rest_drain -> stop the program's forwarder, which must complete every
+ *   call it still holds -> sp_rest_drain -> sp_rest_free. */
+#ifndef SP_REST_H
+#define SP_REST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sale.h"
+
+#define SP_REST_PATH "/ventas"
+#define SP_SALE_ID_HEADER "X-Sale-Id"
+/* A sale id taken from X-Sale-Id: 1..SP_REST_SALE_ID_MAX of [A-Za-z0-9._-]. */
+#define SP_REST_SALE_ID_MAX 64
+/* Longest answer body sp_rest_complete keeps; a longer one is replaced by a generic error. */
+#define SP_REST_ANSWER_MAX 1024
+
+struct sp_rest;
+struct sp_rest_call;
+
+/* Called on a daemon thread for each admitted sale. `sale` and `sale_id` are valid only during
+ * the call: copy what is needed. The callee owns `call` until it passes it to
+ * sp_rest_complete(), exactly once (it may do so before returning). */
+typedef void sp_rest_forward_fn(const struct sp_sale *sale, const char *sale_id,
+                                struct sp_rest_call *call, void *arg);
+
+struct sp_rest_config {
+    const char *bind_addr;       /* IPv4 dotted */
+    uint16_t port;
+    unsigned threads;            /* daemon threads (thread pool size) */
+    unsigned max_in_flight;      /* admitted sales not yet answered */
+    unsigned max_connections;    /* open client connections, idle keep-alive ones included */
+    int sale_id_from_header;     /* 1: take X-Sale-Id (bridge); 0: always make a new id (api) */
+    sp_rest_forward_fn *forward;
+    void *forward_arg;
+};
+
+/* Starts listening. NULL on failure, with the reason logged. Registers the intake metrics, so
+ * at most one server per process. */
+struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg);
+
+/* Answers an admitted sale with `status` and a JSON `body` (copied). Thread-safe; `call` must
+ * not be touched afterwards. */
+void sp_rest_complete(struct sp_rest_call *call, unsigned status, const char *body, size_t len);
+
+/* Stops accepting connections; from now on sales on open connections get 503 and
+ * `Connection: close`. Admitted sales still get their answers. */
+void sp_rest_quiesce(struct sp_rest *rest);
+/* Waits until no admitted sale is left or `seconds` pass; returns how many are left. */
+unsigned sp_rest_drain(struct sp_rest *rest, double seconds);
+unsigned sp_rest_in_flight(const struct sp_rest *rest);
+/* The port listened on (useful when started with port 0). */
+uint16_t sp_rest_port(const struct sp_rest *rest);
+/* Stops the daemon and frees. Every forwarded call must have been completed before. */
+void sp_rest_free(struct sp_rest *rest);
+/* The whole shutdown: quiesce, wait up to `grace_s` for admitted sales to be answered, call
+ * `stop_forwarder(arg)` (which must complete every call it still holds and return only then),
+ * wait for those answers to go out, free. Returns the number of sales that had to be answered
+ * by the forwarder's stop (0 in a clean drain). */
+unsigned sp_rest_shutdown(struct sp_rest *rest, double grace_s, void (*stop_forwarder)(void *),
+                          void *arg);
+
+/* Downstream failures, counted in sp_downstream_errors_total{kind=...}. */
+enum sp_downstream_error {
+    SP_DOWNSTREAM_TIMEOUT,      /* no answer before the deadline */
+    SP_DOWNSTREAM_UNAVAILABLE,  /* not reachable, connection failed */
+    SP_DOWNSTREAM_OVERLOADED,   /* it said 503 / RESOURCE_EXHAUSTED */
+    SP_DOWNSTREAM_REJECTED,     /* it refused the sale (4xx / INVALID_ARGUMENT) */
+    SP_DOWNSTREAM_FAILED,       /* any other failure or an answer we cannot read */
+    SP_DOWNSTREAM_KINDS
+};
+void sp_rest_downstream_error(enum sp_downstream_error kind);
+
+/* Renders {"error":"<msg>"} (msg JSON-escaped) into buf; returns the length. */
+size_t sp_rest_error_json(char *buf, size_t cap, const char *msg);
+
+#endif

@@ -1,0 +1,63 @@
+"""Fixtures for the ingest path: a STOCK grpcio ProductSaleService server (code generated at test
+time from proto/ with grpc_tools.protoc into a temporary folder, never committed), and our api
+and bridge started in front of it."""
+import pytest
+
+from harness import free_port
+from ingest_util import StockServer, generate_pb
+
+
+@pytest.fixture(scope="session")
+def pb(tmp_path_factory):
+    return generate_pb(tmp_path_factory.mktemp("grpc_gen"))
+
+
+@pytest.fixture
+def stock(pb):
+    """Starts stock servers: stock(mode="ok", delay=0.0, workers=64, port=0). All are stopped
+    after the test."""
+    servers = []
+
+    def start(mode="ok", delay=0.0, workers=64, port=0):
+        s = StockServer(pb, mode, delay, workers, port)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def bridge(workers):
+    """Starts our bridge in front of a writer target: bridge(target, *extra_args, port=None)."""
+    def start(target, *args, ready=True, port=None):
+        port = port or free_port()
+        w = workers("bridge", ["--port", str(port), "--writer-target", target, *args],
+                    http_port=port)
+        return w.wait_ready() if ready else w
+    return start
+
+
+@pytest.fixture
+def api(workers):
+    """Starts our api in front of a bridge: api(bridge_worker_or_url, *extra_args, port=None)."""
+    def start(bridge, *args, ready=True, port=None):
+        port = port or free_port()
+        url = bridge if isinstance(bridge, str) else bridge.url("/ventas")
+        w = workers("api", ["--port", str(port), "--bridge-url", url, *args], http_port=port)
+        return w.wait_ready() if ready else w
+    return start
+
+
+@pytest.fixture
+def chain(stock, bridge, api):
+    """stock server <- bridge <- api, all ready. Returns (api, bridge, server)."""
+    def start(mode="ok", delay=0.0, api_args=(), bridge_args=()):
+        server = stock(mode, delay)
+        b = bridge(f"ipv4:{server.address}", *bridge_args)
+        a = api(b, *api_args)
+        return a, b, server
+    return start
+
+

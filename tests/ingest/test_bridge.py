@@ -1,0 +1,162 @@
+"""The bridge against STOCK grpcio servers: what the server receives, how each gRPC status comes back
+as HTTP, deadlines, round robin over writers, readiness."""
+import re
+import subprocess
+
+import pytest
+
+from harness import BIN_DIR, free_port, http_get, wait_until
+from ingest_util import (SALE, expected_fields, make_sales, post, post_many, received_fields,
+                         timed)
+
+
+def test_server_receives_exactly_the_sales_with_their_ids(stock, bridge):
+    server = stock()
+    b = bridge(f"ipv4:{server.address}")
+    sales = make_sales(60)
+    ids = [f"sale-{i:04d}" for i in range(len(sales))]
+    responses = [post(b, s, headers={"X-Sale-Id": i}) for s, i in zip(sales, ids)]
+    for s, r in zip(sales, responses):
+        assert r.status_code == 202, r.text
+        assert r.json() == {"estado": f"guardada {s['producto_id']}"}
+    got = sorted((c["sale_id"], tuple(sorted(received_fields(c).items())))
+                 for c in server.received())
+    want = sorted((i, tuple(sorted(expected_fields(s).items()))) for s, i in zip(sales, ids))
+    assert got == want
+
+
+def test_sale_id_is_created_when_missing(stock, bridge):
+    server = stock()
+    b = bridge(f"ipv4:{server.address}")
+    assert post(b, SALE).status_code == 202
+    [call] = server.received()
+    assert re.fullmatch(r"[0-9a-f]{32}", call["sale_id"])
+
+
+@pytest.mark.parametrize("bad_id", ["has space", "x" * 65, "semi;colon", ""])
+def test_bad_sale_id_is_refused(stock, bridge, bad_id):
+    server = stock()
+    b = bridge(f"ipv4:{server.address}")
+    r = post(b, SALE, headers={"X-Sale-Id": bad_id})
+    if bad_id == "":
+        # An empty X-Sale-Id counts as none: a fresh id is made.
+        assert r.status_code == 202, r.text
+        assert re.fullmatch(r"[0-9a-f]{32}", server.received()[0]["sale_id"])
+        return
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "X-Sale-Id"
+    assert server.received() == []
+    assert post(b, SALE, headers={"X-Sale-Id": "good-1"}).status_code == 202
+
+
+@pytest.mark.parametrize("mode,status", [
+    ("INVALID_ARGUMENT", 400), ("RESOURCE_EXHAUSTED", 503), ("UNAVAILABLE", 503),
+    ("INTERNAL", 502), ("UNIMPLEMENTED", 502), ("FAILED_PRECONDITION", 502),
+])
+def test_grpc_status_maps_to_http(stock, bridge, mode, status):
+    server = stock(mode)
+    b = bridge(f"ipv4:{server.address}")
+    r = post(b, SALE, headers={"X-Sale-Id": "s-1"})
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert "error" in body
+    if status == 400:
+        assert body["field"] == "precio"       # named in the stock server's message
+        assert "precio must be" in body["error"]
+    if status == 503:
+        assert r.headers["Retry-After"] == "1"
+    assert len(server.received()) == 1          # one call, never retried
+    server.mode = "ok"
+    assert post(b, SALE).status_code == 202
+
+
+def test_slow_writer_gets_504_within_the_deadline(stock, bridge):
+    server = stock(delay=30)
+    b = bridge(f"ipv4:{server.address}", "--timeout-ms", "700")
+    r, took = timed(post, b, SALE)
+    assert r.status_code == 504, r.text
+    assert 0.6 <= took < 3.0, took
+    assert len(server.received()) == 1
+    m = b.metrics()
+    assert m['sp_downstream_errors_total{kind="timeout"}'] == 1
+    assert m['sp_http_requests_total{code="504"}'] == 1
+
+
+def test_writer_down_is_503_at_once_and_not_ready(bridge):
+    b = bridge(f"ipv4:127.0.0.1:{free_port()}", ready=False)
+    wait_until(lambda: http_get(b.url("/healthz"))[0] == 200, what="bridge up")
+    assert http_get(b.url("/readyz"))[0] == 503
+    r, took = timed(post, b, SALE)
+    assert r.status_code == 503, r.text
+    assert r.headers["Retry-After"] == "1"
+    assert took < 3.0
+
+
+def test_readiness_follows_the_writer(stock, bridge):
+    server = stock()
+    port = server.port
+    b = bridge(f"ipv4:{server.address}")
+    server.stop()
+    wait_until(lambda: http_get(b.url("/readyz"))[0] == 503, what="bridge not ready")
+    stock(port=port)
+    b.wait_ready(30)
+    wait_until(lambda: post(b, SALE).status_code == 202, what="sales flowing again")
+
+
+def test_one_target_with_two_servers_is_round_robin(stock, bridge):
+    one, two = stock(), stock()
+    b = bridge(f"ipv4:{one.address},{two.address}")
+    # round_robin starts each subchannel as it connects; wait until both take calls.
+    wait_until(lambda: post(b, SALE).status_code == 202 and one.received() and two.received(),
+               what="both servers to get calls")
+    before = len(one.received()), len(two.received())
+    for r in post_many(b, make_sales(40), concurrency=4):
+        assert r.status_code == 202, r.text
+    got = len(one.received()) - before[0], len(two.received()) - before[1]
+    assert sum(got) == 40
+    assert min(got) >= 10, got
+
+
+@pytest.mark.parametrize("sep", [";", "|", " ; "])
+def test_writer_groups_share_the_calls(stock, bridge, sep):
+    one, two = stock(), stock()
+    b = bridge(f"ipv4:{one.address}{sep}ipv4:{two.address}")
+    wait_until(lambda: http_get(b.url("/readyz"))[1].count(": ready") == 2,
+               what="both groups ready")
+    for r in post_many(b, make_sales(40), concurrency=4):
+        assert r.status_code == 202, r.text
+    got = len(one.received()), len(two.received())
+    assert sum(got) == 40
+    assert min(got) >= 10, got
+
+
+def test_failing_group_is_passed_over(stock, bridge):
+    one = stock()
+    b = bridge(f"ipv4:{one.address};ipv4:127.0.0.1:{free_port()}")
+    wait_until(lambda: "transient failure" in http_get(b.url("/readyz"))[1],
+               what="the dead group to be seen failing")
+    for r in post_many(b, make_sales(20), concurrency=2):
+        assert r.status_code == 202, r.text
+    assert len(one.received()) == 20
+
+
+@pytest.mark.parametrize("spec", ["", ";", "ipv4:127.0.0.1:1;", "a|" * 20 + "a"])
+def test_bad_writer_target_fails_at_start(spec):
+    r = subprocess.run([str(BIN_DIR / "bridge"), "--port", str(free_port()), "--writer-target", spec,
+                        "--bind", "127.0.0.1"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "bad_writer_target" in r.stdout
+
+
+def test_metrics(stock, bridge):
+    server = stock()
+    b = bridge(f"ipv4:{server.address}")
+    for _ in range(5):
+        assert post(b, SALE).status_code == 202
+    assert post(b, {"categoria": 9}).status_code == 400
+    m = b.metrics()
+    assert m['sp_http_requests_total{code="202"}'] == 5
+    assert m['sp_http_requests_total{code="400"}'] == 1
+    assert m["sp_http_in_flight"] == 0
+    assert m["sp_http_request_duration_seconds_count"] == 6
+    assert m['sp_downstream_errors_total{kind="unavailable"}'] == 0

@@ -1,0 +1,53 @@
+/* client.h - the api's keep-alive HTTP/1.1 client to the bridge, on one libcurl multi thread.
+ *
+ * Threads and queues:
+ * - Daemon threads call api_client_send(): the sale, as canonical JSON, goes into a bounded ring
+ *   (capacity = the intake's max in flight, so it cannot overflow while the intake's bound holds;
+ *   a full ring is answered 503 anyway) and the curl thread is woken (curl_multi_wakeup) when the
+ *   ring was empty.
+ * - The curl thread moves sales from the ring into transfers, at most `max_connections` at once,
+ *   so that every transfer finds a kept-alive connection (curl's pool is capped at that size:
+ *   never a new connection per sale). Easy handles come from a free list and are reused with
+ *   their options set once. It answers each sale with sp_rest_complete(), and every second asks
+ *   the bridge's /readyz (cached for api_client_ready).
+ * - A sale waits at most `timeout_ms` from api_client_send() to its answer: a transfer gets the
+ *   time left as CURLOPT_TIMEOUT_MS (-> 504), and a sale still in the ring when its time is up
+ *   was never sent and is answered 503.
+ *
+ * Never twice: nothing here retries. libcurl itself re-sends a request on a fresh connection
+ * when a reused one died before any answer byte arrived; the body is given through a read
+ * callback whose rewind always fails, so such a re-send happens only when no byte of the body
+ * had been written (the bridge cannot have acted on it) and otherwise ends in an error (503). */
+#ifndef API_CLIENT_H
+#define API_CLIENT_H
+
+#include <stddef.h>
+
+#include "rest.h"
+
+struct api_client_config {
+    const char *bridge_url;     /* http://host:port/ventas; /readyz is asked on the same host */
+    long timeout_ms;
+    unsigned max_queued;        /* ring capacity: the intake's max in flight */
+    unsigned max_connections;   /* keep-alive connections to the bridge = transfers at once */
+};
+
+struct api_client;
+
+/* Starts the curl thread. NULL on failure, with the reason logged. */
+struct api_client *api_client_start(const struct api_client_config *cfg);
+
+/* An sp_rest_forward_fn; `arg` is the client. */
+void api_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_rest_call *call,
+                     void *arg);
+
+/* An sp_ready_fn: ready while the bridge's last /readyz answer was 200. */
+int api_client_ready(void *arg, char *why, size_t cap);
+
+/* Stops taking sales (they get 503), answers those still queued 503, lets transfers under way
+ * finish (each is bounded by its timeout) and joins the curl thread. */
+void api_client_stop(struct api_client *c);
+/* Frees a stopped client. NULL is a no-op. */
+void api_client_free(struct api_client *c);
+
+#endif

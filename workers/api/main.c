@@ -1,0 +1,114 @@
+/* main.c - the api: POST /ventas in, forwarded to the bridge over keep-alive HTTP.
+ *
+ * The assignment's "Rust API". It validates each sale, gives it an id, and answers 202
+ * {"estado","id"} only once the bridge confirmed the sale is stored. Threads: the intake's
+ * daemon threads (--threads) and one curl thread (client.h). SIGTERM: stop intake, let the
+ * sales in flight finish (bounded by --timeout-ms), exit 0. */
+#include <curl/curl.h>
+#include <stdio.h>
+
+#include "client.h"
+#include "config.h"
+#include "httpd.h"
+#include "log.h"
+#include "rest.h"
+#include "signals.h"
+
+struct api_options {
+    const char *bind, *bridge_url, *log_level;
+    long port, timeout_ms, max_in_flight, connections, threads;
+};
+
+static int in_range(const char *flag, long v, long min, long max)
+{
+    if (v >= min && v <= max)
+        return 1;
+    fprintf(stderr, "api: --%s must be from %ld to %ld (got %ld)\n", flag, min, max, v);
+    return 0;
+}
+
+/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
+static int parse_options(struct api_options *o, int argc, char **argv)
+{
+    const struct sp_option table[] = {
+        {"port", "PORT", SP_OPT_INT, &o->port, "8080",
+         "TCP port for POST /ventas, /healthz, /readyz and /metrics"},
+        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "IPv4 address to listen on"},
+        {"bridge-url", "BRIDGE_URL", SP_OPT_STRING, &o->bridge_url,
+         "http://127.0.0.1:8081/ventas",
+         "the bridge's sale URL; its /readyz on the same host decides our readiness"},
+        {"timeout-ms", "DOWNSTREAM_TIMEOUT_MS", SP_OPT_INT, &o->timeout_ms, "5000",
+         "longest wait for the bridge per sale, queueing included; then 504 (keep it above "
+         "the bridge's own timeout)"},
+        {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &o->max_in_flight, "2048",
+         "sales forwarded and not yet answered; past it, 503 with Retry-After at once"},
+        {"max-connections", "BRIDGE_CONNECTIONS", SP_OPT_INT, &o->connections, "64",
+         "keep-alive HTTP/1.1 connections to the bridge (= sales sent at once)"},
+        {"threads", "HTTP_THREADS", SP_OPT_INT, &o->threads, "2", "HTTP server threads"},
+        {"log-level", "LOG_LEVEL", SP_OPT_STRING, &o->log_level, "info",
+         "debug, info, warn or error"},
+        {0},
+    };
+    int rc = sp_config_parse("api", "REST intake of sales: validates POST /ventas and forwards "
+                             "each sale to the bridge.", table, argc, argv);
+    if (rc != 0)
+        return rc;
+    if (!in_range("port", o->port, 1, 65535) || !in_range("timeout-ms", o->timeout_ms, 1, 600000) ||
+        !in_range("max-in-flight", o->max_in_flight, 1, 1000000) ||
+        !in_range("max-connections", o->connections, 1, 10000) ||
+        !in_range("threads", o->threads, 1, 64))
+        return -1;
+    if (sp_log_level_parse(o->log_level) < 0) {
+        fprintf(stderr, "api: --log-level must be debug, info, warn or error\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void stop_client(void *arg)
+{
+    api_client_stop(arg);
+}
+
+int main(int argc, char **argv)
+{
+    struct api_options o;
+    int rc = parse_options(&o, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    sp_log_init("api", (enum sp_log_level)sp_log_level_parse(o.log_level));
+    sp_signals_init();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    int status = 1;
+    struct api_client_config ccfg = {
+        .bridge_url = o.bridge_url, .timeout_ms = o.timeout_ms,
+        .max_queued = (unsigned)o.max_in_flight, .max_connections = (unsigned)o.connections};
+    struct api_client *client = api_client_start(&ccfg);
+    if (!client)
+        goto done;
+    sp_admin_set_ready(api_client_ready, client);
+    struct sp_rest_config rcfg = {
+        .bind_addr = o.bind, .port = (uint16_t)o.port, .threads = (unsigned)o.threads,
+        .max_in_flight = (unsigned)o.max_in_flight,
+        .max_connections = (unsigned)o.max_in_flight + 1024, .sale_id_from_header = 0,
+        .forward = api_client_send, .forward_arg = client};
+    struct sp_rest *rest = sp_rest_start(&rcfg);
+    if (!rest)
+        goto done;
+    sp_info("started", "listening on %s:%ld, bridge %s, timeout %ld ms, %ld connections",
+            o.bind, o.port, o.bridge_url, o.timeout_ms, o.connections);
+
+    int sig;
+    while (!(sig = sp_signals_wait(3600)))
+        ;
+    sp_info("stopping", "signal %d: stopping intake, finishing sales in flight", sig);
+    sp_admin_set_stopping();
+    sp_rest_shutdown(rest, (double)o.timeout_ms / 1000.0 + 1.0, stop_client, client);
+    sp_info("stopped", "all sales answered");
+    status = 0;
+done:
+    api_client_free(client);
+    curl_global_cleanup();
+    return status;
+}

@@ -1,0 +1,371 @@
+/* client.c - the bridge's gRPC client. See client.h. */
+#include "client.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "answer.h"
+#include "log.h"
+#include "metrics.h"
+
+#define SALE_PB_MAX 256             /* sp_sale_pack of any valid sale fits */
+#define TARGETS_MAX 2048
+#define SERVICE_CONFIG "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}"
+
+/* One call to a writer, from br_client_send to its batch's completion. */
+struct br_call {
+    struct sp_rest_call *rest_call;
+    grpc_call *call;
+    grpc_metadata sale_id_md;
+    grpc_metadata_array initial_md, trailing_md;
+    grpc_byte_buffer *request, *reply;
+    grpc_status_code status;
+    grpc_slice details;
+    char sale_id[SP_REST_SALE_ID_MAX + 1];
+    struct br_call *next_free;
+};
+
+struct br_client {
+    struct br_client_config cfg;
+    char target_buf[TARGETS_MAX];
+    const char *targets[BR_GROUPS_MAX];
+    grpc_channel *channels[BR_GROUPS_MAX];
+    int groups;
+    _Atomic unsigned next_group;    /* round robin over groups */
+    grpc_completion_queue *cq;
+    pthread_t cq_thread;
+    int cq_started, cq_stopped;
+
+    _Atomic int stopping;
+    _Atomic unsigned outstanding;   /* in br_client_send or in a batch */
+    pthread_mutex_t free_lock;      /* guards free_calls */
+    struct br_call *free_calls;
+};
+
+/* --- targets --- */
+
+int br_split_targets(const char *spec, char *buf, size_t cap, const char **out, int max)
+{
+    size_t len = strlen(spec);
+    int n = 0;
+    if (len >= cap)
+        return -1;
+    memcpy(buf, spec, len + 1);
+    for (char *p = buf;;) {
+        size_t seg = strcspn(p, ";|");
+        char end = p[seg], *s = p, *e = p + seg;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        *e = '\0';
+        if (s == e || n == max)
+            return -1;
+        out[n++] = s;
+        if (!end)
+            return n;
+        p += seg + 1;
+    }
+}
+
+/* --- call slots: a free list, shared by daemon threads (get) and the CQ thread (put) --- */
+
+static struct br_call *slot_get(struct br_client *c)
+{
+    pthread_mutex_lock(&c->free_lock);
+    struct br_call *k = c->free_calls;
+    if (k)
+        c->free_calls = k->next_free;
+    pthread_mutex_unlock(&c->free_lock);
+    return k ? k : malloc(sizeof *k);
+}
+
+static void slot_put(struct br_client *c, struct br_call *k)
+{
+    pthread_mutex_lock(&c->free_lock);
+    k->next_free = c->free_calls;
+    c->free_calls = k;
+    pthread_mutex_unlock(&c->free_lock);
+}
+
+/* Releases what gRPC gave the call; the slot itself goes back to the free list. */
+static void slot_release(struct br_client *c, struct br_call *k)
+{
+    if (k->call)
+        grpc_call_unref(k->call);
+    grpc_metadata_array_destroy(&k->initial_md);
+    grpc_metadata_array_destroy(&k->trailing_md);
+    grpc_byte_buffer_destroy(k->request);
+    if (k->reply)
+        grpc_byte_buffer_destroy(k->reply);
+    grpc_slice_unref(k->details);
+    slot_put(c, k);
+}
+
+/* --- sending --- */
+
+static void answer_error(struct sp_rest_call *call, unsigned status, const char *msg)
+{
+    char body[128];
+    size_t n = sp_rest_error_json(body, sizeof body, msg);
+    sp_rest_complete(call, status, body, n);
+}
+
+/* The next group in turn, passing over groups known to be failing while another is not. */
+static grpc_channel *pick_channel(struct br_client *c)
+{
+    if (c->groups == 1)
+        return c->channels[0];
+    unsigned first = atomic_fetch_add_explicit(&c->next_group, 1, memory_order_relaxed);
+    for (int i = 0; i < c->groups; i++) {
+        grpc_channel *ch = c->channels[(first + (unsigned)i) % (unsigned)c->groups];
+        if (grpc_channel_check_connectivity_state(ch, 0) != GRPC_CHANNEL_TRANSIENT_FAILURE)
+            return ch;
+    }
+    return c->channels[first % (unsigned)c->groups];
+}
+
+static int call_start(struct br_client *c, struct br_call *k, const uint8_t *pb, size_t len)
+{
+    grpc_slice payload = grpc_slice_from_copied_buffer((const char *)pb, len);
+    k->request = grpc_raw_byte_buffer_create(&payload, 1);
+    grpc_slice_unref(payload);
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(c->cfg.timeout_ms, GPR_TIMESPAN));
+    grpc_slice method = grpc_slice_from_static_string(BR_METHOD);
+    k->call = grpc_channel_create_call(pick_channel(c), NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+                                       method, NULL, deadline, NULL);
+    if (!k->call)
+        return -1;
+    k->sale_id_md.key = grpc_slice_from_static_string(BR_SALE_ID_KEY);
+    k->sale_id_md.value = grpc_slice_from_static_string(k->sale_id);  /* lives in the slot */
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = 1;
+    ops[0].data.send_initial_metadata.metadata = &k->sale_id_md;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = k->request;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &k->initial_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &k->reply;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &k->trailing_md;
+    ops[5].data.recv_status_on_client.status = &k->status;
+    ops[5].data.recv_status_on_client.status_details = &k->details;
+    return grpc_call_start_batch(k->call, ops, 6, k, NULL) == GRPC_CALL_OK ? 0 : -1;
+}
+
+void br_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_rest_call *call,
+                    void *arg)
+{
+    struct br_client *c = arg;
+    /* seq_cst increment, then the `stopping` load; br_client_stop does the reverse, so either
+     * we see `stopping` or it waits for this call. */
+    atomic_fetch_add(&c->outstanding, 1);
+    if (atomic_load(&c->stopping)) {
+        atomic_fetch_sub(&c->outstanding, 1);
+        answer_error(call, 503, "bridge shutting down");
+        return;
+    }
+    uint8_t pb[SALE_PB_MAX];
+    size_t len = sp_sale_pack(sale, pb, sizeof pb);
+    struct br_call *k = len ? slot_get(c) : NULL;
+    if (!k) {
+        atomic_fetch_sub(&c->outstanding, 1);
+        answer_error(call, 500, len ? "bridge out of memory" : "sale does not pack");
+        return;
+    }
+    memset(k, 0, sizeof *k);
+    k->rest_call = call;
+    k->status = GRPC_STATUS_UNKNOWN;
+    snprintf(k->sale_id, sizeof k->sale_id, "%s", sale_id);
+    if (call_start(c, k, pb, len) < 0) {
+        sp_rest_downstream_error(SP_DOWNSTREAM_FAILED);
+        answer_error(call, 502, "cannot start the gRPC call");
+        slot_release(c, k);
+        atomic_fetch_sub(&c->outstanding, 1);
+    }
+}
+
+/* --- the completion-queue thread --- */
+
+static void call_done(struct br_client *c, struct br_call *k, int ok)
+{
+    struct br_answer a;
+    grpc_slice reply = grpc_empty_slice();
+    if (ok && k->status == GRPC_STATUS_OK && k->reply) {
+        grpc_byte_buffer_reader reader;
+        if (grpc_byte_buffer_reader_init(&reader, k->reply)) {
+            reply = grpc_byte_buffer_reader_readall(&reader);
+            grpc_byte_buffer_reader_destroy(&reader);
+        }
+    }
+    br_answer(&a, ok ? k->status : GRPC_STATUS_UNKNOWN,
+              (const char *)GRPC_SLICE_START_PTR(k->details), GRPC_SLICE_LENGTH(k->details),
+              GRPC_SLICE_START_PTR(reply), GRPC_SLICE_LENGTH(reply));
+    grpc_slice_unref(reply);
+    if (a.error >= 0) {
+        sp_rest_downstream_error((enum sp_downstream_error)a.error);
+        sp_debug("writer_failed", "sale %s: gRPC status %d", k->sale_id, (int)k->status);
+    }
+    sp_rest_complete(k->rest_call, a.status, a.body, a.len);
+    slot_release(c, k);
+    atomic_fetch_sub(&c->outstanding, 1);
+}
+
+static void *cq_main(void *arg)
+{
+    struct br_client *c = arg;
+    for (;;) {
+        grpc_event ev =
+            grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            return NULL;
+        if (ev.type == GRPC_OP_COMPLETE)
+            call_done(c, ev.tag, ev.success);
+    }
+}
+
+/* --- readiness --- */
+
+static const char *state_name(grpc_connectivity_state s)
+{
+    switch (s) {
+    case GRPC_CHANNEL_IDLE: return "idle";
+    case GRPC_CHANNEL_CONNECTING: return "connecting";
+    case GRPC_CHANNEL_READY: return "ready";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE: return "transient failure";
+    default: return "shut down";
+    }
+}
+
+int br_client_ready(void *arg, char *why, size_t cap)
+{
+    struct br_client *c = arg;
+    size_t n = 0;
+    int ready = 0;
+    why[0] = '\0';
+    for (int i = 0; i < c->groups; i++) {
+        grpc_connectivity_state s = grpc_channel_check_connectivity_state(c->channels[i], 1);
+        ready |= s == GRPC_CHANNEL_READY;
+        if (n < cap)
+            n += (size_t)snprintf(why + n, cap - n, "%s%s: %s", i ? "; " : "", c->targets[i],
+                                  state_name(s));
+    }
+    return ready;
+}
+
+/* --- life cycle --- */
+
+static grpc_channel *channel_new(const char *target)
+{
+    grpc_arg args[] = {
+        {.type = GRPC_ARG_STRING, .key = GRPC_ARG_SERVICE_CONFIG,
+         .value.string = SERVICE_CONFIG},
+        /* Transparent retries only: see client.h. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_RETRIES, .value.integer = 1},
+        /* A writer back after a restart is used within about a second, not after gRPC's
+         * default back-off of up to two minutes. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+         .value.integer = 250},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+         .value.integer = 250},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+         .value.integer = 2000},
+    };
+    grpc_channel_args channel_args = {.num_args = sizeof args / sizeof args[0], .args = args};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(target, creds, &channel_args);
+    grpc_channel_credentials_release(creds);
+    return ch;
+}
+
+struct br_client *br_client_start(const struct br_client_config *cfg)
+{
+    struct br_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cfg = *cfg;
+    pthread_mutex_init(&c->free_lock, NULL);
+    c->groups = br_split_targets(cfg->targets, c->target_buf, sizeof c->target_buf, c->targets,
+                                 BR_GROUPS_MAX);
+    if (c->groups < 1) {
+        sp_error("bad_writer_target", "cannot read writer target '%s'", cfg->targets);
+        c->groups = 0;
+        goto fail;
+    }
+    for (int i = 0; i < c->groups; i++)
+        if (!(c->channels[i] = channel_new(c->targets[i]))) {
+            sp_error("channel_failed", "cannot create a channel to '%s'", c->targets[i]);
+            goto fail;
+        }
+    c->cq = grpc_completion_queue_create_for_next(NULL);
+    if (pthread_create(&c->cq_thread, NULL, cq_main, c) != 0) {
+        sp_error("client_thread", "cannot start the completion-queue thread");
+        goto fail;
+    }
+    c->cq_started = 1;
+    for (int i = 0; i < c->groups; i++)
+        grpc_channel_check_connectivity_state(c->channels[i], 1);   /* connect now */
+    return c;
+fail:
+    br_client_free(c);
+    return NULL;
+}
+
+void br_client_stop(struct br_client *c)
+{
+    if (!c || !c->cq_started)
+        return;
+    atomic_store(&c->stopping, 1);
+    /* Every call has a deadline, so this ends; the log says so if it takes unusually long. */
+    double warn_at = sp_now() + (double)c->cfg.timeout_ms / 1000.0 + 2.0;
+    while (atomic_load(&c->outstanding)) {
+        if (warn_at && sp_now() > warn_at) {
+            sp_warn("stop_slow", "%u call(s) still under way", atomic_load(&c->outstanding));
+            warn_at = 0;
+        }
+        nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
+    }
+    grpc_completion_queue_shutdown(c->cq);
+    pthread_join(c->cq_thread, NULL);
+    c->cq_started = 0;
+    c->cq_stopped = 1;
+}
+
+void br_client_free(struct br_client *c)
+{
+    if (!c)
+        return;
+    br_client_stop(c);
+    if (c->cq) {
+        if (!c->cq_stopped) {   /* start failed before the thread: shut down and drain here */
+            grpc_completion_queue_shutdown(c->cq);
+            while (grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+                       .type != GRPC_QUEUE_SHUTDOWN)
+                ;
+        }
+        grpc_completion_queue_destroy(c->cq);
+    }
+    for (int i = 0; i < c->groups; i++)
+        if (c->channels[i])
+            grpc_channel_destroy(c->channels[i]);
+    for (struct br_call *k = c->free_calls, *next; k; k = next) {
+        next = k->next_free;
+        free(k);
+    }
+    pthread_mutex_destroy(&c->free_lock);
+    free(c);
+}
