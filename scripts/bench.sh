@@ -61,5 +61,17 @@ run_wrk() {
 run_wrk "Saturation" 64 0
 run_wrk "Paced, about 5,000 sales/s offered" 50 10
 
+# The consumer alone: a pre-filled topic drained into Valkey, per batch size, with and without
+# WAIT for the replica. The stack's own consumer stops first so that only one writes.
+kill -TERM "$(pid_of consumer)" 2>/dev/null || true
+log "consumer: ${SP_BENCH_RECORDS:-200000} records, batches 100/500/2000, WAIT 0/1"
+{
+  printf '\n### Consumer: pre-filled topic -> Valkey\n\n```\n'
+  .venv/bin/python tests/consume/bench_consumer.py --bootstrap "$KAFKA_BROKERS" \
+    --valkey-port "${VALKEY_URL##*:}" --replica-port "${VALKEY_REPLICA_URL##*:}" \
+    --records "${SP_BENCH_RECORDS:-200000}" --batches 100,500,2000 --waits 0,1 --bin-dir build/bin
+  printf '```\n'
+} >>"$results"
+
 cat "$results"
 log "written to $results"

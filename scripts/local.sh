@@ -53,7 +53,7 @@ start_part() {
 # wait_ready NAME URL: polls URL until 200, failing early if NAME died.
 wait_ready() {
   local name=$1 url=$2 deadline=$((SECONDS + ${SP_READY_TIMEOUT:-90}))
-  until curl -fsS -o /dev/null --max-time 2 "$url"; do
+  until curl -fs -o /dev/null --max-time 2 "$url"; do
     pid_alive "$name" || die "$name exited; last lines of $dir/$name.log:$(printf '\n'; tail -n 20 "$dir/$name.log")"
     [ $SECONDS -lt $deadline ] || die "$name not ready at $url after ${SP_READY_TIMEOUT:-90}s"
     sleep 0.2

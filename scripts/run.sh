@@ -25,7 +25,7 @@ log "Black Friday scenario for ${seconds}s against $API_URL (Locust, headless)"
 SP_SCENARIO=blackfriday SP_DURATION=$seconds SP_SUMMARY=$summary \
 SP_INVALID_SHARE=${SP_INVALID_SHARE:-0.02} SP_PEAK_USERS=${SP_PEAK_USERS:-60} \
   .venv/bin/locust -f locust/locustfile.py --headless --host "$API_URL" \
-  --csv "$SP_LOCAL_DIR/locust" --loglevel WARNING || true
+  --csv "$SP_LOCAL_DIR/locust" --stop-timeout 30 --loglevel WARNING || true
 
 accepted=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["accepted"])' "$summary")
 log "Locust: $(cat "$summary"); waiting for the consumer to count all $accepted accepted sales"

@@ -1,7 +1,6 @@
 """The whole ingest path as real processes: api -> bridge -> writer -> a real Kafka broker, read back
 with a real Kafka consumer."""
 import collections
-import subprocess
 import sys
 import threading
 import time
@@ -9,7 +8,7 @@ import time
 import pytest
 import requests
 
-from harness import ROOT, Kafka, wait_until
+from harness import ROOT, wait_until
 from ingest_util import SALE, expected_fields, make_sales, post, post_many, timed
 
 # The writer area's helpers (start a writer, read a topic back) are used as they are, not copied.
@@ -17,17 +16,6 @@ sys.path.insert(0, str(ROOT / "tests" / "writer"))
 from writer_util import headers, read_records, record_count, start_writer  # noqa: E402
 
 API_TIMEOUT_S = 5.0   # the api's default --timeout-ms
-
-
-@pytest.fixture
-def own_kafka(tmp_path):
-    """A broker for this test alone, which it may stop and start (the session one is shared)."""
-    broker = Kafka(tmp_path / "kafka")
-    try:
-        broker.start()
-        yield broker
-    finally:
-        subprocess.run([str(ROOT / "scripts" / "kafka.sh"), "stop", str(broker.dir)])
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -83,7 +82,7 @@ def run_locust(stack, tmp_path, seconds, invalid_share, during=None):
     env = dict(stack.env, SP_SCENARIO="blackfriday", SP_DURATION=str(seconds), SP_PEAK_USERS="20",
                SP_INVALID_SHARE=str(invalid_share), SP_SUMMARY=str(summary), SP_ACCEPTED_IDS=str(ids))
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "locust"), "-f", str(ROOT / "locust" / "locustfile.py"),
-                             "--headless", "--host", stack.vars()["API_URL"], "--only-summary",
+                             "--headless", "--host", stack.vars()["API_URL"], "--only-summary", "--stop-timeout", "30",
                              "--loglevel", "WARNING"], env=env, stdout=subprocess.DEVNULL)
     try:
         if during:
