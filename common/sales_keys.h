@@ -1,5 +1,5 @@
 /* sales_keys.h - the Valkey key layout of the sales aggregates: the one definition that the
- * consumer (writer of every key) and salesctl (reader) share. docs/valkey-layout.md describes
+ * consumer (writer of every key) and salesctl (reader) share. ARCHITECTURE.md ("Valkey: the key layout") describes
  * each key, its type, who writes it and the dashboard read that uses it.
  *
  * Category fields and key suffixes are the names of sp_category_name() ("Electronica", ...).

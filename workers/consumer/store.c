@@ -1,4 +1,4 @@
-/* store.c - see store.h. The layout written here is described in docs/valkey-layout.md. */
+/* store.c - see store.h. The layout written here is described in ARCHITECTURE.md ("Valkey: the key layout"). */
 #include "store.h"
 
 #include <hiredis/hiredis.h>

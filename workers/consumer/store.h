@@ -1,5 +1,5 @@
 /* store.h - the consumer's side of Valkey: one Lua script, loaded once, applies a whole batch
- * (aggregates + next offset of each partition) atomically; see docs/valkey-layout.md.
+ * (aggregates + next offset of each partition) atomically; see ARCHITECTURE.md ("Valkey: the key layout").
  *
  * The script is idempotent: a record is applied only if its offset is at or past the next
  * offset stored for its partition, so a batch may be retried after any error, and a stale
