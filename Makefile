@@ -14,6 +14,8 @@ SANITIZE ?=
 CC       ?= cc
 PKGS     := libcurl libcjson libmicrohttpd grpc rdkafka hiredis libprotobuf-c yaml-0.1 openssl
 
+# `make V=1` prints whole command lines; by default one short line per file.
+Q        := $(if $(V),,@)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c17 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -MMD -MP \
             -Icommon -Ibuild/gen $(shell pkg-config --cflags $(PKGS))
@@ -46,21 +48,25 @@ unit-bins: $(UNIT_BINS)
 # --- generated protobuf code (never committed) ---
 build/gen/%.pb-c.c build/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p build/gen
-	protoc-c --proto_path=proto --c_out=build/gen $<
+	@echo "  PROTOC  $<"
+	$(Q)protoc-c --proto_path=proto --c_out=build/gen $<
 
 $(O)/obj/gen/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
 $(O)/obj/%.o: %.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 # --- programs ---
 define program_rule
 $(O)/bin/$(1): $(call obj_of,$(filter-out %_test.c,$(wildcard $(2)/*.c))) $(COMMON_OBJ)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	@echo "  LINK    $$@"
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p),workers/$(p))))
 $(eval $(call program_rule,operator,operator))
@@ -69,7 +75,8 @@ $(eval $(call program_rule,operator,operator))
 define unit_rule
 $(O)/test/$(notdir $(basename $(1))): $(call obj_of,$(1) $(call lib_src,$(patsubst %/,%,$(dir $(1))))) $(COMMON_OBJ)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(sort $$^) $$(LDLIBS) -lcmocka
+	@echo "  LINK    $$@"
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$(sort $$^) $$(LDLIBS) -lcmocka
 endef
 $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 

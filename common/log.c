@@ -31,6 +31,15 @@ int sp_log_enabled(enum sp_log_level level)
     return level >= log_min;
 }
 
+int sp_fail(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 size_t sp_json_escape(char *dst, size_t len, size_t cap, const char *src)
 {
     static const char hex[] = "0123456789abcdef";

@@ -23,6 +23,10 @@ void sp_log(enum sp_log_level level, const char *event, const char *fmt, ...)
 #define sp_warn(ev, ...) sp_log(SP_LOG_WARN, ev, __VA_ARGS__)
 #define sp_error(ev, ...) sp_log(SP_LOG_ERROR, ev, __VA_ARGS__)
 
+/* Writes a formatted reason into the caller's `err` buffer (curl/hiredis style: the code
+ * travels with readable text) and returns -1, so that `return sp_fail(...)` reads naturally. */
+int sp_fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Appends `src` to `dst` (capacity `cap`, NUL-terminated) as JSON string content, without
  * the quotes. Returns the new length; truncates rather than overflow. */
 size_t sp_json_escape(char *dst, size_t len, size_t cap, const char *src);

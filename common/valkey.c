@@ -1,6 +1,8 @@
 /* valkey.c - see valkey.h. */
 #include "valkey.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,17 +11,6 @@
 #include <strings.h>
 #include <sys/time.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static int hexval(char c)
 {
@@ -60,10 +51,10 @@ static int parse_userinfo(const char *s, size_t len, struct sp_valkey_url *u, ch
     const char *colon = memchr(s, ':', len);
     size_t ulen = colon ? (size_t)(colon - s) : len;
     if (percent_decode(u->user, sizeof u->user, s, ulen) < 0)
-        return fail(err, errlen, "bad or too long user name in the Valkey URL");
+        return sp_fail(err, errlen, "bad or too long user name in the Valkey URL");
     if (colon && percent_decode(u->password, sizeof u->password, colon + 1,
                                 len - ulen - 1) < 0)
-        return fail(err, errlen, "bad or too long password in the Valkey URL");
+        return sp_fail(err, errlen, "bad or too long password in the Valkey URL");
     return 0;
 }
 
@@ -91,13 +82,13 @@ static int parse_hostport(const char *s, size_t len, struct sp_valkey_url *u, ch
     if (len && s[0] == '[') {
         const char *close = memchr(s, ']', len);
         if (!close)
-            return fail(err, errlen, "unclosed '[' in the Valkey URL");
+            return sp_fail(err, errlen, "unclosed '[' in the Valkey URL");
         host = s + 1;
         hlen = (size_t)(close - host);
         if (close + 1 < s + len && close[1] == ':')
             port = close + 2;
         else if (close + 1 != s + len)
-            return fail(err, errlen, "junk after ']' in the Valkey URL");
+            return sp_fail(err, errlen, "junk after ']' in the Valkey URL");
     } else {
         const char *colon = memchr(s, ':', len);
         if (colon) {
@@ -106,12 +97,12 @@ static int parse_hostport(const char *s, size_t len, struct sp_valkey_url *u, ch
         }
     }
     if (hlen == 0 || hlen >= sizeof u->host)
-        return fail(err, errlen, "missing or too long host in the Valkey URL");
+        return sp_fail(err, errlen, "missing or too long host in the Valkey URL");
     memcpy(u->host, host, hlen);
     u->host[hlen] = '\0';
     long p = 6379;
     if (port && parse_number(port, (size_t)(s + len - port), 1, 65535, &p) < 0)
-        return fail(err, errlen, "bad port in the Valkey URL");
+        return sp_fail(err, errlen, "bad port in the Valkey URL");
     u->port = (int)p;
     return 0;
 }
@@ -121,9 +112,9 @@ int sp_valkey_url_parse(const char *url, struct sp_valkey_url *u, char *err, siz
     static const char scheme[] = "redis://";
     memset(u, 0, sizeof *u);
     if (!strncasecmp(url, "rediss://", 9))
-        return fail(err, errlen, "rediss:// (TLS) is not supported");
+        return sp_fail(err, errlen, "rediss:// (TLS) is not supported");
     if (strncasecmp(url, scheme, sizeof scheme - 1) != 0)
-        return fail(err, errlen, "the Valkey URL must start with redis://");
+        return sp_fail(err, errlen, "the Valkey URL must start with redis://");
     const char *rest = url + sizeof scheme - 1, *at = strrchr(rest, '@');
     if (at && parse_userinfo(rest, (size_t)(at - rest), u, err, errlen) < 0)
         return -1;
@@ -133,7 +124,7 @@ int sp_valkey_url_parse(const char *url, struct sp_valkey_url *u, char *err, siz
         return -1;
     long db = 0;
     if (slash && slash[1] && parse_number(slash + 1, strlen(slash + 1), 0, 1 << 20, &db) < 0)
-        return fail(err, errlen, "bad database number in the Valkey URL");
+        return sp_fail(err, errlen, "bad database number in the Valkey URL");
     u->db = (int)db;
     return 0;
 }
@@ -164,7 +155,7 @@ static int command_ok(redisContext *c, int argc, const char **argv, const char *
     int ok = r && (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_INTEGER);
     if (!ok) {
         char why[160];
-        fail(err, errlen, "%s: %s", what, sp_valkey_strerror(c, r, "OK", why, sizeof why));
+        sp_fail(err, errlen, "%s: %s", what, sp_valkey_strerror(c, r, "OK", why, sizeof why));
     }
     freeReplyObject(r);
     return ok ? 0 : -1;
@@ -202,15 +193,15 @@ redisContext *sp_valkey_connect(const char *url, const char *password, double ti
                          .tv_usec = (suseconds_t)((timeout_s - (double)(time_t)timeout_s) * 1e6)};
     redisContext *c = redisConnectWithTimeout(u.host, u.port, tv);
     if (!c) {
-        fail(err, errlen, "out of memory connecting to %s:%d", u.host, u.port);
+        sp_fail(err, errlen, "out of memory connecting to %s:%d", u.host, u.port);
         goto fail;
     }
     if (c->err) {
-        fail(err, errlen, "connect to %s:%d: %s", u.host, u.port, c->errstr);
+        sp_fail(err, errlen, "connect to %s:%d: %s", u.host, u.port, c->errstr);
         goto fail;
     }
     if (redisSetTimeout(c, tv) != REDIS_OK || redisEnableKeepAlive(c) != REDIS_OK) {
-        fail(err, errlen, "socket options on %s:%d: %s", u.host, u.port, c->errstr);
+        sp_fail(err, errlen, "socket options on %s:%d: %s", u.host, u.port, c->errstr);
         goto fail;
     }
     if (login(c, &u, password, err, errlen) < 0)

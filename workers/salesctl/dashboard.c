@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sales_keys.h"
+#include "log.h"
 #include "valkey.h"
 
 enum panel {
@@ -15,17 +16,6 @@ enum panel {
     P_CAT_LEAST, P_COUNT
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 int dashboard_category_of(const char *carnet)
 {
@@ -132,12 +122,12 @@ static int read_snapshot(redisContext *c, struct dashboard *d, char *err, size_t
     char cat_key[64], why[200];
     snprintf(cat_key, sizeof cat_key, "%s%s", SP_KEY_UNITS_CAT, sp_category_name(d->categoria));
     if (queue_panels(c, cat_key) < 0)
-        return fail(err, errlen, "queueing the reads: %s", c->errstr);
+        return sp_fail(err, errlen, "queueing the reads: %s", c->errstr);
     redisReply *r = NULL;
     /* MULTI's +OK and each +QUEUED, then EXEC's array. */
     for (int i = 0; i < P_COUNT + 1; i++) {
         if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type == REDIS_REPLY_ERROR) {
-            fail(err, errlen, "reading the dashboard: %s",
+            sp_fail(err, errlen, "reading the dashboard: %s",
                  sp_valkey_strerror(c, r, "OK", why, sizeof why));
             freeReplyObject(r);
             return -1;
@@ -147,7 +137,7 @@ static int read_snapshot(redisContext *c, struct dashboard *d, char *err, size_t
     int rc = 0;
     if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type != REDIS_REPLY_ARRAY ||
         r->elements != P_COUNT)
-        rc = fail(err, errlen, "reading the dashboard: %s",
+        rc = sp_fail(err, errlen, "reading the dashboard: %s",
                   sp_valkey_strerror(c, r, "EXEC's array", why, sizeof why));
     else
         read_panels(r, d);
@@ -190,7 +180,7 @@ static int read_series(redisContext *c, struct dashboard *d, char *err, size_t e
     char why[200];
     redisReply *r = redisCommand(c, "XRANGE %s%s - +", SP_KEY_SERIES, d->cat_best.id);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        fail(err, errlen, "reading the price series: %s",
+        sp_fail(err, errlen, "reading the price series: %s",
              sp_valkey_strerror(c, r, "an array", why, sizeof why));
         freeReplyObject(r);
         return -1;
@@ -198,7 +188,7 @@ static int read_series(redisContext *c, struct dashboard *d, char *err, size_t e
     d->points = calloc(r->elements ? r->elements : 1, sizeof *d->points);
     if (!d->points) {
         freeReplyObject(r);
-        return fail(err, errlen, "out of memory for %zu points", r->elements);
+        return sp_fail(err, errlen, "out of memory for %zu points", r->elements);
     }
     for (size_t i = 0; i < r->elements; i++)
         if (read_point(r->element[i], &d->points[d->npoints]) == 0)
@@ -215,7 +205,7 @@ int dashboard_read(redisContext *c, const char *carnet, struct dashboard *d, cha
     memset(d, 0, sizeof *d);
     d->categoria = dashboard_category_of(carnet);
     if (!d->categoria || strlen(carnet) > DASH_CARNET_MAX)
-        return fail(err, errlen, "the carnet '%s' must end in a digit (at most %d characters)",
+        return sp_fail(err, errlen, "the carnet '%s' must end in a digit (at most %d characters)",
                     carnet, DASH_CARNET_MAX);
     snprintf(d->carnet, sizeof d->carnet, "%s", carnet);
     if (read_snapshot(c, d, err, errlen) < 0 || read_series(c, d, err, errlen) < 0) {
