@@ -112,7 +112,7 @@ up: deps-base
 down:
 	scripts/local.sh down
 
-bench: deps-base
+bench: deps
 	$(MAKE) -j2 bins
 	scripts/bench.sh
 
@@ -124,6 +124,7 @@ cluster-down:
 
 operator-run: cluster-up
 	$(MAKE) -j2 bins
+	build/cluster/kubectl apply --server-side -f crds/
 	KUBECONFIG=build/cluster/kubeconfig $(O)/bin/operator
 
 clean:

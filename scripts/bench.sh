@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: measurements, never assertions. Starts the local stack (local.sh) on its own
-# ports, drives the api with wrk, and writes build/bench/results-<date>.md with sales/s,
+# ports, drives the api with wrk, measures the consumer alone and the operator's reconcile of
+# 100 pipelines, and writes build/bench/results-<date>.md with sales/s,
 # p50/p99 latency, CPU microseconds per sale and peak RSS of each process.
 #   SP_BENCH_SECONDS  length of each wrk run (default 20)
 set -euo pipefail
@@ -70,6 +71,14 @@ log "consumer: ${SP_BENCH_RECORDS:-200000} records, batches 100/500/2000, WAIT 0
   .venv/bin/python tests/consume/bench_consumer.py --bootstrap "$KAFKA_BROKERS" \
     --valkey-port "${VALKEY_URL##*:}" --replica-port "${VALKEY_REPLICA_URL##*:}" \
     --records "${SP_BENCH_RECORDS:-200000}" --batches 100,500,2000 --waits 0,1 --bin-dir build/bin
+  printf '```\n'
+} >>"$results"
+
+# The operator: reconcile of 100 SalesPipelines from cold on a control plane of its own.
+log "operator: 100 SalesPipelines from cold"
+{
+  printf '\n### Operator: 100 SalesPipelines from cold\n\n```\n'
+  .venv/bin/python tests/operator/bench_reconcile.py 100 1 2>&1 | tail -n 20
   printf '```\n'
 } >>"$results"
 

@@ -42,6 +42,9 @@ apt_step() {
     # Never the packaged services: tests start their own servers on their own ports.
     as_root systemctl disable --now valkey-server 2>/dev/null || true
     as_root pkill -x valkey-server 2>/dev/null || true
+    # cloud-init is here only for `cloud-init schema` (checks the Valkey VMs' user data); it
+    # must never act on this machine at boot.
+    as_root mkdir -p /etc/cloud && as_root touch /etc/cloud/cloud-init.disabled
   fi
   echo "$want" > "$stamp"
 }
