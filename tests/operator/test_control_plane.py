@@ -1,28 +1,21 @@
 """Smoke test of the local control plane that `scripts/cluster.sh up` starts.
 
-Uses an already running cluster: SP_KUBECONFIG names its kubeconfig (`eval "$(scripts/cluster.sh env)"`).
-kubectl is SP_KUBECTL, else the `kubectl` wrapper beside the kubeconfig, else the one on PATH.
+Runs against the session's cluster (the `cluster` fixture in conftest.py) with the `kubectl`
+wrapper that `cluster.sh up` writes beside the kubeconfig.
 """
 
 import json
 import os
 import re
-import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-KUBECONFIG = os.environ.get("SP_KUBECONFIG")
+from harness import wait_until
 
-pytestmark = pytest.mark.skipif(
-    not KUBECONFIG,
-    reason="SP_KUBECONFIG is unset: start a cluster with `scripts/cluster.sh up`, "
-    'then `eval "$(scripts/cluster.sh env)"`',
-)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def pinned_version():
@@ -31,19 +24,11 @@ def pinned_version():
     return re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes (v\S+)", text, re.M).group(1)
 
 
-def find_kubectl():
-    candidates = [os.environ.get("SP_KUBECTL"), str(Path(KUBECONFIG).parent / "kubectl")]
-    for c in candidates:
-        if c and os.access(c, os.X_OK):
-            return c
-    return shutil.which("kubectl")
-
-
 class Kubectl:
-    def __init__(self, binary, namespace):
+    def __init__(self, binary, kubeconfig, namespace):
         self.binary = binary
         self.namespace = namespace
-        self.env = dict(os.environ, KUBECONFIG=KUBECONFIG)
+        self.env = dict(os.environ, KUBECONFIG=str(kubeconfig))
 
     def run(self, *args, stdin=None, check=True, namespaced=True):
         cmd = [self.binary, *(["-n", self.namespace] if namespaced else []), *args]
@@ -57,25 +42,13 @@ class Kubectl:
 
 
 @pytest.fixture(scope="module")
-def kubectl():
-    binary = find_kubectl()
-    if not binary:
-        pytest.skip("no kubectl: set SP_KUBECTL or run `scripts/cluster.sh up`")
+def kubectl(cluster):
     ns = f"sp-smoke-{uuid.uuid4().hex[:8]}"
-    k = Kubectl(binary, ns)
+    k = Kubectl(str(cluster.kubeconfig.parent / "kubectl"), cluster.kubeconfig, ns)
     k.run("create", "namespace", ns, namespaced=False)
     yield k
     # Namespace deletion is asynchronous (kube-controller-manager empties it); no need to wait.
     k.run("delete", "namespace", ns, "--wait=false", namespaced=False, check=False)
-
-
-def poll(check, what, timeout=60.0, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def test_server_reports_pinned_version(kubectl):
@@ -131,8 +104,8 @@ def test_crd_cel_rule_rejects_invalid_object(kubectl):
                     namespaced=False)
         # Discovery of a new group can lag behind Established; retry the valid object briefly.
         ok = WIDGET.format(group=group, name="ok", min=1)
-        poll(lambda: kubectl.run("apply", "-f", "-", stdin=ok, check=False).returncode == 0,
-             "the new Widget kind to be served", timeout=30)
+        wait_until(lambda: kubectl.run("apply", "-f", "-", stdin=ok, check=False).returncode == 0,
+                   timeout=30, interval=0.5, what="the new Widget kind to be served")
         bad = kubectl.run("apply", "-f", "-", stdin=WIDGET.format(group=group, name="bad", min=3),
                           check=False)
         assert bad.returncode != 0, "an object breaking the CEL rule was accepted"
@@ -182,5 +155,5 @@ def test_garbage_collector_deletes_owned_object(kubectl):
     }
     kubectl.run("create", "-f", "-", stdin=json.dumps(owned))
     kubectl.run("delete", "configmap", "owner")
-    poll(lambda: kubectl.run("get", "configmap", "owned", check=False).returncode != 0,
-         "the garbage collector to delete the owned ConfigMap", timeout=60)
+    wait_until(lambda: kubectl.run("get", "configmap", "owned", check=False).returncode != 0,
+               timeout=60, interval=0.5, what="the garbage collector to delete the owned ConfigMap")

@@ -1,0 +1,49 @@
+/* build.h - one builder per owned kind, each in its own file (build_<kind>.c), each returning
+ * the complete desired object as a new cJSON tree (NULL on out-of-memory) ready for
+ * server-side apply: apiVersion, kind, metadata (name, namespace, app.kubernetes.io labels,
+ * controller owner reference) and the fields the operator owns, nothing else.
+ *
+ * Builders are pure functions of the pipeline: same spec, same bytes, so that a repeated apply
+ * changes nothing. */
+#ifndef OP_BUILD_H
+#define OP_BUILD_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "component.h"
+#include "jb.h"
+#include "kinds.h"
+#include "pipeline.h"
+
+#define BUILD_CONFIG_HASH_ANNOTATION OP_GROUP "/config-hash"
+#define BUILD_CONTAINER_UID 65532   /* "nonroot" of distroless images */
+
+/* build_meta.c: the skeleton shared by every kind. `component` ("api", "writer-a"; NULL for
+ * pipeline-wide objects) and `app` (the image name, "writer") label the object. */
+cJSON *build_object(struct jb *b, const struct pipeline *p, enum kind_id kind, const char *name,
+                    const char *component, const char *app);
+/* The labels that select a component's pods (stable: Deployment selectors are immutable). */
+void build_selector_labels(struct jb *b, cJSON *dst, const struct pipeline *p,
+                           const char *component, const char *app);
+/* All labels: selector labels plus part-of, managed-by and version. */
+void build_labels(struct jb *b, cJSON *dst, const struct pipeline *p, const char *component,
+                  const char *app);
+
+/* build_configmap.c: <name>-config, the workers' shared environment. */
+cJSON *build_configmap(const struct pipeline *p);
+/* FNV-1a of the ConfigMap's data as 16 hex digits: a pod template annotation, so that a
+ * configuration change rolls the pods. Returns 0, -1 on out-of-memory. */
+int build_config_hash(const cJSON *configmap, char out[17]);
+
+/* build_deployment.c */
+cJSON *build_deployment(const struct pipeline *p, const struct component *c,
+                        const char *config_hash);
+/* build_service.c: ClusterIP, or headless for writer groups. */
+cJSON *build_service(const struct pipeline *p, const struct component *c);
+/* build_hpa.c: autoscaling/v2 for the api Deployment. */
+cJSON *build_hpa(const struct pipeline *p);
+/* build_ingress.c: NGINX Ingress, path /ventas to the api Service. */
+cJSON *build_ingress(const struct pipeline *p);
+
+#endif

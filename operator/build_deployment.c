@@ -1,0 +1,184 @@
+/* build_deployment.c - one Deployment per component: image, ports, environment, probes,
+ * requests/limits and the restricted pod security profile (non-root, read-only root file
+ * system, no capabilities, no privilege escalation, seccomp RuntimeDefault). */
+#include "build.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void add_env(struct jb *b, cJSON *env, const char *name, const char *value)
+{
+    cJSON *e = jb_obj(b, env, NULL);
+    jb_str(b, e, "name", name);
+    jb_str(b, e, "value", value);
+}
+
+static void add_env_int(struct jb *b, cJSON *env, const char *name, int value)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", value);
+    add_env(b, env, name, v);
+}
+
+/* Per-container settings; the shared ones come from the ConfigMap (envFrom). */
+static void container_env(struct jb *b, cJSON *ctr, const struct pipeline *p,
+                          const struct component *c)
+{
+    cJSON *env = jb_arr(b, ctr, "env");
+    switch (c->type) {
+    case COMP_API:
+    case COMP_BRIDGE:
+        add_env_int(b, env, "PORT", c->ports[0].port);
+        break;
+    case COMP_WRITER:
+        add_env_int(b, env, "GRPC_PORT", c->ports[0].port);
+        add_env_int(b, env, "HTTP_PORT", c->ports[1].port);
+        add_env(b, env, "WRITER_GROUP", c->name);
+        break;
+    case COMP_CONSUMER: {
+        char secret[300];
+        add_env_int(b, env, "HTTP_PORT", c->ports[0].port);
+        if (*p->valkey.password_secret)
+            snprintf(secret, sizeof secret, "%s", p->valkey.password_secret);
+        else
+            pipeline_object_name(p, "valkey", secret, sizeof secret);
+        cJSON *e = jb_obj(b, env, NULL);
+        jb_str(b, e, "name", "VALKEY_PASSWORD");
+        cJSON *ref = jb_obj(b, jb_obj(b, e, "valueFrom"), "secretKeyRef");
+        jb_str(b, ref, "name", secret);
+        jb_str(b, ref, "key", "password");
+        break;
+    }
+    }
+    char cm[128];
+    cJSON *from = jb_obj(b, jb_arr(b, ctr, "envFrom"), NULL);
+    jb_str(b, jb_obj(b, from, "configMapRef"), "name", pipeline_object_name(p, "config", cm, sizeof cm));
+}
+
+static void http_probe(struct jb *b, cJSON *ctr, const char *key, const char *path,
+                       const char *port, int period, int failures)
+{
+    cJSON *pr = jb_obj(b, ctr, key), *get = jb_obj(b, pr, "httpGet");
+    jb_str(b, get, "path", path);
+    jb_str(b, get, "port", port);
+    jb_int(b, pr, "periodSeconds", period);
+    jb_int(b, pr, "timeoutSeconds", 2);
+    jb_int(b, pr, "failureThreshold", failures);
+}
+
+static void probes(struct jb *b, cJSON *ctr, const struct component *c)
+{
+    if (c->grpc_readiness) {
+        cJSON *pr = jb_obj(b, ctr, "readinessProbe");
+        jb_int(b, jb_obj(b, pr, "grpc"), "port", c->ports[0].port);
+        jb_int(b, pr, "periodSeconds", 5);
+        jb_int(b, pr, "timeoutSeconds", 2);
+        jb_int(b, pr, "failureThreshold", 3);
+    } else {
+        http_probe(b, ctr, "readinessProbe", "/readyz", c->http_port_name, 5, 3);
+    }
+    http_probe(b, ctr, "livenessProbe", "/healthz", c->http_port_name, 10, 3);
+}
+
+static void resources(struct jb *b, cJSON *ctr, const struct pl_resources *r)
+{
+    cJSON *res = jb_obj(b, ctr, "resources"), *req = jb_obj(b, res, "requests"),
+          *lim = jb_obj(b, res, "limits");
+    jb_str(b, req, "cpu", r->req_cpu);
+    jb_str(b, req, "memory", r->req_mem);
+    jb_str(b, lim, "cpu", r->lim_cpu);
+    jb_str(b, lim, "memory", r->lim_mem);
+}
+
+static void container_security(struct jb *b, cJSON *ctr)
+{
+    cJSON *sc = jb_obj(b, ctr, "securityContext");
+    jb_bool(b, sc, "allowPrivilegeEscalation", false);
+    jb_bool(b, sc, "readOnlyRootFilesystem", true);
+    jb_bool(b, sc, "runAsNonRoot", true);
+    jb_str(b, jb_arr(b, jb_obj(b, sc, "capabilities"), "drop"), NULL, "ALL");
+    jb_str(b, jb_obj(b, sc, "seccompProfile"), "type", "RuntimeDefault");
+}
+
+static void container(struct jb *b, cJSON *containers, const struct pipeline *p,
+                      const struct component *c)
+{
+    char image[512];
+    cJSON *ctr = jb_obj(b, containers, NULL);
+    jb_str(b, ctr, "name", c->image);
+    snprintf(image, sizeof image, "%s/%s:%s", p->registry, c->image, p->version);
+    jb_str(b, ctr, "image", image);
+    jb_str(b, ctr, "imagePullPolicy", "IfNotPresent");
+    cJSON *ports = jb_arr(b, ctr, "ports");
+    for (int i = 0; i < c->n_ports; i++) {
+        cJSON *port = jb_obj(b, ports, NULL);
+        jb_str(b, port, "name", c->ports[i].name);
+        jb_int(b, port, "containerPort", c->ports[i].port);
+        jb_str(b, port, "protocol", "TCP");
+    }
+    container_env(b, ctr, p, c);
+    resources(b, ctr, c->res);
+    probes(b, ctr, c);
+    container_security(b, ctr);
+    cJSON *mount = jb_obj(b, jb_arr(b, ctr, "volumeMounts"), NULL);
+    jb_str(b, mount, "name", "tmp");
+    jb_str(b, mount, "mountPath", "/tmp");
+}
+
+static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
+                     const struct component *c)
+{
+    jb_bool(b, spec, "automountServiceAccountToken", false);  /* workers never call the API */
+    jb_bool(b, spec, "enableServiceLinks", false);
+    jb_int(b, spec, "terminationGracePeriodSeconds", 30);
+    if (*p->pull_secret)
+        jb_str(b, jb_obj(b, jb_arr(b, spec, "imagePullSecrets"), NULL), "name", p->pull_secret);
+    cJSON *sc = jb_obj(b, spec, "securityContext");
+    jb_bool(b, sc, "runAsNonRoot", true);
+    jb_int(b, sc, "runAsUser", BUILD_CONTAINER_UID);
+    jb_int(b, sc, "runAsGroup", BUILD_CONTAINER_UID);
+    jb_str(b, jb_obj(b, sc, "seccompProfile"), "type", "RuntimeDefault");
+    container(b, jb_arr(b, spec, "containers"), p, c);
+    cJSON *vol = jb_obj(b, jb_arr(b, spec, "volumes"), NULL);
+    jb_str(b, vol, "name", "tmp");
+    jb_str(b, jb_obj(b, vol, "emptyDir"), "sizeLimit", "64Mi");
+}
+
+static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,
+                         const struct component *c, const char *config_hash)
+{
+    char port[8] = "";
+    cJSON *tpl = jb_obj(b, spec, "template"), *md = jb_obj(b, tpl, "metadata");
+    build_labels(b, jb_obj(b, md, "labels"), p, c->name, c->image);
+    cJSON *ann = jb_obj(b, md, "annotations");
+    jb_str(b, ann, BUILD_CONFIG_HASH_ANNOTATION, config_hash);
+    jb_str(b, ann, "prometheus.io/scrape", "true");
+    for (int i = 0; i < c->n_ports; i++)
+        if (!strcmp(c->ports[i].name, c->http_port_name))
+            snprintf(port, sizeof port, "%d", c->ports[i].port);
+    jb_str(b, ann, "prometheus.io/port", port);
+    jb_str(b, ann, "prometheus.io/path", "/metrics");
+    pod_spec(b, jb_obj(b, tpl, "spec"), p, c);
+}
+
+cJSON *build_deployment(const struct pipeline *p, const struct component *c,
+                        const char *config_hash)
+{
+    struct jb b = {0};
+    char name[128];
+    component_deployment_name(p, c, name, sizeof name);
+    cJSON *o = build_object(&b, p, KIND_DEPLOYMENT, name, c->name, c->image);
+    cJSON *spec = jb_obj(&b, o, "spec");
+    if (c->replicas >= 0)  /* the api's count belongs to its HPA: not ours to apply */
+        jb_int(&b, spec, "replicas", c->replicas);
+    jb_int(&b, spec, "revisionHistoryLimit", 3);
+    build_selector_labels(&b, jb_obj(&b, jb_obj(&b, spec, "selector"), "matchLabels"), p, c->name,
+                          c->image);
+    cJSON *strategy = jb_obj(&b, spec, "strategy");
+    jb_str(&b, strategy, "type", "RollingUpdate");
+    cJSON *ru = jb_obj(&b, strategy, "rollingUpdate");
+    jb_int(&b, ru, "maxSurge", 1);
+    jb_int(&b, ru, "maxUnavailable", 0);
+    pod_template(&b, spec, p, c, config_hash);
+    return jb_done(&b, o);
+}

@@ -1,0 +1,348 @@
+/* build_test.c - the object builders and the desired set, on the sample pipeline. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build.h"
+#include "desired.h"
+#include "pipeline.h"
+
+/* The sample, as the API server returns it (metadata filled in). */
+static const char *sample_json =
+    "{\"apiVersion\":\"sales.blackfriday.dev/v1alpha1\",\"kind\":\"SalesPipeline\","
+    "\"metadata\":{\"name\":\"black-friday\",\"namespace\":\"blackfriday\","
+    "\"uid\":\"0b7e5c1e-1111-2222-3333-444455556666\",\"generation\":3},"
+    "\"spec\":{\"registry\":\"10.128.0.5:5000/blackfriday\",\"version\":\"0.1.0\","
+    "\"imagePullSecret\":\"zot-pull\",\"ingress\":{\"className\":\"nginx\",\"host\":\"\"},"
+    "\"api\":{\"minReplicas\":1,\"maxReplicas\":3,\"targetCPUUtilizationPercentage\":30},"
+    "\"bridge\":{\"replicas\":1},"
+    "\"writers\":[{\"name\":\"writer-a\",\"replicas\":1},{\"name\":\"writer-b\",\"replicas\":2}],"
+    "\"consumer\":{\"replicas\":1},"
+    "\"kafka\":{\"managed\":true,\"clusterRef\":\"\",\"brokers\":1,"
+    "\"topic\":{\"name\":\"sales\",\"partitions\":6,\"replicas\":1,\"retentionHours\":24}},"
+    "\"valkey\":{\"replicas\":2,\"cpu\":\"1\",\"memory\":\"1Gi\",\"storage\":\"2Gi\","
+    "\"ttlSeconds\":86400,\"waitForReplica\":false},"
+    "\"grafana\":{\"carnet\":\"202300539\"},"
+    "\"catalog\":{\"artifact\":\"10.128.0.5:5000/blackfriday/catalog:v1\"}}}";
+
+static struct pipeline sample;
+
+static int load_sample(void **state)
+{
+    (void)state;
+    char err[256];
+    cJSON *o = cJSON_Parse(sample_json);
+    assert_non_null(o);
+    int rc = pipeline_parse(o, &sample, err, sizeof err);
+    cJSON_Delete(o);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    return rc;
+}
+
+/* Follows a path of object keys and array indexes ("spec.template.spec.containers.0.image"). */
+static const cJSON *at(const cJSON *o, const char *path)
+{
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = strtok_r(buf, ".", &save); p && o; p = strtok_r(NULL, ".", &save))
+        o = (*p >= '0' && *p <= '9') ? cJSON_GetArrayItem(o, atoi(p))
+                                     : cJSON_GetObjectItemCaseSensitive(o, p);
+    return o;
+}
+
+static const char *s_at(const cJSON *o, const char *path)
+{
+    const char *s = cJSON_GetStringValue(at(o, path));
+    return s ? s : "(missing)";
+}
+
+/* A key that contains dots (labels, annotations). */
+static const char *key(const cJSON *o, const char *k)
+{
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+    return s ? s : "(missing)";
+}
+
+static double n_at(const cJSON *o, const char *path)
+{
+    const cJSON *n = at(o, path);
+    assert_true(cJSON_IsNumber(n));
+    return n->valuedouble;
+}
+
+static const struct component *comp(const struct component *cs, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(cs[i].name, name))
+            return &cs[i];
+    fail_msg("no component %s", name);
+    return NULL;
+}
+
+static void test_components(void **state)
+{
+    (void)state;
+    struct component cs[COMPONENTS_MAX];
+    int n = component_list(&sample, cs);
+    assert_int_equal(n, 5);
+    assert_string_equal(cs[0].name, "api");
+    assert_int_equal(cs[0].replicas, -1);
+    assert_string_equal(cs[2].name, "writer-a");
+    assert_string_equal(cs[3].name, "writer-b");
+    assert_int_equal(cs[3].replicas, 2);
+    assert_true(cs[3].headless);
+    assert_string_equal(cs[4].name, "consumer");
+}
+
+static void check_owner_and_labels(const cJSON *o, const char *component)
+{
+    assert_string_equal(s_at(o, "metadata.namespace"), "blackfriday");
+    assert_string_equal(s_at(o, "metadata.ownerReferences.0.kind"), "SalesPipeline");
+    assert_string_equal(s_at(o, "metadata.ownerReferences.0.apiVersion"), "sales.blackfriday.dev/v1alpha1");
+    assert_string_equal(s_at(o, "metadata.ownerReferences.0.name"), "black-friday");
+    assert_string_equal(s_at(o, "metadata.ownerReferences.0.uid"), "0b7e5c1e-1111-2222-3333-444455556666");
+    assert_true(cJSON_IsTrue(at(o, "metadata.ownerReferences.0.controller")));
+    assert_true(cJSON_IsTrue(at(o, "metadata.ownerReferences.0.blockOwnerDeletion")));
+    const cJSON *labels = at(o, "metadata.labels");
+    assert_string_equal(key(labels, "app.kubernetes.io/instance"), "black-friday");
+    assert_string_equal(key(labels, "app.kubernetes.io/managed-by"), "salespipeline-operator");
+    assert_string_equal(key(labels, "app.kubernetes.io/part-of"), "salespipeline");
+    assert_string_equal(key(labels, "app.kubernetes.io/version"), "0.1.0");
+    assert_string_equal(key(labels, "app.kubernetes.io/component"), component);
+}
+
+static void check_restricted(const cJSON *pod)
+{
+    assert_true(cJSON_IsTrue(at(pod, "securityContext.runAsNonRoot")));
+    assert_string_equal(s_at(pod, "securityContext.seccompProfile.type"), "RuntimeDefault");
+    const cJSON *sc = at(pod, "containers.0.securityContext");
+    assert_true(cJSON_IsFalse(at(sc, "allowPrivilegeEscalation")));
+    assert_true(cJSON_IsTrue(at(sc, "readOnlyRootFilesystem")));
+    assert_true(cJSON_IsTrue(at(sc, "runAsNonRoot")));
+    assert_string_equal(s_at(sc, "capabilities.drop.0"), "ALL");
+    assert_int_equal(cJSON_GetArraySize(at(sc, "capabilities.drop")), 1);
+}
+
+static void test_deployment_api(void **state)
+{
+    (void)state;
+    struct component cs[COMPONENTS_MAX];
+    int n = component_list(&sample, cs);
+    cJSON *d = build_deployment(&sample, comp(cs, n, "api"), "0123456789abcdef");
+    assert_non_null(d);
+    assert_string_equal(s_at(d, "apiVersion"), "apps/v1");
+    assert_string_equal(s_at(d, "kind"), "Deployment");
+    assert_string_equal(s_at(d, "metadata.name"), "black-friday-api");
+    check_owner_and_labels(d, "api");
+    assert_null(at(d, "spec.replicas"));  /* the HPA owns it */
+    const cJSON *pod = at(d, "spec.template.spec"), *c = at(pod, "containers.0");
+    assert_string_equal(s_at(c, "image"), "10.128.0.5:5000/blackfriday/api:0.1.0");
+    assert_string_equal(s_at(pod, "imagePullSecrets.0.name"), "zot-pull");
+    assert_string_equal(s_at(c, "env.0.name"), "PORT");
+    assert_string_equal(s_at(c, "env.0.value"), "8080");
+    assert_string_equal(s_at(c, "envFrom.0.configMapRef.name"), "black-friday-config");
+    assert_int_equal((int)n_at(c, "ports.0.containerPort"), 8080);
+    assert_string_equal(s_at(c, "readinessProbe.httpGet.path"), "/readyz");
+    assert_string_equal(s_at(c, "livenessProbe.httpGet.path"), "/healthz");
+    assert_string_equal(s_at(c, "resources.requests.cpu"), "100m");
+    assert_string_equal(s_at(c, "resources.limits.memory"), "128Mi");
+    /* Keys with dots are looked up directly. */
+    assert_string_equal(key(at(d, "spec.template.metadata.annotations"), BUILD_CONFIG_HASH_ANNOTATION),
+                        "0123456789abcdef");
+    const cJSON *sel = at(d, "spec.selector.matchLabels");
+    assert_int_equal(cJSON_GetArraySize(sel), 3);  /* no version: selectors are immutable */
+    check_restricted(pod);
+    cJSON_Delete(d);
+}
+
+static void test_deployment_writer(void **state)
+{
+    (void)state;
+    struct component cs[COMPONENTS_MAX];
+    int n = component_list(&sample, cs);
+    cJSON *d = build_deployment(&sample, comp(cs, n, "writer-b"), "h");
+    assert_non_null(d);
+    assert_string_equal(s_at(d, "metadata.name"), "black-friday-writer-b");
+    assert_int_equal((int)n_at(d, "spec.replicas"), 2);
+    const cJSON *c = at(d, "spec.template.spec.containers.0");
+    assert_string_equal(s_at(c, "name"), "writer");
+    assert_string_equal(s_at(c, "image"), "10.128.0.5:5000/blackfriday/writer:0.1.0");
+    assert_int_equal((int)n_at(c, "readinessProbe.grpc.port"), 50051);
+    assert_string_equal(s_at(c, "livenessProbe.httpGet.port"), "metrics");
+    assert_string_equal(s_at(c, "env.0.name"), "GRPC_PORT");
+    assert_string_equal(s_at(c, "env.1.name"), "HTTP_PORT");
+    assert_string_equal(s_at(c, "env.1.value"), "9091");
+    check_restricted(at(d, "spec.template.spec"));
+    cJSON_Delete(d);
+}
+
+static void test_deployment_consumer_secret(void **state)
+{
+    (void)state;
+    struct component cs[COMPONENTS_MAX];
+    int n = component_list(&sample, cs);
+    cJSON *d = build_deployment(&sample, comp(cs, n, "consumer"), "h");
+    const cJSON *c = at(d, "spec.template.spec.containers.0");
+    assert_string_equal(s_at(c, "env.1.name"), "VALKEY_PASSWORD");
+    assert_string_equal(s_at(c, "env.1.valueFrom.secretKeyRef.name"), "black-friday-valkey");
+    assert_string_equal(s_at(c, "env.1.valueFrom.secretKeyRef.key"), "password");
+    assert_int_equal((int)n_at(d, "spec.replicas"), 1);
+    cJSON_Delete(d);
+}
+
+static void test_services(void **state)
+{
+    (void)state;
+    struct component cs[COMPONENTS_MAX];
+    int n = component_list(&sample, cs);
+    cJSON *api = build_service(&sample, comp(cs, n, "api"));
+    assert_string_equal(s_at(api, "metadata.name"), "black-friday-api");
+    assert_null(at(api, "spec.clusterIP"));
+    assert_int_equal((int)n_at(api, "spec.ports.0.port"), 8080);
+    assert_string_equal(key(at(api, "spec.selector"), "app.kubernetes.io/component"), "api");
+    check_owner_and_labels(api, "api");
+    cJSON *w = build_service(&sample, comp(cs, n, "writer-a"));
+    assert_string_equal(s_at(w, "metadata.name"), "black-friday-writer-a-headless");
+    assert_string_equal(s_at(w, "spec.clusterIP"), "None");
+    assert_string_equal(s_at(w, "spec.ports.0.name"), "grpc");
+    assert_int_equal((int)n_at(w, "spec.ports.0.port"), 50051);
+    assert_string_equal(s_at(w, "spec.ports.0.appProtocol"), "kubernetes.io/h2c");
+    cJSON *c = build_service(&sample, comp(cs, n, "consumer"));
+    assert_string_equal(s_at(c, "metadata.name"), "black-friday-consumer");
+    assert_string_equal(s_at(c, "spec.clusterIP"), "None");  /* only scraped */
+    cJSON_Delete(api);
+    cJSON_Delete(w);
+    cJSON_Delete(c);
+}
+
+static void test_hpa_ingress(void **state)
+{
+    (void)state;
+    cJSON *h = build_hpa(&sample);
+    assert_string_equal(s_at(h, "apiVersion"), "autoscaling/v2");
+    assert_string_equal(s_at(h, "spec.scaleTargetRef.name"), "black-friday-api");
+    assert_int_equal((int)n_at(h, "spec.minReplicas"), 1);
+    assert_int_equal((int)n_at(h, "spec.maxReplicas"), 3);
+    assert_string_equal(s_at(h, "spec.metrics.0.resource.name"), "cpu");
+    assert_int_equal((int)n_at(h, "spec.metrics.0.resource.target.averageUtilization"), 30);
+    cJSON *i = build_ingress(&sample);
+    assert_string_equal(s_at(i, "spec.ingressClassName"), "nginx");
+    assert_null(at(i, "spec.rules.0.host"));  /* "" = any host */
+    assert_string_equal(s_at(i, "spec.rules.0.http.paths.0.path"), "/ventas");
+    assert_string_equal(s_at(i, "spec.rules.0.http.paths.0.backend.service.name"), "black-friday-api");
+    check_owner_and_labels(i, "api");
+    cJSON_Delete(h);
+    cJSON_Delete(i);
+}
+
+static void test_configmap(void **state)
+{
+    (void)state;
+    cJSON *cm = build_configmap(&sample);
+    const cJSON *data = at(cm, "data");
+    assert_string_equal(s_at(cm, "metadata.name"), "black-friday-config");
+    assert_string_equal(s_at(data, "BRIDGE_URL"), "http://black-friday-bridge:8081/ventas");
+    assert_string_equal(s_at(data, "WRITER_TARGET"),
+                        "dns:///black-friday-writer-a-headless.blackfriday.svc.cluster.local:50051;"
+                        "dns:///black-friday-writer-b-headless.blackfriday.svc.cluster.local:50051");
+    assert_string_equal(s_at(data, "KAFKA_BROKERS"), "black-friday-kafka-bootstrap.blackfriday.svc:9092");
+    assert_string_equal(s_at(data, "KAFKA_TOPIC"), "sales");
+    assert_string_equal(s_at(data, "KAFKA_GROUP"), "black-friday-consumer");
+    assert_string_equal(s_at(data, "VALKEY_URL"), "redis://black-friday-valkey-primary:6379");
+    assert_string_equal(s_at(data, "SERIES_TTL_SECONDS"), "86400");
+    assert_string_equal(s_at(data, "VALKEY_WAIT_REPLICAS"), "0");
+    assert_string_equal(s_at(data, "CATEGORY"), "Belleza");  /* carnet ends in 9 */
+    assert_string_equal(s_at(data, "BIND_ADDR"), "0.0.0.0");
+    char h1[17], h2[17];
+    assert_int_equal(build_config_hash(cm, h1), 0);
+    struct pipeline p2 = sample;
+    snprintf(p2.kafka.cluster_ref, sizeof p2.kafka.cluster_ref, "shared");
+    p2.kafka.managed = false;
+    cJSON *cm2 = build_configmap(&p2);
+    assert_string_equal(s_at(cm2, "data.KAFKA_BROKERS"), "shared-kafka-bootstrap.blackfriday.svc:9092");
+    assert_int_equal(build_config_hash(cm2, h2), 0);
+    assert_string_not_equal(h1, h2);
+    cJSON_Delete(cm);
+    cJSON_Delete(cm2);
+}
+
+/* Same spec, same bytes: a second apply must change nothing. The infrastructure (infra.h):
+ * 3 Secrets first, Kafka + node pool + topic after the ConfigMap, then after the workers the
+ * PVC, 2 VMs, 2 Services and the 3 Grafana objects. */
+#define PW "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define INFRA_OBJECTS (3 + 3 + 1 + 2 + 2 + 3)
+
+static void test_desired_deterministic(void **state)
+{
+    (void)state;
+    struct desired a, b;
+    assert_int_equal(desired_build(&sample, PW, &a), 0);
+    assert_int_equal(desired_build(&sample, PW, &b), 0);
+    assert_int_equal(a.n, 1 + 2 * 5 + 2 + INFRA_OBJECTS);
+    assert_int_equal(a.objs[0].kind, KIND_SECRET);
+    assert_int_equal(a.objs[3].kind, KIND_CONFIGMAP);
+    assert_int_equal(a.objs[4].kind, KIND_KAFKA);
+    assert_int_equal(a.objs[a.n - 1].kind, KIND_SECRET);
+    for (int i = 0; i < a.n; i++) {
+        char *x = cJSON_PrintUnformatted(a.objs[i].obj), *y = cJSON_PrintUnformatted(b.objs[i].obj);
+        assert_string_equal(x, y);
+        free(x);
+        free(y);
+    }
+    assert_true(desired_has(&a, KIND_SERVICE, "black-friday-writer-b-headless"));
+    assert_true(desired_has(&a, KIND_VM, "black-friday-valkey-replica-1"));
+    assert_false(desired_has(&a, KIND_DEPLOYMENT, "black-friday-writer-c"));
+    desired_free(&a);
+    desired_free(&b);
+    /* One writer group, no Ingress, an existing Kafka cluster, one Valkey VM, no persistence. */
+    struct pipeline p = sample;
+    p.ingress.enabled = false;
+    p.n_writers = 1;
+    p.kafka.managed = false;
+    p.valkey.replicas = 1;
+    p.valkey.persistence = false;
+    assert_int_equal(desired_build(&p, PW, &a), 0);
+    assert_int_equal(a.n, 1 + 2 * 4 + 1 + INFRA_OBJECTS - 2 - 1 - 1);
+    assert_false(desired_has(&a, KIND_KAFKA, "black-friday"));
+    desired_free(&a);
+}
+
+static void test_host_and_version(void **state)
+{
+    (void)state;
+    struct pipeline p = sample;
+    snprintf(p.ingress.host, sizeof p.ingress.host, "ventas.example.com");
+    snprintf(p.version, sizeof p.version, "0.2.0");
+    cJSON *i = build_ingress(&p);
+    assert_string_equal(s_at(i, "spec.rules.0.host"), "ventas.example.com");
+    struct component cs[COMPONENTS_MAX];
+    int n = component_list(&p, cs);
+    cJSON *d = build_deployment(&p, comp(cs, n, "bridge"), "h");
+    assert_string_equal(s_at(d, "spec.template.spec.containers.0.image"),
+                        "10.128.0.5:5000/blackfriday/bridge:0.2.0");
+    cJSON_Delete(i);
+    cJSON_Delete(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_components),
+        cmocka_unit_test(test_deployment_api),
+        cmocka_unit_test(test_deployment_writer),
+        cmocka_unit_test(test_deployment_consumer_secret),
+        cmocka_unit_test(test_services),
+        cmocka_unit_test(test_hpa_ingress),
+        cmocka_unit_test(test_configmap),
+        cmocka_unit_test(test_desired_deterministic),
+        cmocka_unit_test(test_host_and_version),
+    };
+    return cmocka_run_group_tests(tests, load_sample, NULL);
+}

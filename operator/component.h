@@ -1,0 +1,43 @@
+/* component.h - the workers of a pipeline (api, bridge, one per writer group, consumer): their
+ * images, ports and probes, as the Deployment and Service builders need them. */
+#ifndef OP_COMPONENT_H
+#define OP_COMPONENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pipeline.h"
+
+#define COMPONENTS_MAX (3 + PL_WRITERS_MAX)
+
+enum comp_type { COMP_API, COMP_BRIDGE, COMP_WRITER, COMP_CONSUMER };
+
+struct comp_port {
+    const char *name;   /* "http", "grpc", "metrics" */
+    int port;
+};
+
+struct component {
+    enum comp_type type;
+    char name[32];                  /* "api", "bridge", "writer-a", "consumer" */
+    const char *image;              /* image (and container) name: "api", "writer", ... */
+    int replicas;                   /* -1: owned by the HorizontalPodAutoscaler */
+    const struct pl_resources *res;
+    struct comp_port ports[2];
+    int n_ports;
+    const char *http_port_name;     /* port serving /healthz /readyz /metrics */
+    bool grpc_readiness;            /* readiness through grpc.health.v1 on "grpc" */
+    bool headless;                  /* its Service has no cluster IP */
+    const char *service_suffix;     /* after "<name>-<component>": "-headless" for writers */
+};
+
+/* Fills `out` with the pipeline's components in a fixed order; returns how many. */
+int component_list(const struct pipeline *p, struct component out[COMPONENTS_MAX]);
+
+/* Object names of a component's Deployment and Service. */
+void component_deployment_name(const struct pipeline *p, const struct component *c, char *buf,
+                               size_t cap);
+void component_service_name(const struct pipeline *p, const struct component *c, char *buf,
+                            size_t cap);
+
+#endif

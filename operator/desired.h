@@ -1,0 +1,41 @@
+/* desired.h - everything a pipeline should own, built from its spec in apply order: the Valkey
+ * Secrets (password first: everything after uses it), the workers' ConfigMap, the Strimzi
+ * objects, per component its Service and Deployment, the api's HPA and Ingress, the Valkey
+ * PVC, VMs and Services, then the Grafana dashboards and data source (infra.h). */
+#ifndef OP_DESIRED_H
+#define OP_DESIRED_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+#include "component.h"
+#include "kinds.h"
+#include "pipeline.h"
+
+#define DESIRED_DASHBOARD (-2)
+#define VALKEY_VMS_MAX 5   /* spec.valkey.replicas' maximum in the CRD */
+#define DESIRED_MAX (3 + 1 + 3 + 2 * COMPONENTS_MAX + 2 + 1 + VALKEY_VMS_MAX + 2 + 3)
+
+struct desired_obj {
+    enum kind_id kind;
+    const char *name;   /* metadata.name inside obj */
+    cJSON *obj;
+    int comp;           /* index in comps[] for Deployments, DESIRED_DASHBOARD for the
+                         * Grafana objects, else -1 */
+};
+
+struct desired {
+    struct component comps[COMPONENTS_MAX];
+    int n_comps;
+    struct desired_obj objs[DESIRED_MAX];
+    int n;
+};
+
+/* `password` is the Valkey password (valkey_password_fetch). Returns 0, or -1 on
+ * out-of-memory (nothing to free then). */
+int desired_build(const struct pipeline *p, const char *password, struct desired *d);
+void desired_free(struct desired *d);
+/* Whether the set holds an object of `kind` called `name`. */
+bool desired_has(const struct desired *d, enum kind_id kind, const char *name);
+
+#endif

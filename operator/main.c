@@ -1,0 +1,201 @@
+/* main.c - the salespipeline operator: reconciles SalesPipeline objects into the workers'
+ * Deployments, Services, HPA, Ingress and ConfigMap. Options, start-up and shutdown; the
+ * moving parts are in controller.c. */
+#include <curl/curl.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "controller.h"
+#include "httpd.h"
+#include "kubeconfig.h"
+#include "lease.h"
+#include "log.h"
+#include "metrics.h"
+#include "render.h"
+#include "signals.h"
+
+struct options {
+    const char *kubeconfig, *context, *watch_ns, *bind_addr, *log_level, *lease_ns, *lease_name,
+        *identity, *render, *render_file, *render_role, *render_password;
+    long http_port, workers, watch_timeout, max_keys;
+    double lease_duration, renew_deadline, retry_period, resync;
+    int leader_elect;
+};
+
+static struct options opt;
+
+static const struct sp_option option_table[] = {
+    {"kubeconfig", "KUBECONFIG", SP_OPT_STRING, &opt.kubeconfig, NULL,
+     "kubeconfig file(s), ':'-separated; empty: ~/.kube/config, else in-cluster"},
+    {"context", "KUBE_CONTEXT", SP_OPT_STRING, &opt.context, NULL,
+     "kubeconfig context (empty: current-context)"},
+    {"namespace", "WATCH_NAMESPACE", SP_OPT_STRING, &opt.watch_ns, NULL,
+     "namespace to watch (empty: all namespaces)"},
+    {"bind-addr", "BIND_ADDR", SP_OPT_STRING, &opt.bind_addr, "0.0.0.0",
+     "address of the /healthz /readyz /metrics server"},
+    {"http-port", "HTTP_PORT", SP_OPT_INT, &opt.http_port, "8090",
+     "port of the /healthz /readyz /metrics server"},
+    {"log-level", "LOG_LEVEL", SP_OPT_STRING, &opt.log_level, "info", "debug, info, warn or error"},
+    {"workers", "WORKERS", SP_OPT_INT, &opt.workers, "1", "reconcile threads (1-16)"},
+    {"leader-elect", "LEADER_ELECT", SP_OPT_BOOL, &opt.leader_elect, "true",
+     "elect a leader through a Lease, so that several replicas can run and one acts"},
+    {"lease-namespace", "LEASE_NAMESPACE", SP_OPT_STRING, &opt.lease_ns, NULL,
+     "namespace of the Lease (empty: the in-cluster namespace, else \"default\")"},
+    {"lease-name", "LEASE_NAME", SP_OPT_STRING, &opt.lease_name, "salespipeline-operator",
+     "name of the Lease"},
+    {"leader-elect-id", "POD_NAME", SP_OPT_STRING, &opt.identity, NULL,
+     "this replica's identity in the Lease (empty: hostname plus a random suffix)"},
+    {"lease-duration", "LEASE_DURATION", SP_OPT_DOUBLE, &opt.lease_duration, "15",
+     "seconds a standby waits on an unrenewed Lease before taking it"},
+    {"renew-deadline", "RENEW_DEADLINE", SP_OPT_DOUBLE, &opt.renew_deadline, "10",
+     "seconds the leader keeps leading without a successful renewal"},
+    {"retry-period", "RETRY_PERIOD", SP_OPT_DOUBLE, &opt.retry_period, "2",
+     "seconds between Lease attempts and renewals"},
+    {"watch-timeout", "WATCH_TIMEOUT", SP_OPT_INT, &opt.watch_timeout, "300",
+     "seconds a watch request lasts before it is renewed (server-side timeoutSeconds)"},
+    {"resync", "RESYNC_SECONDS", SP_OPT_DOUBLE, &opt.resync, "600",
+     "list every SalesPipeline again after this many seconds (0: never)"},
+    {"max-keys", "MAX_KEYS", SP_OPT_INT, &opt.max_keys, "10000",
+     "most SalesPipelines the work queue holds at once"},
+    {"render", NULL, SP_OPT_STRING, &opt.render, NULL,
+     "print a generated artifact of the SalesPipeline in --file and exit, no cluster needed: "
+     RENDER_WHAT},
+    {"file", NULL, SP_OPT_STRING, &opt.render_file, "-",
+     "with --render: YAML file holding a SalesPipeline document (\"-\": standard input)"},
+    {"role", NULL, SP_OPT_STRING, &opt.render_role, "primary",
+     "with --render valkey-*: primary or replica"},
+    {"password", NULL, SP_OPT_STRING, &opt.render_password, NULL,
+     "with --render: the Valkey password to write in (empty: a random one)"},
+    {NULL, NULL, 0, NULL, NULL, NULL},
+};
+
+static int ready(void *arg, char *why, size_t cap)
+{
+    struct controller *c = arg;
+    if (!controller_synced(c)) {
+        snprintf(why, cap, "informers not synced yet");
+        return 0;
+    }
+    snprintf(why, cap, "synced; %s", !c->lease || atomic_load(&c->lease->leading) ? "leading" : "standby");
+    return 1;
+}
+
+static void default_identity(char *buf, size_t cap)
+{
+    char host[128] = "operator";
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() << 8;
+    gethostname(host, sizeof host - 1);
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&seed, sizeof seed, 1, f) != 1)
+            seed ^= (unsigned)clock();
+        fclose(f);
+    }
+    snprintf(buf, cap, "%s_%08x", host, seed);
+}
+
+static int validate(void)
+{
+    int lvl = sp_log_level_parse(opt.log_level);
+    if (lvl < 0 || opt.http_port < 0 || opt.http_port > 65535 || opt.workers < 1 ||
+        opt.workers > CONTROLLER_WORKERS_MAX || opt.watch_timeout < 10 || opt.max_keys < 1 ||
+        opt.retry_period <= 0 || opt.renew_deadline <= opt.retry_period ||
+        opt.lease_duration <= opt.renew_deadline) {
+        fprintf(stderr, "operator: bad option: need a log level, a port 0-65535, workers 1-%d, "
+                "watch-timeout >= 10, max-keys >= 1 and lease-duration > renew-deadline > "
+                "retry-period > 0 (see --help)\n", CONTROLLER_WORKERS_MAX);
+        return -1;
+    }
+    sp_log_init("operator", (enum sp_log_level)lvl);
+    return 0;
+}
+
+/* Waits for SIGTERM/SIGINT. */
+static void run_until_signal(void)
+{
+    int sig;
+    while (!(sig = sp_signals_wait(1.0)))
+        ;
+    sp_info("stopping", "signal %d: finishing in-flight work, releasing the lease", sig);
+}
+
+int main(int argc, char **argv)
+{
+    struct kube_config cfg;
+    struct lease lease = {0};
+    struct controller ctl = {0};
+    char err[1024], identity[256];
+    int rc = sp_config_parse("operator",
+                             "Reconciles SalesPipeline objects (sales.blackfriday.dev/v1alpha1) into "
+                             "the workers' Deployments, Services, HPA, Ingress and ConfigMap, "
+                             "a Strimzi Kafka, Valkey in KubeVirt VMs and Grafana dashboards.",
+                             option_table, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    if (opt.render && *opt.render) {
+        struct render_args ra = {opt.render, opt.render_file, opt.render_role, opt.render_password};
+        if (render_run(&ra, stdout, err, sizeof err) == 0)
+            return 0;
+        fprintf(stderr, "operator: %s\n", err);
+        return 2;
+    }
+    if (validate() < 0)
+        return 2;
+    /* One malloc arena per thread would multiply the RSS for nothing (see also the
+     * malloc_trim calls after lists and bursts). */
+    mallopt(M_ARENA_MAX, 2);
+    sp_signals_init();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (kubeconfig_load(&cfg, opt.kubeconfig, opt.context, err, sizeof err) < 0) {
+        sp_error("config_failed", "%s", err);
+        curl_global_cleanup();
+        return 1;
+    }
+    if (opt.identity && *opt.identity)
+        snprintf(identity, sizeof identity, "%s", opt.identity);
+    else
+        default_identity(identity, sizeof identity);
+    const char *lease_ns = opt.lease_ns && *opt.lease_ns ? opt.lease_ns
+                           : cfg.in_cluster && *cfg.namespace ? cfg.namespace
+                                                              : "default";
+    sp_info("starting", "server %s from %s; watching %s; identity %s; leader election %s (lease %s/%s)",
+            cfg.server, cfg.source, opt.watch_ns && *opt.watch_ns ? opt.watch_ns : "all namespaces",
+            identity, opt.leader_elect ? "on" : "off", lease_ns, opt.lease_name);
+
+    lease = (struct lease){
+        .cfg = {lease_ns, opt.lease_name, identity, opt.lease_duration, opt.renew_deadline,
+                opt.retry_period},
+        .kcfg = &cfg,
+        .leader_gauge = sp_gauge_new("sp_operator_leader", NULL, "1 while this replica leads"),
+        .transitions = sp_counter_new("sp_operator_leader_acquisitions_total", NULL,
+                                      "Times this replica took the Lease"),
+    };
+    lease_init(&lease);
+    ctl = (struct controller){.cfg = &cfg, .watch_ns = opt.watch_ns ? opt.watch_ns : "",
+                              .identity = identity, .workers = opt.workers,
+                              .watch_timeout = opt.watch_timeout, .resync = opt.resync,
+                              .max_keys = opt.max_keys, .lease = opt.leader_elect ? &lease : NULL};
+    if (!opt.leader_elect)
+        sp_gauge_set(lease.leader_gauge, 1);
+    sp_admin_set_ready(ready, &ctl);
+    struct MHD_Daemon *admin = sp_admin_start(opt.bind_addr, (uint16_t)opt.http_port);
+    rc = admin && controller_start(&ctl) == 0 && (!opt.leader_elect || lease_start(&lease) == 0) ? 0 : 1;
+    if (rc == 0)
+        run_until_signal();
+    sp_admin_set_stopping();
+    controller_stop(&ctl);
+    lease_stop(&lease);
+    if (admin)
+        MHD_stop_daemon(admin);
+    controller_free(&ctl);
+    lease_destroy(&lease);
+    kubeconfig_free(&cfg);
+    curl_global_cleanup();
+    sp_info("stopped", "exit %d", rc);
+    return rc;
+}

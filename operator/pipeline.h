@@ -1,0 +1,75 @@
+/* pipeline.h - a SalesPipeline's metadata and spec, parsed from its JSON into fixed buffers.
+ *
+ * The API server has already defaulted and validated the object (crds/); the parser still
+ * fills the same defaults for any field that is missing (an older CRD, a hand-made test
+ * object) and refuses values that do not fit, naming the field. */
+#ifndef OP_PIPELINE_H
+#define OP_PIPELINE_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define PL_WRITERS_MAX 8
+#define PL_QTY_MAX 17   /* a quantity such as "500m", "128Mi" */
+
+struct pl_resources {
+    char req_cpu[PL_QTY_MAX], req_mem[PL_QTY_MAX], lim_cpu[PL_QTY_MAX], lim_mem[PL_QTY_MAX];
+};
+
+struct pl_writer {
+    char name[21];
+    int replicas;
+    struct pl_resources res;
+};
+
+struct pipeline {
+    /* metadata */
+    char ns[64], name[64], uid[64];
+    long generation;
+    /* spec */
+    char registry[201], version[129], pull_secret[254], log_level[8];
+    struct {
+        bool enabled;
+        char class_name[64], host[254];
+    } ingress;
+    struct {
+        int min_replicas, max_replicas, cpu_target, timeout_ms;
+        struct pl_resources res;
+    } api;
+    struct {
+        int replicas;
+        struct pl_resources res;
+    } bridge, consumer;
+    struct pl_writer writers[PL_WRITERS_MAX];
+    int n_writers;
+    struct {
+        bool managed;
+        char cluster_ref[64], topic[201], storage[PL_QTY_MAX];
+        int brokers, partitions, topic_replicas, retention_hours;
+    } kafka;
+    struct {
+        int replicas;
+        char cpu[PL_QTY_MAX], memory[PL_QTY_MAX], storage[PL_QTY_MAX], password_secret[254];
+        char image[401];     /* containerDisk image of the VMs */
+        long ttl_seconds;
+        bool persistence, wait_for_replica;
+    } valkey;
+    char carnet[17];
+    char catalog[401];
+};
+
+/* Fills `p` from a SalesPipeline object. Returns 0, or -1 with `err` naming the bad field. */
+int pipeline_parse(const cJSON *obj, struct pipeline *p, char *err, size_t errcap);
+
+/* The dashboard category of a carnet (by its last digit); "" for an empty carnet. */
+const char *pipeline_category(const char *carnet);
+
+/* Object names: "<name>-<suffix>". Returns buf. */
+char *pipeline_object_name(const struct pipeline *p, const char *suffix, char *buf, size_t cap);
+
+/* The Kafka bootstrap address: "<cluster>-kafka-bootstrap.<ns>.svc:9092", where the cluster
+ * is spec.kafka.clusterRef, or, when managed, the Strimzi Kafka named like the pipeline. */
+void pipeline_kafka_bootstrap(const struct pipeline *p, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,110 @@
+/* pipeline_test.c - parsing and defaults. The defaults must be the CRD's: the fixture
+ * tests/operator/defaulted-spec.json is what the real API server makes of a spec holding only
+ * `registry` (tests/operator checks that against the installed CRD); here a spec with only
+ * `registry` must parse to exactly what that fixture parses to. Run from the repository root. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+
+#define FIXTURE "tests/operator/defaulted-spec.json"
+#define META "\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"u-1\",\"generation\":1}"
+
+static cJSON *with_spec(cJSON *spec)
+{
+    cJSON *o = cJSON_Parse("{" META "}");
+    cJSON_AddItemToObject(o, "spec", spec);
+    return o;
+}
+
+static cJSON *read_fixture(void)
+{
+    FILE *f = fopen(FIXTURE, "rb");
+    char buf[16384];
+    if (!f)
+        fail_msg("cannot open %s (run from the repository root)", FIXTURE);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    assert_non_null(j);
+    return j;
+}
+
+static void test_defaults_match_crd(void **state)
+{
+    (void)state;
+    struct pipeline a, b;
+    char err[256];
+    cJSON *full = with_spec(read_fixture());
+    cJSON *minimal = with_spec(cJSON_Parse("{\"registry\":\"10.128.0.5:5000/blackfriday\"}"));
+    assert_int_equal(pipeline_parse(full, &a, err, sizeof err), 0);
+    assert_int_equal(pipeline_parse(minimal, &b, err, sizeof err), 0);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(b.n_writers, 2);
+    assert_string_equal(b.writers[1].name, "writer-b");
+    assert_int_equal(b.writers[1].replicas, 2);
+    assert_int_equal(b.api.cpu_target, 30);
+    cJSON_Delete(full);
+    cJSON_Delete(minimal);
+}
+
+static void expect_error(const char *spec, const char *field)
+{
+    struct pipeline p;
+    char err[256] = "";
+    cJSON *o = with_spec(cJSON_Parse(spec));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), -1);
+    if (!strstr(err, field))
+        fail_msg("error '%s' does not name '%s'", err, field);
+    cJSON_Delete(o);
+}
+
+static void test_errors_name_the_field(void **state)
+{
+    (void)state;
+    expect_error("{}", "spec.registry");
+    expect_error("{\"registry\":\"r\",\"api\":{\"minReplicas\":4,\"maxReplicas\":2}}", "spec.api.minReplicas");
+    expect_error("{\"registry\":\"r\",\"bridge\":{\"replicas\":\"two\"}}", "spec.bridge.replicas");
+    expect_error("{\"registry\":\"r\",\"writers\":[{\"name\":\"a\"},{\"name\":\"a\"}]}", "spec.writers[1].name");
+    expect_error("{\"registry\":\"r\",\"writers\":[]}", "spec.writers");
+    expect_error("{\"registry\":\"r\",\"kafka\":{\"managed\":false}}", "spec.kafka.clusterRef");
+    expect_error("{\"registry\":\"r\",\"api\":{\"resources\":{\"limits\":{\"cpu\":true}}}}",
+                 "spec.api.resources.limits.cpu");
+    expect_error("{\"registry\":\"r\",\"version\":\"" "0123456789012345678901234567890123456789012345678901234567890123456789"
+                 "0123456789012345678901234567890123456789012345678901234567890123456789\"}", "spec.version");
+}
+
+static void test_int_or_string_and_category(void **state)
+{
+    (void)state;
+    struct pipeline p;
+    char err[256];
+    cJSON *o = with_spec(cJSON_Parse("{\"registry\":\"r\",\"valkey\":{\"cpu\":2},"
+                                     "\"grafana\":{\"carnet\":\"202300534\"}}"));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), 0);
+    assert_string_equal(p.valkey.cpu, "2");
+    assert_string_equal(pipeline_category(p.carnet), "Ropa");
+    assert_string_equal(pipeline_category("0"), "Electronica");
+    assert_string_equal(pipeline_category("7"), "Hogar");
+    assert_string_equal(pipeline_category("8"), "Belleza");
+    assert_string_equal(pipeline_category(""), "");
+    cJSON_Delete(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_match_crd),
+        cmocka_unit_test(test_errors_name_the_field),
+        cmocka_unit_test(test_int_or_string_and_category),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,87 @@
+/* valkey_password.c - the Valkey password of a pipeline: generated once, kept in a Secret.
+ *
+ * The operator owns <name>-valkey (unless spec.valkey.passwordSecret names the user's own):
+ * every reconcile reads it first and re-applies the same value, so the password never rotates
+ * by itself. Only a Secret that does not exist (404) gets a new random one; any other failure to
+ * read it fails the reconcile rather than risk a second password. See infra.h. */
+#include "infra.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kinds.h"
+#include "kubeconfig.h"
+#include "log.h"
+
+#define PASSWORD_MAX 128
+
+int valkey_password_generate(char out[INFRA_PASSWORD_LEN + 1])
+{
+    unsigned char raw[INFRA_PASSWORD_LEN / 2];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return -1;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    OPENSSL_cleanse(raw, sizeof raw);
+    return 0;
+}
+
+/* The password goes into valkey.conf (double-quoted), YAML and a redis:// URL: printable
+ * ASCII without quotes, backslashes or spaces keeps all three simple. */
+static bool password_ok(const char *s, size_t len)
+{
+    if (len < 1 || len > PASSWORD_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] <= ' ' || s[i] > '~' || strchr("\"'\\", s[i]))
+            return false;
+    return true;
+}
+
+int valkey_password_read(const cJSON *secret, char *out, size_t cap)
+{
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(secret, "data");
+    const char *b64 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, INFRA_VALKEY_SECRET_KEY));
+    size_t len = 0;
+    char *pw = b64 ? kubeconfig_b64decode(b64, &len) : NULL;
+    int rc = -1;
+    if (pw && password_ok(pw, len) && len < cap) {
+        memcpy(out, pw, len + 1);
+        rc = 0;
+    }
+    if (pw)
+        OPENSSL_cleanse(pw, len);
+    free(pw);
+    return rc;
+}
+
+int valkey_password_fetch(struct kube_client *kc, const struct pipeline *p, char *out, size_t cap,
+                          bool *generated, char *err, size_t errcap)
+{
+    char name[300], path[600];
+    long status = 0;
+    *generated = false;
+    infra_password_secret(p, name, sizeof name);
+    if (kinds_path(path, sizeof path, KIND_SECRET, p->ns, name) < 0)
+        return sp_fail(err, errcap, "Secret %s: name too long", name);
+    cJSON *secret = kube_get(kc, path, &status, err, errcap);
+    if (secret) {
+        int rc = valkey_password_read(secret, out, cap);
+        cJSON_Delete(secret);
+        return rc < 0 ? sp_fail(err, errcap, "Secret %s: key \"%s\" must hold 1-%d printable "
+                                "characters without quotes, backslashes or spaces", name,
+                                INFRA_VALKEY_SECRET_KEY, PASSWORD_MAX)
+                      : 0;
+    }
+    if (status != 404)
+        return -1;   /* err says why; never generate a second password on a failed read */
+    if (!infra_password_secret_owned(p))
+        return sp_fail(err, errcap, "Secret %s (spec.valkey.passwordSecret) not found", name);
+    if (cap <= INFRA_PASSWORD_LEN || valkey_password_generate(out) < 0)
+        return sp_fail(err, errcap, "cannot generate a password");
+    *generated = true;
+    return 0;
+}

@@ -1,0 +1,336 @@
+"""Strimzi Kafka, Valkey in KubeVirt VMs and the Grafana objects, reconciled by the operator
+against a real control plane with the upstream Strimzi and KubeVirt CRDs installed (conftest's
+`kube`): the server validates everything the operator writes. No Strimzi or KubeVirt operator
+runs: tests write their objects' status as those operators would."""
+import base64
+import json
+import re
+import subprocess
+
+import yaml
+
+from harness import BIN_DIR, wait_until
+from kubekit import condition, sample_pipeline, strimzi_status, vm_status
+from test_reconcile import make_pods_ready
+
+NAME = "black-friday"
+SAMPLE_INFRA = {
+    "Kafka": [NAME], "KafkaNodePool": [f"{NAME}-pool"], "KafkaTopic": [f"{NAME}-topic"],
+    "VirtualMachine": [f"{NAME}-valkey-primary", f"{NAME}-valkey-replica-1"],
+    "Service": [f"{NAME}-valkey-primary", f"{NAME}-valkey-replica"],
+    "Secret": [f"{NAME}-valkey", f"{NAME}-valkey-primary-cloudinit",
+               f"{NAME}-valkey-replica-cloudinit", f"{NAME}-grafana-datasource"],
+    "PersistentVolumeClaim": [f"{NAME}-valkey-data"],
+    "ConfigMap": [f"{NAME}-dashboard-sales", f"{NAME}-dashboard-health"],
+}
+CONDITIONS = ("KafkaReady", "ValkeyReady", "WorkersReady", "DashboardReady")
+
+
+def obj(kube, kind, ns, name):
+    return kube.get_or_none(kube.path(kind, ns, name))
+
+
+def all_infra(kube, ns, expected=SAMPLE_INFRA):
+    return all(obj(kube, kind, ns, n) for kind, names in expected.items() for n in names)
+
+
+def secret_text(secret, key):
+    return base64.b64decode(secret["data"][key]).decode()
+
+
+def password(kube, ns):
+    return secret_text(obj(kube, "Secret", ns, f"{NAME}-valkey"), "password")
+
+
+def cloud_config(kube, ns, role):
+    text = secret_text(obj(kube, "Secret", ns, f"{NAME}-valkey-{role}-cloudinit"), "userdata")
+    assert text.startswith("#cloud-config\n")
+    return yaml.safe_load(text)
+
+
+def valkey_conf(kube, ns, role):
+    doc = cloud_config(kube, ns, role)
+    return next(f["content"] for f in doc["write_files"] if f["path"].endswith("valkey.conf"))
+
+
+def dashboard(kube, ns, which="sales"):
+    cm = obj(kube, "ConfigMap", ns, f"{NAME}-dashboard-{which}")
+    return json.loads(cm["data"][f"{NAME}-dashboard-{which}.json"])
+
+
+def sp_status(kube, ns):
+    return kube.get(kube.sp_path(ns, NAME))
+
+
+def cond_is(kube, ns, ctype, status, reason=None):
+    sp = sp_status(kube, ns)
+    c = condition(sp, ctype)
+    return sp if c and c["status"] == status and (reason is None or c["reason"] == reason) else None
+
+
+def reconciled(kube, ns):
+    sp = sp_status(kube, ns)
+    return sp if (sp.get("status") or {}).get("observedGeneration") == sp["metadata"]["generation"] else None
+
+
+def create(kube, ns, edit=None):
+    sp = sample_pipeline(ns, NAME)
+    if edit:
+        edit(sp["spec"])
+    return kube.create(kube.sp_path(ns), sp)
+
+
+# ---------------------------------------------------------------- what Strimzi and KubeVirt do
+
+def kafka_ready(kube, ns, managed=True):
+    if managed:
+        strimzi_status(kube, ns, "Kafka", NAME)
+        strimzi_status(kube, ns, "KafkaNodePool", f"{NAME}-pool")
+    strimzi_status(kube, ns, "KafkaTopic", f"{NAME}-topic")
+
+
+def valkey_ready(kube, ns):
+    for name in SAMPLE_INFRA["VirtualMachine"]:
+        vm_status(kube, ns, name)
+
+
+# ---------------------------------------------------------------- tests
+
+def test_sample_produces_every_infra_object_as_rendered(kube, ns, operator, tmp_path):
+    operator()
+    uid = create(kube, ns)["metadata"]["uid"]
+    wait_until(lambda: all_infra(kube, ns), 60, interval=0.2, what="every infrastructure object")
+    # What is stored is exactly what the operator builds (`--render objects` prints it without
+    # a cluster): nothing was pruned as unknown by the upstream schemas.
+    manifest = tmp_path / "sp.yaml"
+    manifest.write_text(yaml.safe_dump(sample_pipeline(ns, NAME)))
+    out = subprocess.run([str(BIN_DIR / "operator"), "--render", "objects", "--file", str(manifest),
+                          "--password", password(kube, ns)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rendered = json.loads(out.stdout)["items"]
+    names = {(o["kind"], o["metadata"]["name"]) for o in rendered}
+    assert {(k, n) for k, ns_ in SAMPLE_INFRA.items() for n in ns_} <= names
+
+    def contained(want, got, where):
+        if isinstance(want, dict):
+            for k, v in want.items():
+                if k not in got and v in (False, 0, "", [], {}) and not isinstance(v, float):
+                    continue  # a built-in kind's zero value, omitted when stored
+                assert k in got, f"{where}.{k} missing"
+                contained(v, got[k], f"{where}.{k}")
+        elif isinstance(want, list):
+            assert len(want) == len(got), where
+            for i, (a, b) in enumerate(zip(want, got)):
+                contained(a, b, f"{where}[{i}]")
+        else:
+            assert want == got, f"{where}: {want!r} != {got!r}"
+    for o in rendered:  # the workers' objects too
+        live = kube.get(kube.path(o["kind"], ns, o["metadata"]["name"]))
+        for part in ("spec", "data", "type"):
+            if part in o:
+                contained(o[part], live[part], f"{o['kind']}/{o['metadata']['name']}.{part}")
+        assert live["metadata"]["ownerReferences"][0]["uid"] == uid
+        assert live["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "salespipeline-operator"
+
+    pw = password(kube, ns)
+    assert re.fullmatch(r"[0-9a-f]{64}", pw)
+    for role in ("primary", "replica"):
+        assert f'requirepass "{pw}"' in valkey_conf(kube, ns, role)
+    vm = obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-primary")
+    assert pw not in json.dumps(vm)
+    assert obj(kube, "Service", ns, f"{NAME}-valkey-replica")["spec"]["selector"][
+        "app.kubernetes.io/component"] == "valkey-replica"
+    assert obj(kube, "KafkaTopic", ns, f"{NAME}-topic")["metadata"]["labels"]["strimzi.io/cluster"] == NAME
+    ds = obj(kube, "Secret", ns, f"{NAME}-grafana-datasource")
+    assert ds["metadata"]["labels"]["grafana_datasource"] == "1"
+    assert f"{NAME}-valkey-replica.{ns}.svc" in secret_text(ds, "valkey-datasource.yaml")
+    assert obj(kube, "ConfigMap", ns, f"{NAME}-dashboard-sales")["metadata"]["labels"]["grafana_dashboard"] == "1"
+    # The consumer writes to the primary with the password from the Secret.
+    consumer = kube.get(kube.path("Deployment", ns, f"{NAME}-consumer"))["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in consumer["env"]}
+    assert env["VALKEY_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": f"{NAME}-valkey", "key": "password"}
+    assert kube.get(kube.path("ConfigMap", ns, f"{NAME}-config"))["data"]["VALKEY_URL"] == \
+        f"redis://{NAME}-valkey-primary:6379"
+
+
+def test_existing_cluster_reference_produces_only_the_topic(kube, ns, operator):
+    operator()
+
+    def shared(spec):
+        spec["kafka"].update(managed=False, clusterRef="shared")
+    create(kube, ns, shared)
+    wait_until(lambda: obj(kube, "KafkaTopic", ns, f"{NAME}-topic") and reconciled(kube, ns), 60,
+               what="the topic")
+    topic = obj(kube, "KafkaTopic", ns, f"{NAME}-topic")
+    assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "shared"
+    assert not obj(kube, "Kafka", ns, NAME) and not obj(kube, "KafkaNodePool", ns, f"{NAME}-pool")
+    assert not kube.get(kube.path("Kafka", ns))["items"]
+    assert kube.get(kube.path("ConfigMap", ns, f"{NAME}-config"))["data"]["KAFKA_BROKERS"] == \
+        f"shared-kafka-bootstrap.{ns}.svc:9092"
+    # KafkaReady needs only the topic here.
+    strimzi_status(kube, ns, "KafkaTopic", f"{NAME}-topic")
+    wait_until(lambda: cond_is(kube, ns, "KafkaReady", "True"), 60, what="KafkaReady from the topic alone")
+
+    # Managed again: the cluster and its pool appear.
+    kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"kafka": {"managed": True, "clusterRef": ""}}})
+    wait_until(lambda: obj(kube, "Kafka", ns, NAME) and obj(kube, "KafkaNodePool", ns, f"{NAME}-pool"), 60,
+               what="the managed cluster")
+    wait_until(lambda: obj(kube, "KafkaTopic", ns, f"{NAME}-topic")["metadata"]["labels"]["strimzi.io/cluster"] == NAME,
+               60, what="the topic moved to the managed cluster")
+
+
+def test_spec_changes_are_applied(kube, ns, operator):
+    operator()
+    create(kube, ns)
+    wait_until(lambda: all_infra(kube, ns) and reconciled(kube, ns), 60, what="first reconcile")
+    uuid_before = obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-primary")["spec"]["template"]["spec"][
+        "domain"]["firmware"]["uuid"]
+    assert dashboard(kube, ns)["templating"]["list"][0]["query"] == "ZREVRANGE sp:units:Belleza 0 -1"
+
+    kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {
+        "kafka": {"topic": {"partitions": 12}},
+        "valkey": {"cpu": "2", "memory": "2Gi"},
+        "grafana": {"carnet": "202300533"}}})
+    wait_until(lambda: obj(kube, "KafkaTopic", ns, f"{NAME}-topic")["spec"]["partitions"] == 12, 60,
+               what="12 partitions")
+    for vm in SAMPLE_INFRA["VirtualMachine"]:
+        wait_until(lambda: (d := obj(kube, "VirtualMachine", ns, vm)["spec"]["template"]["spec"]["domain"])
+                   ["memory"]["guest"] == "2Gi" and d["cpu"]["cores"] == 2, 60, what=f"{vm} resized")
+    primary = obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-primary")["spec"]["template"]["spec"]
+    assert primary["domain"]["firmware"]["uuid"] != uuid_before  # cloud-init runs again at restart
+    assert f"maxmemory {2 * (1 << 30) // 100 * 60}" in valkey_conf(kube, ns, "primary")
+    wait_until(lambda: dashboard(kube, ns)["templating"]["list"][0]["query"] == "ZREVRANGE sp:units:Ropa 0 -1",
+               60, what="the dashboard's assigned category to follow the carnet")
+    d = dashboard(kube, ns)
+    keys = {p["targets"][0]["keyName"] for p in d["panels"] if "targets" in p}
+    assert "sp:units:Ropa" in keys and "sp:units:Belleza" not in keys
+    sp = wait_until(lambda: reconciled(kube, ns), 60, what="status of the new generation")
+    assert sp["status"]["category"] == "Ropa"
+
+    # One Valkey VM only: the replica VM goes, reads go to the primary.
+    kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"valkey": {"replicas": 1}}})
+    wait_until(lambda: not obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-replica-1"), 60,
+               what="the replica VM removed")
+    assert obj(kube, "Service", ns, f"{NAME}-valkey-replica")["spec"]["selector"][
+        "app.kubernetes.io/component"] == "valkey-primary"
+
+
+def test_hand_edits_are_undone(kube, ns, operator):
+    operator()
+    create(kube, ns)
+    wait_until(lambda: all_infra(kube, ns) and reconciled(kube, ns), 60, what="first reconcile")
+
+    kube.merge_patch(kube.path("KafkaTopic", ns, f"{NAME}-topic"), {"spec": {"partitions": 2}})
+    wait_until(lambda: obj(kube, "KafkaTopic", ns, f"{NAME}-topic")["spec"]["partitions"] == 6, 60,
+               what="the topic's partitions restored")
+    kube.merge_patch(kube.path("VirtualMachine", ns, f"{NAME}-valkey-primary"),
+                     {"spec": {"template": {"spec": {"domain": {"memory": {"guest": "16Gi"}}}}}})
+    wait_until(lambda: obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-primary")["spec"]["template"]["spec"]
+               ["domain"]["memory"]["guest"] == "1Gi", 60, what="the VM's memory restored")
+    kube.merge_patch(kube.path("Service", ns, f"{NAME}-valkey-replica"),
+                     {"spec": {"selector": {"app.kubernetes.io/component": "valkey-primary"}}})
+    wait_until(lambda: obj(kube, "Service", ns, f"{NAME}-valkey-replica")["spec"]["selector"]
+               ["app.kubernetes.io/component"] == "valkey-replica", 60, what="the replica Service's selector")
+    for kind, name in (("VirtualMachine", f"{NAME}-valkey-replica-1"), ("Kafka", NAME),
+                       ("ConfigMap", f"{NAME}-dashboard-sales"),
+                       ("Secret", f"{NAME}-valkey-primary-cloudinit")):
+        old = obj(kube, kind, ns, name)["metadata"]["uid"]
+        kube.delete(kube.path(kind, ns, name))
+        wait_until(lambda: (o := obj(kube, kind, ns, name)) and o["metadata"]["uid"] != old, 60,
+                   what=f"{kind} {name} to come back")
+
+
+def test_conditions_follow_strimzi_and_kubevirt(kube, ns, operator):
+    operator()
+    create(kube, ns)
+    sp = wait_until(lambda: all_infra(kube, ns) and reconciled(kube, ns), 60, what="first status")
+    conds = {t: condition(sp, t) for t in CONDITIONS}
+    assert all(conds.values()), sp["status"]["conditions"]
+    assert conds["KafkaReady"]["status"] == "False" and conds["ValkeyReady"]["status"] == "False"
+    assert conds["WorkersReady"]["status"] == "False"
+    assert conds["DashboardReady"]["status"] == "True"
+    assert condition(sp, "Ready")["status"] == "False"
+
+    # Strimzi reports the cluster, pool and topic ready.
+    kafka_ready(kube, ns)
+    sp = wait_until(lambda: cond_is(kube, ns, "KafkaReady", "True"), 60, what="KafkaReady=True")
+    assert condition(sp, "Ready")["status"] == "False"
+    # KubeVirt: one VM still starting.
+    vm_status(kube, ns, f"{NAME}-valkey-primary")
+    vm_status(kube, ns, f"{NAME}-valkey-replica-1", ready=False)
+    sp = wait_until(lambda: (s := cond_is(kube, ns, "ValkeyReady", "False")) and
+                    "valkey-replica-1" in condition(s, "ValkeyReady")["message"] and s, 60,
+                    what="ValkeyReady=False naming the replica")
+    vm_status(kube, ns, f"{NAME}-valkey-replica-1")
+    wait_until(lambda: cond_is(kube, ns, "ValkeyReady", "True"), 60, what="ValkeyReady=True")
+
+    def all_ready():
+        make_pods_ready(kube, ns)
+        return cond_is(kube, ns, "Ready", "True")
+    sp = wait_until(all_ready, 120, interval=0.5, what="Ready=True with every part ready")
+    assert condition(sp, "WorkersReady")["status"] == "True"
+    assert condition(sp, "Ready")["reason"] == "AllComponentsReady"
+
+    # The Kafka cluster fails: KafkaReady and Ready drop, with Strimzi's message.
+    strimzi_status(kube, ns, "Kafka", NAME, ready=False, message="brokers unreachable")
+    sp = wait_until(lambda: cond_is(kube, ns, "KafkaReady", "False"), 60, what="KafkaReady=False")
+    assert "brokers unreachable" in condition(sp, "KafkaReady")["message"]
+    assert condition(sp, "Ready")["status"] == "False"
+    assert "brokers unreachable" in condition(sp, "Ready")["message"]
+    strimzi_status(kube, ns, "Kafka", NAME)
+    wait_until(lambda: cond_is(kube, ns, "Ready", "True"), 60, what="Ready=True again")
+
+    # A VM still running an older spec says so.
+    vm_status(kube, ns, f"{NAME}-valkey-primary", restart_required=True)
+    sp = wait_until(lambda: "restart" in condition(sp_status(kube, ns), "ValkeyReady")["message"].lower()
+                    and sp_status(kube, ns), 60, what="ValkeyReady to mention the pending restart")
+    assert condition(sp, "ValkeyReady")["status"] == "True"
+
+
+def test_password_is_generated_once_and_kept(kube, ns, operator):
+    op = operator()
+    create(kube, ns)
+    wait_until(lambda: all_infra(kube, ns) and reconciled(kube, ns), 60, what="first reconcile")
+    pw = password(kube, ns)
+    # Reconciles of several generations, and an operator restart: the same password everywhere.
+    for replicas in (2, 3):
+        kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"bridge": {"replicas": replicas}}})
+        wait_until(lambda: reconciled(kube, ns) and sp_status(kube, ns)["metadata"]["generation"] ==
+                   sp_status(kube, ns)["status"]["observedGeneration"], 60, what="reconcile")
+    assert op.terminate() == 0
+    operator()
+    kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"bridge": {"replicas": 1}}})
+    wait_until(lambda: kube.get(kube.path("Deployment", ns, f"{NAME}-bridge"))["spec"]["replicas"] == 1,
+               60, what="the new operator to reconcile")
+    assert password(kube, ns) == pw
+    for role in ("primary", "replica"):
+        assert f'requirepass "{pw}"' in valkey_conf(kube, ns, role)
+
+    # Deleted by hand: a new one is generated and every copy follows.
+    kube.delete(kube.path("Secret", ns, f"{NAME}-valkey"))
+    new = wait_until(lambda: (s := obj(kube, "Secret", ns, f"{NAME}-valkey")) and secret_text(s, "password"),
+                     60, what="a new password Secret")
+    assert new != pw
+    wait_until(lambda: f'requirepass "{new}"' in valkey_conf(kube, ns, "primary") and
+               f'requirepass "{new}"' in valkey_conf(kube, ns, "replica"), 60, what="the VMs' configuration")
+    wait_until(lambda: new in secret_text(obj(kube, "Secret", ns, f"{NAME}-grafana-datasource"),
+                                          "valkey-datasource.yaml"), 60, what="Grafana's data source")
+
+
+def test_user_password_secret_is_used_not_written(kube, ns, operator):
+    operator()
+    kube.create(kube.path("Secret", ns), {"apiVersion": "v1", "kind": "Secret",
+                                     "metadata": {"name": "my-valkey"},
+                                     "stringData": {"password": "s3cret-Pass"}})
+
+    def mine(spec):
+        spec["valkey"]["passwordSecret"] = "my-valkey"
+    create(kube, ns, mine)
+    wait_until(lambda: obj(kube, "Secret", ns, f"{NAME}-valkey-primary-cloudinit") and reconciled(kube, ns),
+               60, what="reconcile with the user's Secret")
+    assert 'requirepass "s3cret-Pass"' in valkey_conf(kube, ns, "primary")
+    assert not obj(kube, "Secret", ns, f"{NAME}-valkey")
+    mine_after = obj(kube, "Secret", ns, "my-valkey")
+    assert "ownerReferences" not in mine_after["metadata"]
+    consumer = kube.get(kube.path("Deployment", ns, f"{NAME}-consumer"))["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e for e in consumer["env"]}["VALKEY_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "my-valkey"
