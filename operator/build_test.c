@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "build.h"
+#include "json_path_test.h"
 #include "desired.h"
 #include "pipeline.h"
 
@@ -44,37 +45,6 @@ static int load_sample(void **state)
     if (rc)
         fprintf(stderr, "%s\n", err);
     return rc;
-}
-
-/* Follows a path of object keys and array indexes ("spec.template.spec.containers.0.image"). */
-static const cJSON *at(const cJSON *o, const char *path)
-{
-    char buf[256], *save = NULL;
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = strtok_r(buf, ".", &save); p && o; p = strtok_r(NULL, ".", &save))
-        o = (*p >= '0' && *p <= '9') ? cJSON_GetArrayItem(o, atoi(p))
-                                     : cJSON_GetObjectItemCaseSensitive(o, p);
-    return o;
-}
-
-static const char *s_at(const cJSON *o, const char *path)
-{
-    const char *s = cJSON_GetStringValue(at(o, path));
-    return s ? s : "(missing)";
-}
-
-/* A key that contains dots (labels, annotations). */
-static const char *key(const cJSON *o, const char *k)
-{
-    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
-    return s ? s : "(missing)";
-}
-
-static double n_at(const cJSON *o, const char *path)
-{
-    const cJSON *n = at(o, path);
-    assert_true(cJSON_IsNumber(n));
-    return n->valuedouble;
 }
 
 static const struct component *comp(const struct component *cs, int n, const char *name)
