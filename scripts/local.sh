@@ -36,9 +36,15 @@ writer_target="ipv4:127.0.0.1:$((base + 51));ipv4:127.0.0.1:$((base + 52)),127.0
 log() { printf '[local] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
+# pid_alive NAME: NAME's process runs. A zombie counts as gone: a part killed a moment ago may
+# wait for init to reap it, and `up` must start it again rather than wait on a corpse.
 pid_alive() {
-  local f=$dir/$1.pid
-  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+  local f=$dir/$1.pid pid state
+  [ -f "$f" ] || return 1
+  pid=$(cat "$f")
+  kill -0 "$pid" 2>/dev/null || return 1
+  state=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
+  [ -n "$state" ] && [ "$state" != Z ]
 }
 
 # start_part NAME CMD...: starts CMD in the background unless NAME's process is alive.

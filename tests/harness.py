@@ -44,6 +44,14 @@ def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
     raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
 
 
+def process_gone(pid):
+    """True once `pid` has exited: no such process, or a zombie its parent has not reaped yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
 def http_get(url, timeout=2.0):
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness import BIN_DIR, ROOT, SANITIZER_ENV, wait_until
+from harness import BIN_DIR, ROOT, SANITIZER_ENV, process_gone, wait_until
 
 LOCUST_SECONDS = int(os.environ.get("SP_TEST_LOCUST_SECONDS", "30"))
 
@@ -142,8 +142,11 @@ def test_locust_run_counts_every_accepted_sale_once(stack, tmp_path):
 
 def test_writer_and_consumer_killed_mid_run(stack, tmp_path):
     def faults(s):
-        os.kill(s.pid("writer-b-1"), signal.SIGKILL)
-        os.kill(s.pid("consumer"), signal.SIGKILL)
+        killed = [s.pid("writer-b-1"), s.pid("consumer")]
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        # SIGKILL is delivered asynchronously: `up` must see them dead to start them again.
+        wait_until(lambda: all(process_gone(pid) for pid in killed), 10, what="killed parts to exit")
         s.local("up")  # starts again exactly the parts that stopped
     counts, ids = run_locust(stack, tmp_path, LOCUST_SECONDS, invalid_share=0.0, during=faults)
     assert counts["accepted"] > 100, counts

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness import ROOT, wait_until
+from harness import ROOT, process_gone, wait_until
 from kubekit import lease_holder, sample_pipeline
 from test_reconcile import NAME, all_objects_exist, create_sample, get, reconciled
 
@@ -64,13 +64,6 @@ def test_sigterm_releases_the_lease_at_once(kube, operator):
     assert took < LEASE_DURATION / 2
 
 
-def _gone(pid):
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] == "Z"
-    except (FileNotFoundError, IndexError):
-        return True
-
-
 def _stop_apiserver(kube):
     """Stops kube-apiserver (SIGTERM, then SIGKILL once it stopped listening: its drain of
     watches takes a minute) and returns its command line for the restart."""
@@ -87,7 +80,7 @@ def _stop_apiserver(kube):
     os.kill(pid, signal.SIGTERM)
     wait_until(refused, 60, what="kube-apiserver to stop listening")
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: _gone(pid), 30, what="kube-apiserver to exit")
+    wait_until(lambda: process_gone(pid), 30, what="kube-apiserver to exit")
     return argv, pidfile
 
 
