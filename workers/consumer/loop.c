@@ -539,8 +539,9 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
 
 static rd_kafka_conf_t *kafka_conf(struct loop *l, char *err, size_t errlen)
 {
-    char session[24];
+    char session[24], prefetch[24];
     snprintf(session, sizeof session, "%ld", l->cfg.session_timeout_ms);
+    snprintf(prefetch, sizeof prefetch, "%ld", l->cfg.prefetch_kb);
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (conf_set(conf, "bootstrap.servers", l->cfg.brokers, err, errlen) < 0 ||
         conf_set(conf, "group.id", l->cfg.group, err, errlen) < 0 ||
@@ -551,8 +552,13 @@ static rd_kafka_conf_t *kafka_conf(struct loop *l, char *err, size_t errlen)
         conf_set(conf, "session.timeout.ms", session, err, errlen) < 0 ||
         conf_set(conf, "partition.assignment.strategy", l->cfg.assignment_strategy, err,
                  errlen) < 0 ||
-        /* Bounds what librdkafka prefetches per partition (64 MiB by default). */
-        conf_set(conf, "queued.max.messages.kbytes", "16384", err, errlen) < 0) {
+        /* Bounds what librdkafka prefetches per partition and what one fetch answer may hold
+         * (64 MiB and 50 MiB by default): with a backlog in Kafka those defaults made the
+         * consumer's RSS 60 MB; 1 MiB keeps it near 30 MB at >60k records/s (make bench). */
+        conf_set(conf, "queued.max.messages.kbytes", prefetch, err, errlen) < 0 ||
+        conf_set(conf, "fetch.max.bytes", "1048576", err, errlen) < 0 ||
+        conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) < 0 ||
+        conf_set(conf, "receive.message.max.bytes", "2097152", err, errlen) < 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

@@ -16,7 +16,8 @@ struct options {
     const char *brokers, *topic, *group, *strategy, *valkey_url, *valkey_password, *bind,
         *log_level;
     long batch_size, batch_wait_ms, wait_replicas, wait_timeout_ms, valkey_timeout_ms,
-        series_ttl_s, series_max_len, series_interval_ms, session_timeout_ms, http_port;
+        series_ttl_s, series_max_len, series_interval_ms, session_timeout_ms, http_port,
+        prefetch_kb;
     double stop_grace_s;
 };
 
@@ -36,6 +37,8 @@ static int parse_options(struct options *o, int argc, char **argv)
          "records per Valkey call (1-100000)"},
         {"batch-wait-ms", "BATCH_WAIT_MS", SP_OPT_INT, &o->batch_wait_ms, "20",
          "how long a started batch waits to fill up (0-10000)"},
+        {"prefetch-kb", "KAFKA_PREFETCH_KB", SP_OPT_INT, &o->prefetch_kb, "1024",
+         "KiB of records fetched ahead per partition; bounds memory while a backlog drains"},
         {"valkey-url", "VALKEY_URL", SP_OPT_STRING, &o->valkey_url, "redis://127.0.0.1:6379",
          "Valkey primary, redis://[[user]:password@]host[:port][/db]"},
         {"valkey-password", "VALKEY_PASSWORD", SP_OPT_STRING, &o->valkey_password, NULL,
@@ -70,6 +73,8 @@ static int parse_options(struct options *o, int argc, char **argv)
         bad = "--batch-size must be 1-100000";
     else if (o->batch_wait_ms < 0 || o->batch_wait_ms > 10000)
         bad = "--batch-wait-ms must be 0-10000";
+    else if (o->prefetch_kb < 64 || o->prefetch_kb > 1048576)
+        bad = "--prefetch-kb must be 64-1048576";
     else if (o->wait_replicas < 0 || o->wait_timeout_ms < 0)
         bad = "--wait-replicas and --wait-timeout-ms must be >= 0";
     else if (o->valkey_timeout_ms < 1 || o->session_timeout_ms < 1 || o->stop_grace_s < 0)
@@ -117,7 +122,7 @@ int main(int argc, char **argv)
     const struct loop_config lcfg = {
         .brokers = o.brokers, .group = o.group, .topic = o.topic,
         .assignment_strategy = o.strategy, .session_timeout_ms = o.session_timeout_ms,
-        .batch_size = o.batch_size, .batch_wait_ms = o.batch_wait_ms,
+        .batch_size = o.batch_size, .batch_wait_ms = o.batch_wait_ms, .prefetch_kb = o.prefetch_kb,
         .wait_replicas = o.wait_replicas, .wait_timeout_ms = o.wait_timeout_ms,
         .stop_grace_s = o.stop_grace_s};
     const struct store_config scfg = {
