@@ -1,6 +1,7 @@
 /* kube.c - Kubernetes REST client. See kube.h. */
 #include "kube.h"
 
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,8 @@
 
 #define CONNECT_TIMEOUT_MS 5000L
 #define CALL_TIMEOUT_MS 30000L
-#define LINE_KEEP_MAX (256 * 1024)   /* a line buffer that grew past this is freed after use */
+#define LINE_KEEP_MAX (16 * 1024)    /* a line buffer that grew past this is freed after use */
+#define RECV_BUFFER 8192L            /* curl's receive buffer, one per handle (default 16 KB) */
 
 /* A growable buffer with a hard limit (curl's dynbuf idea). */
 struct kbuf {
@@ -51,6 +53,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     return kbuf_add(arg, p, size * n) < 0 ? 0 : size * n;
 }
 
+/* Most connections are watches, idle between events: without this each keeps two ~17 KB TLS
+ * record buffers for its whole life. */
+static CURLcode on_ssl_ctx(CURL *h, void *ctx, void *arg)
+{
+    (void)h, (void)arg;
+    SSL_CTX_set_mode((SSL_CTX *)ctx, SSL_MODE_RELEASE_BUFFERS);
+    return CURLE_OK;
+}
+
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     (void)dt, (void)dn, (void)ut, (void)un;
@@ -74,6 +85,11 @@ int kube_client_init(struct kube_client *c, struct kube_config *cfg, const atomi
     curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "salespipeline-operator/0.1.0");
+    /* One request at a time per handle, so HTTP/2 buys nothing here, and each h2 connection
+     * costs an nghttp2 session and a 32 KB input buffer on top of TLS. */
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, RECV_BUFFER);
     if (cfg->ca) {
         /* Only our CA: also saves the memory of loading the system bundle per connection. */
         struct curl_blob ca = {.data = cfg->ca, .len = cfg->ca_len, .flags = CURL_BLOB_COPY};

@@ -146,9 +146,12 @@ int main(int argc, char **argv)
     }
     if (validate() < 0)
         return 2;
-    /* One malloc arena per thread would multiply the RSS for nothing (see also the
-     * malloc_trim calls after lists and bursts). */
-    mallopt(M_ARENA_MAX, 2);
+    /* One malloc arena per thread would multiply the RSS for nothing: the threads mostly wait
+     * on sockets, so one arena costs no contention. A fixed mmap threshold sends reply buffers
+     * and printed objects to mmap, given back on free instead of fragmenting the heap (see also
+     * the malloc_trim calls after lists and bursts). */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     sp_signals_init();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (kubeconfig_load(&cfg, opt.kubeconfig, opt.context, err, sizeof err) < 0) {
