@@ -31,47 +31,49 @@ static struct options opt;
 
 static const struct sp_option option_table[] = {
     {"kubeconfig", "KUBECONFIG", SP_OPT_STRING, &opt.kubeconfig, NULL,
-     "kubeconfig file(s), ':'-separated; empty: ~/.kube/config, else in-cluster"},
+     "kubeconfig file(s), ':'-separated; empty: ~/.kube/config, else in-cluster", SP_ANY},
     {"context", "KUBE_CONTEXT", SP_OPT_STRING, &opt.context, NULL,
-     "kubeconfig context (empty: current-context)"},
+     "kubeconfig context (empty: current-context)", SP_ANY},
     {"namespace", "WATCH_NAMESPACE", SP_OPT_STRING, &opt.watch_ns, NULL,
-     "namespace to watch (empty: all namespaces)"},
+     "namespace to watch (empty: all namespaces)", SP_ANY},
     {"bind-addr", "BIND_ADDR", SP_OPT_STRING, &opt.bind_addr, "0.0.0.0",
-     "address of the /healthz /readyz /metrics server"},
+     "address of the /healthz /readyz /metrics server", SP_ANY},
     {"http-port", "HTTP_PORT", SP_OPT_INT, &opt.http_port, "8090",
-     "port of the /healthz /readyz /metrics server"},
-    {"log-level", "LOG_LEVEL", SP_OPT_STRING, &opt.log_level, "info", "debug, info, warn or error"},
-    {"workers", "WORKERS", SP_OPT_INT, &opt.workers, "1", "reconcile threads (1-16)"},
+     "port of the /healthz /readyz /metrics server", SP_RANGE(0, 65535)},
+    SP_OPTION_LOG_LEVEL(&opt.log_level),
+    {"workers", "WORKERS", SP_OPT_INT, &opt.workers, "1", "reconcile threads",
+     SP_RANGE(1, CONTROLLER_WORKERS_MAX)},
     {"leader-elect", "LEADER_ELECT", SP_OPT_BOOL, &opt.leader_elect, "true",
-     "elect a leader through a Lease, so that several replicas can run and one acts"},
+     "elect a leader through a Lease, so that several replicas can run and one acts", SP_ANY},
     {"lease-namespace", "LEASE_NAMESPACE", SP_OPT_STRING, &opt.lease_ns, NULL,
-     "namespace of the Lease (empty: the in-cluster namespace, else \"default\")"},
+     "namespace of the Lease (empty: the in-cluster namespace, else \"default\")", SP_ANY},
     {"lease-name", "LEASE_NAME", SP_OPT_STRING, &opt.lease_name, "salespipeline-operator",
-     "name of the Lease"},
+     "name of the Lease", SP_ANY},
     {"leader-elect-id", "POD_NAME", SP_OPT_STRING, &opt.identity, NULL,
-     "this replica's identity in the Lease (empty: hostname plus a random suffix)"},
+     "this replica's identity in the Lease (empty: hostname plus a random suffix)", SP_ANY},
     {"lease-duration", "LEASE_DURATION", SP_OPT_DOUBLE, &opt.lease_duration, "15",
-     "seconds a standby waits on an unrenewed Lease before taking it"},
+     "seconds a standby waits on an unrenewed Lease before taking it", SP_RANGE(0.001, 3600)},
     {"renew-deadline", "RENEW_DEADLINE", SP_OPT_DOUBLE, &opt.renew_deadline, "10",
-     "seconds the leader keeps leading without a successful renewal"},
+     "seconds the leader keeps leading without a successful renewal", SP_RANGE(0.001, 3600)},
     {"retry-period", "RETRY_PERIOD", SP_OPT_DOUBLE, &opt.retry_period, "2",
-     "seconds between Lease attempts and renewals"},
+     "seconds between Lease attempts and renewals", SP_RANGE(0.001, 3600)},
     {"watch-timeout", "WATCH_TIMEOUT", SP_OPT_INT, &opt.watch_timeout, "300",
-     "seconds a watch request lasts before it is renewed (server-side timeoutSeconds)"},
+     "seconds a watch request lasts before it is renewed (server-side timeoutSeconds)",
+     SP_RANGE(10, 86400)},
     {"resync", "RESYNC_SECONDS", SP_OPT_DOUBLE, &opt.resync, "600",
-     "list every SalesPipeline again after this many seconds (0: never)"},
+     "list every SalesPipeline again after this many seconds (0: never)", SP_ANY},
     {"max-keys", "MAX_KEYS", SP_OPT_INT, &opt.max_keys, "10000",
-     "most SalesPipelines the work queue holds at once"},
+     "most SalesPipelines the work queue holds at once", SP_RANGE(1, 10000000)},
     {"render", NULL, SP_OPT_STRING, &opt.render, NULL,
      "print a generated artifact of the SalesPipeline in --file and exit, no cluster needed: "
-     RENDER_WHAT},
+     RENDER_WHAT, SP_ANY},
     {"file", NULL, SP_OPT_STRING, &opt.render_file, "-",
-     "with --render: YAML file holding a SalesPipeline document (\"-\": standard input)"},
+     "with --render: YAML file holding a SalesPipeline document (\"-\": standard input)", SP_ANY},
     {"role", NULL, SP_OPT_STRING, &opt.render_role, "primary",
-     "with --render valkey-*: primary or replica"},
+     "with --render valkey-*: primary or replica", SP_ANY},
     {"password", NULL, SP_OPT_STRING, &opt.render_password, NULL,
-     "with --render: the Valkey password to write in (empty: a random one)"},
-    {NULL, NULL, 0, NULL, NULL, NULL},
+     "with --render: the Valkey password to write in (empty: a random one)", SP_ANY},
+    {0},
 };
 
 static int ready(void *arg, char *why, size_t cap)
@@ -102,13 +104,10 @@ static void default_identity(char *buf, size_t cap)
 static int validate(void)
 {
     int lvl = sp_log_level_parse(opt.log_level);
-    if (lvl < 0 || opt.http_port < 0 || opt.http_port > 65535 || opt.workers < 1 ||
-        opt.workers > CONTROLLER_WORKERS_MAX || opt.watch_timeout < 10 || opt.max_keys < 1 ||
-        opt.retry_period <= 0 || opt.renew_deadline <= opt.retry_period ||
-        opt.lease_duration <= opt.renew_deadline) {
-        fprintf(stderr, "operator: bad option: need a log level, a port 0-65535, workers 1-%d, "
-                "watch-timeout >= 10, max-keys >= 1 and lease-duration > renew-deadline > "
-                "retry-period > 0 (see --help)\n", CONTROLLER_WORKERS_MAX);
+    /* Ranges are checked by the option table; what is left relates options to each other. */
+    if (opt.renew_deadline <= opt.retry_period || opt.lease_duration <= opt.renew_deadline) {
+        fprintf(stderr, "operator: need --lease-duration > --renew-deadline > --retry-period "
+                "(see --help)\n");
         return -1;
     }
     sp_log_init("operator", (enum sp_log_level)lvl);

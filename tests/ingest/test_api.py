@@ -354,10 +354,14 @@ def test_help_lists_every_option(name, flags):
 @pytest.mark.parametrize("name,args", [
     ("api", ["--port", "0"]), ("api", ["--timeout-ms", "x"]), ("api", ["--nope"]),
     ("bridge", ["--max-in-flight", "0"]), ("bridge", ["--log-level", "loud"]),
+    ("writer", ["--linger-ms", "-1"]), ("consumer", ["--batch-size", "100001"]),
+    ("salesctl", ["dashboard", "--points", "-1"]), ("operator", ["--workers", "0"]),
 ])
 def test_bad_options_exit_2(name, args):
     r = subprocess.run([str(BIN_DIR / name), *args], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2, r.stdout + r.stderr
+    flag = next(a for a in args if a.startswith("--"))
+    assert flag in r.stderr and name in r.stderr, r.stderr  # names the program and the option
 
 
 def test_a_delivered_sale_is_never_sent_again(api):

@@ -19,50 +19,29 @@ struct api_options {
     long port, timeout_ms, max_in_flight, connections, threads;
 };
 
-static int in_range(const char *flag, long v, long min, long max)
-{
-    if (v >= min && v <= max)
-        return 1;
-    fprintf(stderr, "api: --%s must be from %ld to %ld (got %ld)\n", flag, min, max, v);
-    return 0;
-}
-
 /* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
 static int parse_options(struct api_options *o, int argc, char **argv)
 {
     const struct sp_option table[] = {
         {"port", "PORT", SP_OPT_INT, &o->port, "8080",
-         "TCP port for POST /ventas, /healthz, /readyz and /metrics"},
-        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "IPv4 address to listen on"},
+         "TCP port for POST /ventas, /healthz, /readyz and /metrics", SP_RANGE(1, 65535)},
+        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "IPv4 address to listen on",
+         SP_ANY},
         {"bridge-url", "BRIDGE_URL", SP_OPT_STRING, &o->bridge_url,
          "http://127.0.0.1:8081/ventas",
-         "the bridge's sale URL; its /readyz on the same host decides our readiness"},
+         "the bridge's sale URL; its /readyz on the same host decides our readiness", SP_ANY},
         {"timeout-ms", "DOWNSTREAM_TIMEOUT_MS", SP_OPT_INT, &o->timeout_ms, "5000",
          "longest wait for the bridge per sale, queueing included; then 504 (keep it above "
-         "the bridge's own timeout)"},
-        {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &o->max_in_flight, "2048",
-         "sales forwarded and not yet answered; past it, 503 with Retry-After at once"},
+         "the bridge's own timeout)", SP_RANGE(1, 600000)},
         {"max-connections", "BRIDGE_CONNECTIONS", SP_OPT_INT, &o->connections, "64",
-         "keep-alive HTTP/1.1 connections to the bridge (= sales sent at once)"},
-        {"threads", "HTTP_THREADS", SP_OPT_INT, &o->threads, "2", "HTTP server threads"},
-        {"log-level", "LOG_LEVEL", SP_OPT_STRING, &o->log_level, "info",
-         "debug, info, warn or error"},
+         "keep-alive HTTP/1.1 connections to the bridge (= sales sent at once)",
+         SP_RANGE(1, 10000)},
+        SP_REST_OPTIONS(o),
+        SP_OPTION_LOG_LEVEL(&o->log_level),
         {0},
     };
-    int rc = sp_config_parse("api", "REST intake of sales: validates POST /ventas and forwards "
-                             "each sale to the bridge.", table, argc, argv);
-    if (rc != 0)
-        return rc;
-    if (!in_range("port", o->port, 1, 65535) || !in_range("timeout-ms", o->timeout_ms, 1, 600000) ||
-        !in_range("max-in-flight", o->max_in_flight, 1, 1000000) ||
-        !in_range("max-connections", o->connections, 1, 10000) ||
-        !in_range("threads", o->threads, 1, 64))
-        return -1;
-    if (sp_log_level_parse(o->log_level) < 0) {
-        fprintf(stderr, "api: --log-level must be debug, info, warn or error\n");
-        return -1;
-    }
-    return 0;
+    return sp_config_parse("api", "REST intake of sales: validates POST /ventas and forwards "
+                           "each sale to the bridge.", table, argc, argv);
 }
 
 static void stop_client(void *arg)

@@ -19,48 +19,28 @@ struct bridge_options {
     long port, timeout_ms, max_in_flight, threads;
 };
 
-static int in_range(const char *flag, long v, long min, long max)
-{
-    if (v >= min && v <= max)
-        return 1;
-    fprintf(stderr, "bridge: --%s must be from %ld to %ld (got %ld)\n", flag, min, max, v);
-    return 0;
-}
-
 /* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
 static int parse_options(struct bridge_options *o, int argc, char **argv)
 {
     const struct sp_option table[] = {
         {"port", "PORT", SP_OPT_INT, &o->port, "8081",
-         "TCP port for POST /ventas, /healthz, /readyz and /metrics"},
-        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "IPv4 address to listen on"},
+         "TCP port for POST /ventas, /healthz, /readyz and /metrics", SP_RANGE(1, 65535)},
+        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "IPv4 address to listen on",
+         SP_ANY},
         {"writer-target", "WRITER_TARGET", SP_OPT_STRING, &o->targets, "ipv4:127.0.0.1:50051",
          "gRPC target of the writers, balanced round_robin (e.g. "
          "ipv4:127.0.0.1:50051,127.0.0.1:50052 or dns:///writer-headless.ns.svc:50051); "
-         "several writer groups separated by ';' or '|' get one channel each, used in turn"},
+         "several writer groups separated by ';' or '|' get one channel each, used in turn",
+         SP_ANY},
         {"timeout-ms", "DOWNSTREAM_TIMEOUT_MS", SP_OPT_INT, &o->timeout_ms, "4000",
-         "deadline of every gRPC call; then 504 (keep it below the api's)"},
-        {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &o->max_in_flight, "2048",
-         "sales forwarded and not yet answered; past it, 503 with Retry-After at once"},
-        {"threads", "HTTP_THREADS", SP_OPT_INT, &o->threads, "2", "HTTP server threads"},
-        {"log-level", "LOG_LEVEL", SP_OPT_STRING, &o->log_level, "info",
-         "debug, info, warn or error"},
+         "deadline of every gRPC call; then 504 (keep it below the api's)", SP_RANGE(1, 600000)},
+        SP_REST_OPTIONS(o),
+        SP_OPTION_LOG_LEVEL(&o->log_level),
         {0},
     };
-    int rc = sp_config_parse("bridge", "REST to gRPC: takes POST /ventas and calls "
-                             "ProductSaleService/ProcesarVenta on the writers.",
-                             table, argc, argv);
-    if (rc != 0)
-        return rc;
-    if (!in_range("port", o->port, 1, 65535) || !in_range("timeout-ms", o->timeout_ms, 1, 600000) ||
-        !in_range("max-in-flight", o->max_in_flight, 1, 1000000) ||
-        !in_range("threads", o->threads, 1, 64))
-        return -1;
-    if (sp_log_level_parse(o->log_level) < 0) {
-        fprintf(stderr, "bridge: --log-level must be debug, info, warn or error\n");
-        return -1;
-    }
-    return 0;
+    return sp_config_parse("bridge", "REST to gRPC: takes POST /ventas and calls "
+                           "ProductSaleService/ProcesarVenta on the writers.",
+                           table, argc, argv);
 }
 
 static void stop_client(void *arg)

@@ -25,71 +25,52 @@ static int parse_options(struct options *o, int argc, char **argv)
 {
     const struct sp_option table[] = {
         {"kafka-brokers", "KAFKA_BROKERS", SP_OPT_STRING, &o->brokers, "127.0.0.1:9092",
-         "Kafka bootstrap servers"},
-        {"topic", "KAFKA_TOPIC", SP_OPT_STRING, &o->topic, "sales", "topic of the sales"},
+         "Kafka bootstrap servers", SP_ANY},
+        {"topic", "KAFKA_TOPIC", SP_OPT_STRING, &o->topic, "sales", "topic of the sales", SP_ANY},
         {"group", "KAFKA_GROUP", SP_OPT_STRING, &o->group, "sales-consumer",
-         "consumer group (every member applies to the same Valkey)"},
+         "consumer group (every member applies to the same Valkey)", SP_ANY},
         {"assignment-strategy", "KAFKA_ASSIGNMENT_STRATEGY", SP_OPT_STRING, &o->strategy,
-         "range,roundrobin", "partition.assignment.strategy (e.g. cooperative-sticky)"},
+         "range,roundrobin", "partition.assignment.strategy (e.g. cooperative-sticky)", SP_ANY},
         {"session-timeout-ms", "KAFKA_SESSION_TIMEOUT_MS", SP_OPT_INT, &o->session_timeout_ms,
-         "10000", "how long the group waits for a silent member before reassigning"},
+         "10000", "how long the group waits for a silent member before reassigning",
+         SP_RANGE(1, 3600000)},
         {"batch-size", "BATCH_SIZE", SP_OPT_INT, &o->batch_size, "500",
-         "records per Valkey call (1-100000)"},
+         "records per Valkey call (1-100000)", SP_RANGE(1, 100000)},
         {"batch-wait-ms", "BATCH_WAIT_MS", SP_OPT_INT, &o->batch_wait_ms, "20",
-         "how long a started batch waits to fill up (0-10000)"},
+         "how long a started batch waits to fill up (0-10000)", SP_RANGE(0, 10000)},
         {"prefetch-kb", "KAFKA_PREFETCH_KB", SP_OPT_INT, &o->prefetch_kb, "1024",
-         "KiB of records fetched ahead per partition; bounds memory while a backlog drains"},
+         "KiB of records fetched ahead per partition; bounds memory while a backlog drains",
+         SP_RANGE(64, 1048576)},
         {"valkey-url", "VALKEY_URL", SP_OPT_STRING, &o->valkey_url, "redis://127.0.0.1:6379",
-         "Valkey primary, redis://[[user]:password@]host[:port][/db]"},
+         "Valkey primary, redis://[[user]:password@]host[:port][/db]", SP_ANY},
         {"valkey-password", "VALKEY_PASSWORD", SP_OPT_STRING, &o->valkey_password, NULL,
-         "password when the URL has none"},
+         "password when the URL has none", SP_ANY},
         {"valkey-timeout-ms", "VALKEY_TIMEOUT_MS", SP_OPT_INT, &o->valkey_timeout_ms, "5000",
-         "connect and command timeout (WAIT's own timeout is added)"},
+         "connect and command timeout (WAIT's own timeout is added)", SP_RANGE(1, 3600000)},
         {"wait-replicas", "VALKEY_WAIT_REPLICAS", SP_OPT_INT, &o->wait_replicas, "0",
-         "after each batch, WAIT for this many replicas (0: off)"},
+         "after each batch, WAIT for this many replicas (0: off)", SP_RANGE(0, 1000)},
         {"wait-timeout-ms", "VALKEY_WAIT_TIMEOUT_MS", SP_OPT_INT, &o->wait_timeout_ms, "1000",
-         "WAIT timeout; a batch moves on after it even if short"},
+         "WAIT timeout; a batch moves on after it even if short", SP_RANGE(0, 3600000)},
         {"series-ttl-seconds", "SERIES_TTL_SECONDS", SP_OPT_INT, &o->series_ttl_s, "86400",
-         "expiry of each price series, refreshed on write (0: never); totals never expire"},
+         "expiry of each price series, refreshed on write (0: never); totals never expire",
+         SP_RANGE(0, 315360000)},
         {"series-max-len", "SERIES_MAX_LEN", SP_OPT_INT, &o->series_max_len, "1000",
-         "approximate length bound of each price series"},
+         "approximate length bound of each price series", SP_RANGE(1, 100000000)},
         {"series-interval-ms", "SERIES_INTERVAL_MS", SP_OPT_INT, &o->series_interval_ms, "1000",
-         "at most one price point per product and interval, by sale time (0: every sale)"},
+         "at most one price point per product and interval, by sale time (0: every sale)",
+         SP_RANGE(0, 86400000)},
         {"stop-grace-seconds", "STOP_GRACE_SECONDS", SP_OPT_DOUBLE, &o->stop_grace_s, "10",
-         "on SIGTERM, how long to keep retrying the batch in hand while Valkey is down"},
+         "on SIGTERM, how long to keep retrying the batch in hand while Valkey is down",
+         SP_RANGE(0, 3600)},
         {"http-port", "HTTP_PORT", SP_OPT_INT, &o->http_port, "9092",
-         "port of /healthz /readyz /metrics"},
-        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "address of the HTTP port"},
-        {"log-level", "LOG_LEVEL", SP_OPT_STRING, &o->log_level, "info",
-         "debug, info, warn or error"},
-        {NULL, NULL, 0, NULL, NULL, NULL},
+         "port of /healthz /readyz /metrics", SP_RANGE(0, 65535)},
+        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "address of the HTTP port",
+         SP_ANY},
+        SP_OPTION_LOG_LEVEL(&o->log_level),
+        {0},
     };
-    int rc = sp_config_parse("consumer", "Consumes sales from Kafka into the Valkey aggregates "
-                             "of the dashboard, each sale exactly once.", table, argc, argv);
-    if (rc)
-        return rc;
-    const char *bad = NULL;
-    if (o->batch_size < 1 || o->batch_size > 100000)
-        bad = "--batch-size must be 1-100000";
-    else if (o->batch_wait_ms < 0 || o->batch_wait_ms > 10000)
-        bad = "--batch-wait-ms must be 0-10000";
-    else if (o->prefetch_kb < 64 || o->prefetch_kb > 1048576)
-        bad = "--prefetch-kb must be 64-1048576";
-    else if (o->wait_replicas < 0 || o->wait_timeout_ms < 0)
-        bad = "--wait-replicas and --wait-timeout-ms must be >= 0";
-    else if (o->valkey_timeout_ms < 1 || o->session_timeout_ms < 1 || o->stop_grace_s < 0)
-        bad = "timeouts must be positive";
-    else if (o->series_ttl_s < 0 || o->series_max_len < 1 || o->series_interval_ms < 0)
-        bad = "--series-ttl-seconds and --series-interval-ms must be >= 0, --series-max-len >= 1";
-    else if (o->http_port < 0 || o->http_port > 65535)
-        bad = "--http-port must be 0-65535";
-    else if (sp_log_level_parse(o->log_level) < 0)
-        bad = "--log-level must be debug, info, warn or error";
-    if (bad) {
-        fprintf(stderr, "consumer: %s\n", bad);
-        return -1;
-    }
-    return 0;
+    return sp_config_parse("consumer", "Consumes sales from Kafka into the Valkey aggregates "
+                           "of the dashboard, each sale exactly once.", table, argc, argv);
 }
 
 static int ready(void *arg, char *why, size_t cap)

@@ -45,27 +45,23 @@ static int cmd_dashboard(int argc, char **argv)
     int json = 0;
     long points = 0, timeout_ms = 0;
     const struct sp_option table[] = {
-        {"json", NULL, SP_OPT_BOOL, &json, "false", "print the panels as one JSON object"},
+        {"json", NULL, SP_OPT_BOOL, &json, "false", "print the panels as one JSON object", SP_ANY},
         {"carnet", "CARNET", SP_OPT_STRING, &carnet, "202300539",
-         "student id; its last digit picks the assigned category"},
+         "student id; its last digit picks the assigned category", SP_ANY},
         {"valkey-url", "VALKEY_URL", SP_OPT_STRING, &url, "redis://127.0.0.1:6379",
-         "Valkey to read, redis://[[user]:password@]host[:port][/db]"},
+         "Valkey to read, redis://[[user]:password@]host[:port][/db]", SP_ANY},
         {"valkey-password", "VALKEY_PASSWORD", SP_OPT_STRING, &password, NULL,
-         "password when the URL has none"},
+         "password when the URL has none", SP_ANY},
         {"valkey-timeout-ms", "VALKEY_TIMEOUT_MS", SP_OPT_INT, &timeout_ms, "5000",
-         "connect and read timeout"},
+         "connect and read timeout", SP_RANGE(1, 3600000)},
         {"points", NULL, SP_OPT_INT, &points, "20",
-         "table output: how many of the latest price points to print"},
-        {NULL, NULL, 0, NULL, NULL, NULL},
+         "table output: how many of the latest price points to print", SP_RANGE(0, 100000)},
+        {0},
     };
     int rc = sp_config_parse("salesctl dashboard",
                              "Prints every dashboard panel, read from Valkey.", table, argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;
-    if (timeout_ms < 1 || points < 0) {
-        fprintf(stderr, "salesctl: --valkey-timeout-ms must be >= 1 and --points >= 0\n");
-        return 2;
-    }
     if (!dashboard_category_of(carnet) || strlen(carnet) > DASH_CARNET_MAX) {
         fprintf(stderr, "salesctl: the carnet '%s' must end in a digit (at most %d characters)\n",
                 carnet, DASH_CARNET_MAX);

@@ -32,40 +32,26 @@ struct writer_config {
 static struct writer_config cfg;
 
 static const struct sp_option options[] = {
-    {"grpc-port", "GRPC_PORT", SP_OPT_INT, &cfg.grpc_port, "50051", "gRPC port (0: any free port)"},
+    {"grpc-port", "GRPC_PORT", SP_OPT_INT, &cfg.grpc_port, "50051", "gRPC port (0: any free port)",
+     SP_RANGE(0, 65535)},
     {"http-port", "HTTP_PORT", SP_OPT_INT, &cfg.http_port, "9091",
-     "admin HTTP port for /healthz, /readyz and /metrics"},
-    {"bind", "BIND_ADDR", SP_OPT_STRING, &cfg.bind, "0.0.0.0", "IPv4 address to listen on"},
+     "admin HTTP port for /healthz, /readyz and /metrics", SP_RANGE(0, 65535)},
+    {"bind", "BIND_ADDR", SP_OPT_STRING, &cfg.bind, "0.0.0.0", "IPv4 address to listen on", SP_ANY},
     {"kafka-brokers", "KAFKA_BROKERS", SP_OPT_STRING, &cfg.brokers, "127.0.0.1:9092",
-     "Kafka bootstrap servers, comma-separated host:port"},
-    {"topic", "KAFKA_TOPIC", SP_OPT_STRING, &cfg.topic, "sales", "Kafka topic for the sales"},
+     "Kafka bootstrap servers, comma-separated host:port", SP_ANY},
+    {"topic", "KAFKA_TOPIC", SP_OPT_STRING, &cfg.topic, "sales", "Kafka topic for the sales",
+     SP_ANY},
     {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &cfg.max_in_flight, "4096",
-     "sales waiting for Kafka at most; beyond, calls get RESOURCE_EXHAUSTED"},
+     "sales waiting for Kafka at most; beyond, calls get RESOURCE_EXHAUSTED", SP_RANGE(1, 1000000)},
     {"delivery-timeout-ms", "DELIVERY_TIMEOUT_MS", SP_OPT_INT, &cfg.delivery_timeout_ms, "10000",
-     "a sale Kafka has not confirmed by then fails with UNAVAILABLE (message.timeout.ms)"},
+     "a sale Kafka has not confirmed by then fails with UNAVAILABLE (message.timeout.ms)",
+     SP_RANGE(1, 3600000)},
     {"linger-ms", "KAFKA_LINGER_MS", SP_OPT_INT, &cfg.linger_ms, "5",
-     "how long the producer waits to fill a batch"},
-    {"log-level", "LOG_LEVEL", SP_OPT_STRING, &cfg.log_level, "info", "debug, info, warn or error"},
+     "how long the producer waits to fill a batch", SP_RANGE(0, 900000)},
+    SP_OPTION_LOG_LEVEL(&cfg.log_level),
     {"instance", "INSTANCE", SP_OPT_STRING, &cfg.instance, NULL,
-     "name of this writer in logs and the Kafka client id (empty: the host name)"},
+     "name of this writer in logs and the Kafka client id (empty: the host name)", SP_ANY},
     {0}};
-
-static int check_config(void)
-{
-    if (cfg.grpc_port < 0 || cfg.grpc_port > 65535 || cfg.http_port < 0 || cfg.http_port > 65535)
-        fprintf(stderr, "writer: ports must be 0-65535\n");
-    else if (cfg.max_in_flight < 1 || cfg.max_in_flight > 1000000)
-        fprintf(stderr, "writer: --max-in-flight must be 1-1000000\n");
-    else if (cfg.delivery_timeout_ms < 1 || cfg.delivery_timeout_ms > 3600000)
-        fprintf(stderr, "writer: --delivery-timeout-ms must be 1-3600000\n");
-    else if (cfg.linger_ms < 0 || cfg.linger_ms > 900000)
-        fprintf(stderr, "writer: --linger-ms must be 0-900000\n");
-    else if (sp_log_level_parse(cfg.log_level) < 0)
-        fprintf(stderr, "writer: unknown --log-level '%s'\n", cfg.log_level);
-    else
-        return 0;
-    return -1;
-}
 
 static int kafka_ready(void *arg, char *why, size_t cap)
 {
@@ -139,8 +125,6 @@ int main(int argc, char **argv)
                             options, argc, argv);
     if (r)
         return r > 0 ? 0 : 2;
-    if (check_config() < 0)
-        return 2;
     char host[256] = "writer";
     if (!*cfg.instance && gethostname(host, sizeof host) == 0)
         host[sizeof host - 1] = '\0';
