@@ -153,7 +153,8 @@ def main():
     finally:
         if env:
             subprocess.run([str(CLUSTER_SH), "down"], env=env, stdout=subprocess.DEVNULL)
-    lines = [f"# operator bench: {n} SalesPipelines (the sample spec: workers, Strimzi Kafka, KubeVirt Valkey, dashboards), "
+    lines = [f"# operator bench: {n} SalesPipelines (the sample spec: workers, Strimzi Kafka, "
+             "KubeVirt Valkey, dashboards), "
              f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}", "",
              f"Machine: {os.cpu_count()} cores; etcd, kube-apiserver and kube-controller-manager "
              "(which makes 6 pods per pipeline) on the same cores. RSS file pages are the shared "
