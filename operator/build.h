@@ -17,6 +17,7 @@
 #include "pipeline.h"
 
 #define BUILD_CONFIG_HASH_ANNOTATION OP_GROUP "/config-hash"
+#define BUILD_PASSWORD_HASH_ANNOTATION OP_GROUP "/valkey-password-hash"
 #define BUILD_CONTAINER_UID 65532   /* "nonroot" of distroless images */
 
 /* build_meta.c: the skeleton shared by every kind. `component` ("api", "writer-a"; NULL for
@@ -36,9 +37,10 @@ cJSON *build_configmap(const struct pipeline *p);
  * configuration change rolls the pods. Returns 0, -1 on out-of-memory. */
 int build_config_hash(const cJSON *configmap, char out[17]);
 
-/* build_deployment.c */
+/* build_deployment.c. `password_hash` (valkey_password_hash) goes on the pod template of the
+ * components that use Valkey, so that a new password restarts them. */
 cJSON *build_deployment(const struct pipeline *p, const struct component *c,
-                        const char *config_hash);
+                        const char *config_hash, const char *password_hash);
 /* build_service.c: ClusterIP, or headless for writer groups. */
 cJSON *build_service(const struct pipeline *p, const struct component *c);
 /* build_hpa.c: autoscaling/v2 for the api Deployment. */

@@ -145,13 +145,16 @@ static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
 }
 
 static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,
-                         const struct component *c, const char *config_hash)
+                         const struct component *c, const char *config_hash,
+                         const char *password_hash)
 {
     char port[8] = "";
     cJSON *tpl = jb_obj(b, spec, "template"), *md = jb_obj(b, tpl, "metadata");
     build_labels(b, jb_obj(b, md, "labels"), p, c->name, c->image);
     cJSON *ann = jb_obj(b, md, "annotations");
     jb_str(b, ann, BUILD_CONFIG_HASH_ANNOTATION, config_hash);
+    if (c->type == COMP_CONSUMER)  /* the password reaches it through a secretKeyRef */
+        jb_str(b, ann, BUILD_PASSWORD_HASH_ANNOTATION, password_hash);
     jb_str(b, ann, "prometheus.io/scrape", "true");
     for (int i = 0; i < c->n_ports; i++)
         if (!strcmp(c->ports[i].name, c->http_port_name))
@@ -162,7 +165,7 @@ static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,
 }
 
 cJSON *build_deployment(const struct pipeline *p, const struct component *c,
-                        const char *config_hash)
+                        const char *config_hash, const char *password_hash)
 {
     struct jb b = {0};
     char name[128];
@@ -179,6 +182,6 @@ cJSON *build_deployment(const struct pipeline *p, const struct component *c,
     cJSON *ru = jb_obj(&b, strategy, "rollingUpdate");
     jb_int(&b, ru, "maxSurge", 1);
     jb_int(&b, ru, "maxUnavailable", 0);
-    pod_template(&b, spec, p, c, config_hash);
+    pod_template(&b, spec, p, c, config_hash, password_hash);
     return jb_done(&b, o);
 }

@@ -105,8 +105,11 @@ static void test_deployment_api(void **state)
     (void)state;
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&sample, cs);
-    cJSON *d = build_deployment(&sample, comp(cs, n, "api"), "0123456789abcdef");
+    cJSON *d = build_deployment(&sample, comp(cs, n, "api"), "0123456789abcdef", "pw-hash");
     assert_non_null(d);
+    /* Only the consumer uses Valkey: a new password must not restart the api. */
+    assert_null(cJSON_GetObjectItemCaseSensitive(at(d, "spec.template.metadata.annotations"),
+                                                 BUILD_PASSWORD_HASH_ANNOTATION));
     assert_string_equal(s_at(d, "apiVersion"), "apps/v1");
     assert_string_equal(s_at(d, "kind"), "Deployment");
     assert_string_equal(s_at(d, "metadata.name"), "black-friday-api");
@@ -137,7 +140,7 @@ static void test_deployment_writer(void **state)
     (void)state;
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&sample, cs);
-    cJSON *d = build_deployment(&sample, comp(cs, n, "writer-b"), "h");
+    cJSON *d = build_deployment(&sample, comp(cs, n, "writer-b"), "h", "p");
     assert_non_null(d);
     assert_string_equal(s_at(d, "metadata.name"), "black-friday-writer-b");
     assert_int_equal((int)n_at(d, "spec.replicas"), 2);
@@ -158,7 +161,10 @@ static void test_deployment_consumer_secret(void **state)
     (void)state;
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&sample, cs);
-    cJSON *d = build_deployment(&sample, comp(cs, n, "consumer"), "h");
+    cJSON *d = build_deployment(&sample, comp(cs, n, "consumer"), "h", "pw-hash");
+    const cJSON *ann = at(d, "spec.template.metadata.annotations");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(ann, BUILD_PASSWORD_HASH_ANNOTATION)
+                            ->valuestring, "pw-hash");
     const cJSON *c = at(d, "spec.template.spec.containers.0");
     assert_string_equal(s_at(c, "env.1.name"), "VALKEY_PASSWORD");
     assert_string_equal(s_at(c, "env.1.valueFrom.secretKeyRef.name"), "black-friday-valkey");
@@ -294,7 +300,7 @@ static void test_host_and_version(void **state)
     assert_string_equal(s_at(i, "spec.rules.0.host"), "ventas.example.com");
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&p, cs);
-    cJSON *d = build_deployment(&p, comp(cs, n, "bridge"), "h");
+    cJSON *d = build_deployment(&p, comp(cs, n, "bridge"), "h", "p");
     assert_string_equal(s_at(d, "spec.template.spec.containers.0.image"),
                         "10.128.0.5:5000/blackfriday/bridge:0.2.0");
     cJSON_Delete(i);

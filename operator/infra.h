@@ -60,6 +60,10 @@ cJSON *build_kafka_topic(const struct pipeline *p);    /* always */
 int valkey_password_generate(char out[INFRA_PASSWORD_LEN + 1]);
 /* The password in a Secret object (data.password, base64). 0, or -1 when absent/invalid. */
 int valkey_password_read(const cJSON *secret, char *out, size_t cap);
+/* A fingerprint of the password, keyed with the pipeline's uid (HMAC-SHA256, 16 hex digits):
+ * put on the consumer's pod template, so a new password rolls the consumers, while the
+ * annotation tells nothing usable about the password itself. 0 or -1. */
+int valkey_password_hash(const struct pipeline *p, const char *password, char out[17]);
 /* The pipeline's password: read from its Secret, or (our own Secret only, and only when the
  * API server says it does not exist) a new one, with *generated set: the caller applies the
  * Secret before anything that uses it. 0, or -1 with `err` set. */

@@ -186,6 +186,24 @@ static void test_password(void **state)
     assert_false(infra_password_secret_owned(&p));
 }
 
+/* The fingerprint on the consumers' pod template: stable, 16 hex digits, different for another
+ * password or another pipeline (keyed with its uid), and not the password's own prefix. */
+static void test_password_hash(void **state)
+{
+    (void)state;
+    char h1[17], h2[17], h3[17], h4[17];
+    assert_int_equal(valkey_password_hash(&sample, "secret-one", h1), 0);
+    assert_int_equal(valkey_password_hash(&sample, "secret-one", h2), 0);
+    assert_string_equal(h1, h2);
+    assert_int_equal(strspn(h1, "0123456789abcdef"), 16);
+    assert_int_equal(valkey_password_hash(&sample, "secret-two", h3), 0);
+    assert_string_not_equal(h1, h3);
+    struct pipeline other = sample;
+    snprintf(other.uid, sizeof other.uid, "another-uid");
+    assert_int_equal(valkey_password_hash(&other, "secret-one", h4), 0);
+    assert_string_not_equal(h1, h4);
+}
+
 static bool contains(const cJSON *o, const char *needle)
 {
     char *text = cJSON_PrintUnformatted(o);
@@ -416,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_nodepool),
         cmocka_unit_test(test_topic),
         cmocka_unit_test(test_password),
+        cmocka_unit_test(test_password_hash),
         cmocka_unit_test(test_vm_primary),
         cmocka_unit_test(test_vm_replica_and_services),
         cmocka_unit_test(test_cloudinit_secret_and_pvc),

@@ -7,6 +7,8 @@
 #include "infra.h"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,18 @@ int valkey_password_generate(char out[INFRA_PASSWORD_LEN + 1])
     for (size_t i = 0; i < sizeof raw; i++)
         snprintf(out + 2 * i, 3, "%02x", raw[i]);
     OPENSSL_cleanse(raw, sizeof raw);
+    return 0;
+}
+
+int valkey_password_hash(const struct pipeline *p, const char *password, char out[17])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!HMAC(EVP_sha256(), p->uid, (int)strlen(p->uid), (const unsigned char *)password,
+              strlen(password), md, &n) || n < 8)
+        return -1;
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
     return 0;
 }
 

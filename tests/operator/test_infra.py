@@ -42,6 +42,13 @@ def password(kube, ns):
     return secret_text(obj(kube, "Secret", ns, f"{NAME}-valkey"), "password")
 
 
+def password_hash(kube, ns, component):
+    """The Valkey password fingerprint on a component's pod template, or None."""
+    d = kube.get(kube.path("Deployment", ns, f"{NAME}-{component}"))
+    return d["spec"]["template"]["metadata"].get("annotations", {}).get(
+        "sales.blackfriday.dev/valkey-password-hash")
+
+
 def cloud_config(kube, ns, role):
     text = secret_text(obj(kube, "Secret", ns, f"{NAME}-valkey-{role}-cloudinit"), "userdata")
     assert text.startswith("#cloud-config\n")
@@ -136,6 +143,7 @@ def test_sample_produces_every_infra_object_as_rendered(kube, ns, operator, tmp_
     assert re.fullmatch(r"[0-9a-f]{64}", pw)
     for role in ("primary", "replica"):
         assert f'requirepass "{pw}"' in valkey_conf(kube, ns, role)
+    assert password_hash(kube, ns, "consumer") == consumer_hash  # so no needless rollout
     vm = obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-primary")
     assert pw not in json.dumps(vm)
     assert obj(kube, "Service", ns, f"{NAME}-valkey-replica")["spec"]["selector"][
@@ -292,6 +300,8 @@ def test_password_is_generated_once_and_kept(kube, ns, operator):
     create(kube, ns)
     wait_until(lambda: all_infra(kube, ns) and reconciled(kube, ns), 60, what="first reconcile")
     pw = password(kube, ns)
+    consumer_hash = password_hash(kube, ns, "consumer")
+    assert consumer_hash and password_hash(kube, ns, "api") is None  # only the consumer uses Valkey
     # Reconciles of several generations, and an operator restart: the same password everywhere.
     for replicas in (2, 3):
         kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"bridge": {"replicas": replicas}}})
@@ -305,6 +315,7 @@ def test_password_is_generated_once_and_kept(kube, ns, operator):
     assert password(kube, ns) == pw
     for role in ("primary", "replica"):
         assert f'requirepass "{pw}"' in valkey_conf(kube, ns, role)
+    assert password_hash(kube, ns, "consumer") == consumer_hash  # so no needless rollout
 
     # Deleted by hand: a new one is generated and every copy follows.
     kube.delete(kube.path("Secret", ns, f"{NAME}-valkey"))
@@ -315,6 +326,10 @@ def test_password_is_generated_once_and_kept(kube, ns, operator):
                f'requirepass "{new}"' in valkey_conf(kube, ns, "replica"), 60, what="the VMs' configuration")
     wait_until(lambda: new in secret_text(obj(kube, "Secret", ns, f"{NAME}-grafana-datasource"),
                                           "valkey-datasource.yaml"), 60, what="Grafana's data source")
+    # The consumers read the password from a secretKeyRef, fixed at pod start: a new pod template
+    # hash rolls them onto the new password.
+    wait_until(lambda: password_hash(kube, ns, "consumer") not in (None, consumer_hash), 60,
+               what="the consumer's pod template to change")
 
 
 def test_user_password_secret_is_used_not_written(kube, ns, operator):
