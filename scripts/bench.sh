@@ -12,7 +12,7 @@ mkdir -p "$out_dir"
 export SP_LOCAL_DIR=$out_dir/stack SP_PORT_BASE=${SP_PORT_BASE:-27000} LOG_LEVEL=warn
 seconds=${SP_BENCH_SECONDS:-20}
 results=$out_dir/results-$(date -u +%Y%m%dT%H%M%SZ).md
-parts=(api bridge writer-a writer-b-1 writer-b-2 consumer valkey-primary)
+parts=(api bridge writer-a writer-b-1 writer-b-2 consumer valkey-primary valkey-replica kafka)
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -22,9 +22,14 @@ trap 'scripts/local.sh down >/dev/null' EXIT
 # shellcheck disable=SC1091
 . "$SP_LOCAL_DIR/env"
 
-pid_of() { cat "$SP_LOCAL_DIR/$1.pid"; }
+pid_of() { if [ "$1" = kafka ]; then cat "$SP_LOCAL_DIR/kafka/kafka.pid"; else cat "$SP_LOCAL_DIR/$1.pid"; fi; }
+# Busy CPU time of the whole machine (every core, every process, wrk included) in microseconds.
+machine_busy_us() {
+  awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.0f\n", ($2+$3+$4+$7+$8) * 1000000 / hz}' /proc/stat
+}
 # CPU time (user+system) of a process in microseconds.
-cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000000 / hz}' "/proc/$1/stat"; }
+# printf: mawk prints large numbers as 1.2e+11, which bc cannot read.
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f\n", ($14 + $15) * 1000000 / hz}' "/proc/$1/stat"; }
 peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
 # run_wrk LABEL CONNECTIONS DELAY_MS: one wrk run, then one table row per process.
@@ -32,6 +37,7 @@ run_wrk() {
   local label=$1 conns=$2 delay=$3 line requests accepted secs p50 p99
   declare -A before
   for p in "${parts[@]}"; do before[$p]=$(cpu_us "$(pid_of "$p")"); done
+  local busy_before; busy_before=$(machine_busy_us)
   log "$label: wrk -t2 -c$conns -d${seconds}s (delay ${delay} ms)"
   line=$(WRK_DELAY_MS=$delay wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s \
     -s scripts/bench/wrk-sales.lua "$API_URL" | grep '^RESULT')
@@ -50,6 +56,8 @@ run_wrk() {
     printf '| %s | %.1f | %.1f |\n' "$p" "$(echo "$used / ($accepted + 0.000001)" | bc -l)" \
       "$(echo "$(peak_rss_kb "$pid") / 1024" | bc -l)" >>"$results"
   done
+  printf '| whole machine (wrk and everything else included) | %.1f | |\n' \
+    "$(echo "($(machine_busy_us) - $busy_before) / ($accepted + 0.000001)" | bc -l)" >>"$results"
 }
 
 {
@@ -59,6 +67,9 @@ run_wrk() {
   echo "Chain: wrk -> api -> bridge -> writer-a + writer-b x2 (round robin) -> Kafka (1 broker) -> consumer -> Valkey."
 } >"$results"
 
+# Warm-up, not recorded: the broker's JIT and the first connections of every hop.
+log "warm-up: 5 s"
+WRK_DELAY_MS=0 wrk -t2 -c64 -d5s --timeout 10s -s scripts/bench/wrk-sales.lua "$API_URL" >/dev/null
 run_wrk "Saturation" 64 0
 run_wrk "Paced, about 5,000 sales/s offered" 50 10
 
