@@ -152,6 +152,11 @@ int main(int argc, char **argv)
      * the malloc_trim calls after lists and bursts). */
     mallopt(M_ARENA_MAX, 1);
     mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    /* Initialises glibc's allocator here, before any thread. Under ASan (which replaces malloc
+     * and mallopt, not malloc_trim) the first malloc_trim would initialise it instead, and two
+     * threads doing so at once both end up attached to the main arena: glibc then aborts
+     * ("a->attached_threads > 0") when the second one exits. */
+    malloc_trim(0);
     sp_signals_init();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (kubeconfig_load(&cfg, opt.kubeconfig, opt.context, err, sizeof err) < 0) {

@@ -96,7 +96,8 @@ class Worker:
         return out
 
     def logs(self):
-        self._log.flush()
+        if not self._log.closed:  # still open until terminate() or kill()
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def log_events(self):
