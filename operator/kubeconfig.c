@@ -4,13 +4,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "log.h"
 #include "metrics.h"
 
 #define KC_FILES_MAX 8
@@ -23,16 +23,6 @@ struct kc_docs {
     char dir[KC_FILES_MAX][PATH_MAX];  /* each file's folder: relative paths resolve there */
     int n;
 };
-
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
 
 /* Reads a whole (small) file into a NUL-terminated buffer. NULL with errno set on failure. */
 static char *read_file(const char *path, size_t *len)
@@ -138,16 +128,14 @@ static int docs_load_one(struct kc_docs *docs, const char *path, char *err, size
 {
     size_t len;
     char *text = read_file(path, &len);
-    if (!text) {
-        set_err(err, errcap, "kubeconfig %s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (!text)
+        return sp_fail(err, errcap, "kubeconfig %s: %s", path, strerror(errno));
     yaml_parser_t parser;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     int ok = yaml_parser_load(&parser, &docs->doc[docs->n]);
     if (!ok)
-        set_err(err, errcap, "kubeconfig %s: YAML error at line %zu: %s", path,
+        sp_fail(err, errcap, "kubeconfig %s: YAML error at line %zu: %s", path,
                 parser.problem_mark.line + 1, parser.problem ? parser.problem : "?");
     yaml_parser_delete(&parser);
     free(text);
@@ -182,10 +170,8 @@ static int load_blob(struct kc_docs *docs, int which, yaml_node_t *map, const ch
     snprintf(key, sizeof key, "%s-data", field);
     const char *data = map_str(d, map, key), *file = map_str(d, map, field);
     if (data) {
-        if (!(*out = kubeconfig_b64decode(data, len))) {
-            set_err(err, errcap, "kubeconfig: %s is not valid base64", key);
-            return -1;
-        }
+        if (!(*out = kubeconfig_b64decode(data, len)))
+            return sp_fail(err, errcap, "kubeconfig: %s is not valid base64", key);
         return 0;
     }
     if (!file)
@@ -194,10 +180,8 @@ static int load_blob(struct kc_docs *docs, int which, yaml_node_t *map, const ch
         snprintf(path, sizeof path, "%s", file);
     else
         snprintf(path, sizeof path, "%s/%s", docs->dir[which], file);
-    if (!(*out = read_file(path, len))) {
-        set_err(err, errcap, "kubeconfig: %s %s: %s", field, path, strerror(errno));
-        return -1;
-    }
+    if (!(*out = read_file(path, len)))
+        return sp_fail(err, errcap, "kubeconfig: %s %s: %s", field, path, strerror(errno));
     return 0;
 }
 
@@ -206,24 +190,18 @@ static int load_user(struct kube_config *cfg, struct kc_docs *docs, const char *
 {
     int which = 0;
     yaml_node_t *u = docs_named(docs, "users", user, "user", &which);
-    if (!u) {
-        set_err(err, errcap, "kubeconfig: user '%s' not found", user);
-        return -1;
-    }
+    if (!u)
+        return sp_fail(err, errcap, "kubeconfig: user '%s' not found", user);
     yaml_document_t *d = &docs->doc[which];
-    if (map_get(d, u, "exec") || map_get(d, u, "auth-provider")) {
-        set_err(err, errcap, "kubeconfig: user '%s' uses an exec or auth-provider plugin, which is "
-                "not supported: use a client certificate or a token", user);
-        return -1;
-    }
+    if (map_get(d, u, "exec") || map_get(d, u, "auth-provider"))
+        return sp_fail(err, errcap, "kubeconfig: user '%s' uses an exec or auth-provider plugin, "
+                       "which is not supported: use a client certificate or a token", user);
     if (load_blob(docs, which, u, "client-certificate", &cfg->cert, &cfg->cert_len, err, errcap) ||
         load_blob(docs, which, u, "client-key", &cfg->key, &cfg->key_len, err, errcap))
         return -1;
-    if (!cfg->cert != !cfg->key) {
-        set_err(err, errcap, "kubeconfig: user '%s' has a client certificate without a key, or "
-                "the reverse", user);
-        return -1;
-    }
+    if (!cfg->cert != !cfg->key)
+        return sp_fail(err, errcap, "kubeconfig: user '%s' has a client certificate without a "
+                       "key, or the reverse", user);
     const char *token = map_str(d, u, "token"), *token_file = map_str(d, u, "tokenFile");
     if (token && !(cfg->token = strdup(token)))
         return -1;
@@ -245,10 +223,9 @@ static int load_cluster(struct kube_config *cfg, struct kc_docs *docs, const cha
     int which = 0;
     yaml_node_t *c = docs_named(docs, "clusters", cluster, "cluster", &which);
     const char *server = c ? map_str(&docs->doc[which], c, "server") : NULL;
-    if (!server) {
-        set_err(err, errcap, "kubeconfig: cluster '%s' not found or without a server", cluster);
-        return -1;
-    }
+    if (!server)
+        return sp_fail(err, errcap, "kubeconfig: cluster '%s' not found or without a server",
+                       cluster);
     if (!(cfg->server = strdup(server)))
         return -1;
     size_t n = strlen(cfg->server);
@@ -274,23 +251,17 @@ static int load_from_docs(struct kube_config *cfg, struct kc_docs *docs, const c
                           char *err, size_t errcap)
 {
     const char *name = pick_context(docs, context);
-    if (!name) {
-        set_err(err, errcap, "kubeconfig: no context given and no current-context set");
-        return -1;
-    }
+    if (!name)
+        return sp_fail(err, errcap, "kubeconfig: no context given and no current-context set");
     int which = 0;
     yaml_node_t *ctx = docs_named(docs, "contexts", name, "context", &which);
-    if (!ctx) {
-        set_err(err, errcap, "kubeconfig: context '%s' not found", name);
-        return -1;
-    }
+    if (!ctx)
+        return sp_fail(err, errcap, "kubeconfig: context '%s' not found", name);
     yaml_document_t *d = &docs->doc[which];
     const char *cluster = map_str(d, ctx, "cluster"), *user = map_str(d, ctx, "user");
     const char *ns = map_str(d, ctx, "namespace");
-    if (!cluster) {
-        set_err(err, errcap, "kubeconfig: context '%s' names no cluster", name);
-        return -1;
-    }
+    if (!cluster)
+        return sp_fail(err, errcap, "kubeconfig: context '%s' names no cluster", name);
     snprintf(cfg->namespace, sizeof cfg->namespace, "%s", ns ? ns : "");
     snprintf(cfg->source + strlen(cfg->source), sizeof cfg->source - strlen(cfg->source),
              " (context %s)", name);
@@ -317,14 +288,14 @@ int kubeconfig_load_files(struct kube_config *cfg, const char *paths, const char
     char *save = NULL;
     for (char *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
         if (docs.n == KC_FILES_MAX) {
-            set_err(err, errcap, "kubeconfig: more than %d files", KC_FILES_MAX);
+            sp_fail(err, errcap, "kubeconfig: more than %d files", KC_FILES_MAX);
             goto out;
         }
         if (docs_load_one(&docs, p, err, errcap) < 0)
             goto out;
     }
     if (docs.n == 0) {
-        set_err(err, errcap, "kubeconfig %s: no configuration found", paths);
+        sp_fail(err, errcap, "kubeconfig %s: no configuration found", paths);
         goto out;
     }
     rc = load_from_docs(cfg, &docs, context, err, errcap);
@@ -343,7 +314,7 @@ int kubeconfig_in_cluster(struct kube_config *cfg, const char *sa_dir, const cha
     cfg->in_cluster = true;
     snprintf(cfg->source, sizeof cfg->source, "in-cluster (%s)", sa_dir);
     if (!host || !*host || !port || !*port) {
-        set_err(err, errcap, "in-cluster: KUBERNETES_SERVICE_HOST/PORT are not set");
+        sp_fail(err, errcap, "in-cluster: KUBERNETES_SERVICE_HOST/PORT are not set");
         goto fail;
     }
     /* An IPv6 service address needs brackets in the URL. */
@@ -354,7 +325,7 @@ int kubeconfig_in_cluster(struct kube_config *cfg, const char *sa_dir, const cha
     snprintf(cfg->server, n, fmt, host, port);
     snprintf(path, sizeof path, "%s/ca.crt", sa_dir);
     if (!(cfg->ca = read_file(path, &cfg->ca_len))) {
-        set_err(err, errcap, "in-cluster: %s: %s", path, strerror(errno));
+        sp_fail(err, errcap, "in-cluster: %s: %s", path, strerror(errno));
         goto fail;
     }
     snprintf(path, sizeof path, "%s/token", sa_dir);
@@ -362,7 +333,7 @@ int kubeconfig_in_cluster(struct kube_config *cfg, const char *sa_dir, const cha
         goto fail;
     char *token = read_file(path, NULL);
     if (!token) {
-        set_err(err, errcap, "in-cluster: %s: %s", path, strerror(errno));
+        sp_fail(err, errcap, "in-cluster: %s: %s", path, strerror(errno));
         goto fail;
     }
     free(token);
