@@ -8,6 +8,8 @@ mkdir -p "$cache" "$top/build"
 
 log() { printf '[deps] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# Another apt or dpkg run (a second checkout's install) holds the lock: wait for it, do not fail.
+apt_get() { DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=900 "$@"; }
 
 apt_packages=$(grep -v '^#' "$top/scripts/apt-packages.txt" | xargs)
 backports_packages="valkey-server valkey-tools"
@@ -35,9 +37,9 @@ apt_step() {
   done
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends $apt_packages >/dev/null
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends \
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends $apt_packages >/dev/null
+    apt_get install -y -qq --no-install-recommends \
       -t bookworm-backports $backports_packages >/dev/null
     # Never the packaged services: tests start their own servers on their own ports.
     as_root systemctl disable --now valkey-server 2>/dev/null || true
