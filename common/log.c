@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -87,4 +88,18 @@ void sp_log(enum sp_log_level level, const char *event, const char *fmt, ...)
     /* One write per line so that lines from several threads never interleave. */
     if (write(STDOUT_FILENO, line, n) < 0)
         return;
+}
+
+int sp_ratelog_allow(struct sp_ratelog *r, unsigned long *suppressed)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long next = atomic_load(&r->next_ms);
+    if (now < next || !atomic_compare_exchange_strong(&r->next_ms, &next, now + 1000)) {
+        atomic_fetch_add(&r->suppressed, 1);
+        return 0;
+    }
+    *suppressed = atomic_exchange(&r->suppressed, 0);
+    return 1;
 }

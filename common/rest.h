@@ -43,20 +43,60 @@ struct sp_rest_config {
     uint16_t port;
     unsigned threads;            /* daemon threads (thread pool size) */
     unsigned max_in_flight;      /* admitted sales not yet answered */
-    unsigned max_connections;    /* open client connections, idle keep-alive ones included */
+    /* Client connections (conn_guard.h): admitted at once, idle keep-alive ones included, and
+     * from one address (0: no limit); past either, 503 + Connection: close. */
+    unsigned client_connections, client_connections_per_ip;
+    unsigned header_timeout_ms;  /* request line + headers in; 0: none */
+    unsigned body_timeout_ms;    /* body in, from the headers; 0: none */
+    unsigned idle_timeout_s;     /* idle connection closed (keep-alive); 0: never */
+    unsigned reserved_fds;       /* descriptors the program needs besides client connections */
     int sale_id_from_header;     /* 1: take X-Sale-Id (bridge); 0: always make a new id (api) */
     sp_rest_forward_fn *forward;
     void *forward_arg;
 };
 
-/* The intake's own options, the same in every program serving POST /ventas through rest.c;
- * `o` points to a struct with `long max_in_flight, threads`. */
+/* The intake's own options, the same in every program serving POST /ventas through rest.c:
+ * SP_REST_OPTIONS(&opts) in the program's option table, then SP_REST_CONFIG_FROM(&opts) in its
+ * sp_rest_config. */
+struct sp_rest_options {
+    long max_in_flight, threads, client_connections, client_connections_per_ip,
+        header_timeout_ms, body_timeout_ms, idle_timeout_s;
+};
 #define SP_REST_OPTIONS(o)                                                                   \
     {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &(o)->max_in_flight, "2048",              \
      "sales forwarded and not yet answered; past it, 503 with Retry-After at once",          \
      SP_RANGE(1, 1000000)},                                                                  \
     {"threads", "HTTP_THREADS", SP_OPT_INT, &(o)->threads, "2", "HTTP server threads",       \
-     SP_RANGE(1, 64)}
+     SP_RANGE(1, 64)},                                                                       \
+    {"client-connections", "CLIENT_CONNECTIONS", SP_OPT_INT, &(o)->client_connections,       \
+     "4096", "open client connections (idle keep-alive ones included); past it, a new "      \
+     "connection's request gets 503 + Retry-After + Connection: close. Bounded by the "      \
+     "descriptor limit (RLIMIT_NOFILE)", SP_RANGE(1, 1000000)},                              \
+    {"client-connections-per-ip", "CLIENT_CONNECTIONS_PER_IP", SP_OPT_INT,                   \
+     &(o)->client_connections_per_ip, "1024",                                              \
+     "open connections from one client address; past it 503 as above, and from twice it "   \
+     "on a new connection is closed at accept (0: no limit; behind an ingress, every "      \
+     "connection comes from the ingress controller's pods)", SP_RANGE(0, 1000000)},          \
+    {"header-timeout-ms", "HEADER_TIMEOUT_MS", SP_OPT_INT, &(o)->header_timeout_ms, "10000", \
+     "a request's line and headers must be in within this time of the connection's start "  \
+     "(kept-alive: of the previous answer plus --idle-timeout-seconds); else the "           \
+     "connection is closed without an answer (0: no limit)", SP_RANGE(0, 3600000)},         \
+    {"body-timeout-ms", "BODY_TIMEOUT_MS", SP_OPT_INT, &(o)->body_timeout_ms, "10000",       \
+     "a request's body must be in within this time of its headers; else the connection is " \
+     "closed without an answer (0: no limit). A sale already forwarded is never cut off",   \
+     SP_RANGE(0, 3600000)},                                                                  \
+    {"idle-timeout-seconds", "IDLE_TIMEOUT_SECONDS", SP_OPT_INT, &(o)->idle_timeout_s, "60", \
+     "a connection that sends nothing for this long is closed, kept-alive ones between "     \
+     "requests included (0: never)", SP_RANGE(0, 86400)}
+
+/* The sp_rest_config fields that SP_REST_OPTIONS set, as designated initialisers. */
+#define SP_REST_CONFIG_FROM(o)                                                               \
+    .threads = (unsigned)(o)->threads, .max_in_flight = (unsigned)(o)->max_in_flight,        \
+    .client_connections = (unsigned)(o)->client_connections,                                 \
+    .client_connections_per_ip = (unsigned)(o)->client_connections_per_ip,               \
+    .header_timeout_ms = (unsigned)(o)->header_timeout_ms,                                   \
+    .body_timeout_ms = (unsigned)(o)->body_timeout_ms,                                       \
+    .idle_timeout_s = (unsigned)(o)->idle_timeout_s
 
 /* Starts listening. NULL on failure, with the reason logged. Registers the intake metrics, so
  * at most one server per process. */

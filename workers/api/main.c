@@ -16,7 +16,8 @@
 
 struct api_options {
     const char *bind, *bridge_url, *log_level;
-    long port, timeout_ms, max_in_flight, connections, threads;
+    long port, timeout_ms, connections;
+    struct sp_rest_options rest;
 };
 
 /* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
@@ -36,7 +37,7 @@ static int parse_options(struct api_options *o, int argc, char **argv)
         {"max-connections", "BRIDGE_CONNECTIONS", SP_OPT_INT, &o->connections, "64",
          "keep-alive HTTP/1.1 connections to the bridge (= sales sent at once)",
          SP_RANGE(1, 10000)},
-        SP_REST_OPTIONS(o),
+        SP_REST_OPTIONS(&o->rest),
         SP_OPTION_LOG_LEVEL(&o->log_level),
         {0},
     };
@@ -62,15 +63,15 @@ int main(int argc, char **argv)
     int status = 1;
     struct api_client_config ccfg = {
         .bridge_url = o.bridge_url, .timeout_ms = o.timeout_ms,
-        .max_queued = (unsigned)o.max_in_flight, .max_connections = (unsigned)o.connections};
+        .max_queued = (unsigned)o.rest.max_in_flight, .max_connections = (unsigned)o.connections};
     struct api_client *client = api_client_start(&ccfg);
     if (!client)
         goto done;
     sp_admin_set_ready(api_client_ready, client);
     struct sp_rest_config rcfg = {
-        .bind_addr = o.bind, .port = (uint16_t)o.port, .threads = (unsigned)o.threads,
-        .max_in_flight = (unsigned)o.max_in_flight,
-        .max_connections = (unsigned)o.max_in_flight + 1024, .sale_id_from_header = 0,
+        .bind_addr = o.bind, .port = (uint16_t)o.port, SP_REST_CONFIG_FROM(&o.rest),
+        .reserved_fds = (unsigned)o.connections,
+        .sale_id_from_header = 0,
         .forward = api_client_send, .forward_arg = client};
     struct sp_rest *rest = sp_rest_start(&rcfg);
     if (!rest)

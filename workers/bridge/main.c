@@ -16,7 +16,8 @@
 
 struct bridge_options {
     const char *bind, *targets, *log_level;
-    long port, timeout_ms, max_in_flight, threads;
+    long port, timeout_ms;
+    struct sp_rest_options rest;
 };
 
 /* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
@@ -34,7 +35,7 @@ static int parse_options(struct bridge_options *o, int argc, char **argv)
          SP_ANY},
         {"timeout-ms", "DOWNSTREAM_TIMEOUT_MS", SP_OPT_INT, &o->timeout_ms, "4000",
          "deadline of every gRPC call; then 504 (keep it below the api's)", SP_RANGE(1, 600000)},
-        SP_REST_OPTIONS(o),
+        SP_REST_OPTIONS(&o->rest),
         SP_OPTION_LOG_LEVEL(&o->log_level),
         {0},
     };
@@ -65,9 +66,8 @@ int main(int argc, char **argv)
         goto done;
     sp_admin_set_ready(br_client_ready, client);
     struct sp_rest_config rcfg = {
-        .bind_addr = o.bind, .port = (uint16_t)o.port, .threads = (unsigned)o.threads,
-        .max_in_flight = (unsigned)o.max_in_flight,
-        .max_connections = (unsigned)o.max_in_flight + 1024, .sale_id_from_header = 1,
+        .bind_addr = o.bind, .port = (uint16_t)o.port, SP_REST_CONFIG_FROM(&o.rest),
+        .sale_id_from_header = 1,
         .forward = br_client_send, .forward_arg = client};
     struct sp_rest *rest = sp_rest_start(&rcfg);
     if (!rest)

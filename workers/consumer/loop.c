@@ -48,20 +48,6 @@ void loop_metrics_init(void)
                                "Partitions rewound because Valkey held less than applied");
 }
 
-/* 1 when a line may be logged now (at most one a second); *suppressed is how many were not. */
-static int ratelog_allow(struct ratelog *r, unsigned long *suppressed)
-{
-    double now = sp_now();
-    if (now < r->next) {
-        r->suppressed++;
-        return 0;
-    }
-    *suppressed = r->suppressed;
-    r->suppressed = 0;
-    r->next = now + 1.0;
-    return 1;
-}
-
 static int is_coop(struct loop *l)
 {
     return strcmp(rd_kafka_rebalance_protocol(l->rk), "COOPERATIVE") == 0;
@@ -92,7 +78,7 @@ static void valkey_down(struct loop *l, const char *what)
     unsigned long suppressed;
     atomic_store(&l->ready, 0);
     sp_counter_add(m_valkey_errors, 1);
-    if (ratelog_allow(&l->valkey_log, &suppressed))
+    if (sp_ratelog_allow(&l->valkey_log, &suppressed))
         sp_warn("valkey_error", "%s: %s (%lu similar suppressed)", what, l->store.err, suppressed);
 }
 
@@ -419,7 +405,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         sp_error("kafka_fatal", "%s", why);
         atomic_store(&l->failed, 1);
         atomic_store(&l->stop, 1);
-    } else if (ratelog_allow(&l->kafka_log, &suppressed)) {
+    } else if (sp_ratelog_allow(&l->kafka_log, &suppressed)) {
         sp_warn("kafka_error", "%s: %s (%lu similar suppressed)", rd_kafka_err2name(err), reason,
                 suppressed);
     }
@@ -446,7 +432,7 @@ static void take_record(struct loop *l, const rd_kafka_message_t *m)
         return;
     sp_counter_add(kind == BATCH_UNDECODABLE ? m_undecodable : m_invalid, 1);
     unsigned long suppressed;
-    if (ratelog_allow(&l->decode_log, &suppressed))
+    if (sp_ratelog_allow(&l->decode_log, &suppressed))
         sp_warn("record_skipped", "%s:%" PRId32 "@%" PRId64 " (%zu bytes): %s%s%s "
                 "(%lu similar suppressed)", l->cfg.topic, m->partition, m->offset, m->len,
                 e.field ? e.field : "", e.field ? " " : "", e.reason, suppressed);
@@ -455,7 +441,7 @@ static void take_record(struct loop *l, const rd_kafka_message_t *m)
 static void consumer_error(struct loop *l, const rd_kafka_message_t *m)
 {
     unsigned long suppressed;
-    if (ratelog_allow(&l->kafka_log, &suppressed))
+    if (sp_ratelog_allow(&l->kafka_log, &suppressed))
         sp_warn("kafka_error", "%s (%lu similar suppressed)", rd_kafka_message_errstr(m),
                 suppressed);
 }

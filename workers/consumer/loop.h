@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "batch.h"
+#include "log.h"
 #include "store.h"
 
 struct loop_config {
@@ -31,11 +32,6 @@ struct loop_config {
     long wait_replicas;                /* 0: no WAIT after a batch */
     long wait_timeout_ms;
     double stop_grace_s;               /* on SIGTERM, how long to retry the batch in hand */
-};
-
-struct ratelog {
-    double next;                       /* earliest time of the next line */
-    unsigned long suppressed;          /* lines dropped since the last one */
 };
 
 struct loop {
@@ -57,7 +53,7 @@ struct loop {
     double stop_deadline;  /* when the batch in hand is abandoned after a stop; 0 before */
     double next_verify;    /* when to compare Valkey's offsets with ours again */
     double next_lag;       /* when to compute the lag again */
-    struct ratelog decode_log, valkey_log, kafka_log;
+    struct sp_ratelog decode_log, valkey_log, kafka_log;
 };
 
 /* Creates the Kafka consumer and subscribes; Valkey is connected lazily. 0, or -1 with the
