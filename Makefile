@@ -4,6 +4,7 @@
 #   make test       install what is missing, build normal + ASan/UBSan, run unit and integration tests
 #   make run        the whole pipeline locally under a Locust scenario, then the dashboard
 #   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`)
+#   make fuzz       every libFuzzer harness (tests/fuzz/) for FUZZ_SECONDS each
 #
 # Binaries: one folder each under workers/ (plus operator/); every .c there except *_test.c is
 # linked with common/ and the generated protobuf code. A file `foo_test.c` beside the code is a
@@ -24,6 +25,10 @@ ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 endif
+# SANITIZE=fuzz (with CC=clang): also libFuzzer's coverage instrumentation.
+ifeq ($(SANITIZE),fuzz)
+CFLAGS   += -fsanitize=fuzzer-no-link
+endif
 
 PROGRAMS := api bridge writer consumer salesctl
 PROTOS   := blackfriday health
@@ -36,11 +41,19 @@ obj_of    = $(patsubst %.c,$(O)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj_of,$(call lib_src,common)) $(patsubst build/gen/%.c,$(O)/obj/gen/%.o,$(GEN_SRC))
 
 BINS       := $(PROGRAMS:%=$(O)/bin/%) $(O)/bin/operator
+
+# libFuzzer harnesses: tests/fuzz/<name>_fuzz.c, linked with common/ and the operator's and the
+# consumer's objects (mains excepted), built by clang into build/fuzz/bin/ (see tests/fuzz/README.md).
+FUZZ_SRC     := $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRC))
+FUZZ_LIB_OBJ := $(call obj_of,$(call lib_src,operator) $(call lib_src,workers/consumer))
+FUZZ_SECONDS ?= 300
+.SECONDARY: $(patsubst tests/fuzz/%.c,build/fuzz/obj/tests/fuzz/%.o,$(FUZZ_SRC))
 UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
-.PHONY: all bins unit-bins asan deps deps-base test unit-test run up down bench clean \
-        cluster-up cluster-down operator-run
+.PHONY: all bins unit-bins asan fuzz-bins fuzz deps deps-base test unit-test run up down bench \
+        clean cluster-up cluster-down operator-run
 all: bins
 bins: $(BINS)
 unit-bins: $(UNIT_BINS)
@@ -83,6 +96,21 @@ $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 asan:
 	$(MAKE) -j2 O=build/asan SANITIZE=1 bins unit-bins
 
+# --- fuzzing ---
+$(O)/obj/tests/fuzz/%.o: CFLAGS += -Ioperator -Iworkers/consumer
+$(O)/bin/%_fuzz: $(O)/obj/tests/fuzz/%_fuzz.o $(FUZZ_LIB_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-bins:
+	$(MAKE) -j2 O=build/fuzz CC=clang SANITIZE=fuzz $(FUZZ_BINS)
+
+# Each harness for FUZZ_SECONDS (default 300) from the committed corpus; `make test` runs them
+# for a few seconds each.
+fuzz: fuzz-bins
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 # --- installs, tests, the main job ---
 deps:
 	scripts/deps.sh all
@@ -94,6 +122,7 @@ deps-base:
 test: deps
 	$(MAKE) -j2 bins unit-bins
 	$(MAKE) asan
+	$(MAKE) fuzz-bins
 	scripts/test.sh
 
 unit-test: bins unit-bins
@@ -128,6 +157,6 @@ operator-run: cluster-up
 	KUBECONFIG=build/cluster/kubeconfig $(O)/bin/operator
 
 clean:
-	rm -rf build/bin build/obj build/test build/gen build/asan
+	rm -rf build/bin build/obj build/test build/gen build/asan build/fuzz
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
