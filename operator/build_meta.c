@@ -2,6 +2,7 @@
 #include "build.h"
 
 #include <stdio.h>
+#include <string.h>
 
 void build_selector_labels(struct jb *b, cJSON *dst, const struct pipeline *p,
                            const char *component, const char *app)
@@ -50,4 +51,15 @@ cJSON *build_object(struct jb *b, const struct pipeline *p, enum kind_id kind, c
     build_labels(b, jb_obj(b, md, "labels"), p, component, app);
     owner_reference(b, md, p);
     return o;
+}
+
+bool build_controlled_by(const cJSON *obj, const char *uid)
+{
+    const cJSON *ref, *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(md, "ownerReferences")) {
+        const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "uid"));
+        if (u && !strcmp(u, uid) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
+            return true;
+    }
+    return false;
 }

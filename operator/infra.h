@@ -22,6 +22,8 @@
 #define INFRA_CLOUDINIT_KEY "userdata"       /* the key KubeVirt reads from a secretRef */
 #define INFRA_DATA_DISK_SERIAL "valkeydata"  /* /dev/disk/by-id/virtio-valkeydata in the guest */
 #define INFRA_PASSWORD_LEN 64                /* hex characters (32 random bytes) */
+/* On a Secret the operator did not make (spec.valkey.passwordSecret): "true" lets it read it. */
+#define INFRA_SECRET_READ_ANNOTATION "sales.blackfriday.dev/operator-may-read"
 #define INFRA_GRAFANA_LABEL "grafana_dashboard"     /* the Grafana chart sidecar's defaults */
 #define INFRA_DATASOURCE_LABEL "grafana_datasource"
 
@@ -64,7 +66,11 @@ int valkey_password_read(const cJSON *secret, char *out, size_t cap);
  * put on the consumer's pod template, so a new password rolls the consumers, while the
  * annotation tells nothing usable about the password itself. 0 or -1. */
 int valkey_password_hash(const struct pipeline *p, const char *password, char out[17]);
-/* The pipeline's password: read from its Secret, or (our own Secret only, and only when the
+/* Whether the data of a Secret whose metadata is `meta` may be read: it is controlled by the
+ * pipeline (the operator made it), or it carries INFRA_SECRET_READ_ANNOTATION=true. */
+bool valkey_password_may_read(const struct pipeline *p, const cJSON *meta);
+/* The pipeline's password: read from its Secret (metadata first: only a Secret that
+ * valkey_password_may_read allows is read whole), or (our own Secret only, and only when the
  * API server says it does not exist) a new one, with *generated set: the caller applies the
  * Secret before anything that uses it. 0, or -1 with `err` set. */
 int valkey_password_fetch(struct kube_client *kc, const struct pipeline *p, char *out, size_t cap,

@@ -14,6 +14,8 @@ const struct kind_info kinds[KIND_COUNT] = {
                   "horizontalpodautoscalers", true, true, false},
     [KIND_INGRESS] = {"Ingress", "networking.k8s.io/v1", "/apis/networking.k8s.io/v1", "ingresses",
                       true, true, false},
+    [KIND_NETPOL] = {"NetworkPolicy", "networking.k8s.io/v1", "/apis/networking.k8s.io/v1",
+                     "networkpolicies", true, true, false},
     /* Secrets are watched as metadata only: the informers never hold a password. */
     [KIND_SECRET] = {"Secret", "v1", "/api/v1", "secrets", true, true, false},
     [KIND_PVC] = {"PersistentVolumeClaim", "v1", "/api/v1", "persistentvolumeclaims", true, true, false},

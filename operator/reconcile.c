@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "build.h"
 #include "desired.h"
 #include "infra.h"
 #include "kinds.h"
@@ -114,17 +115,6 @@ static void apply_one(struct run *run, const struct desired_obj *o)
     cJSON_Delete(live);
 }
 
-static bool controlled_by(const cJSON *item, const char *uid)
-{
-    const cJSON *ref, *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
-    cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(md, "ownerReferences")) {
-        const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "uid"));
-        if (u && !strcmp(u, uid) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
-            return true;
-    }
-    return false;
-}
-
 /* Deletes the objects of `kind` this pipeline controls but no longer wants. */
 static void prune_kind(struct run *run, const struct desired *d, enum kind_id kind)
 {
@@ -149,7 +139,7 @@ static void prune_kind(struct run *run, const struct desired *d, enum kind_id ki
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items")) {
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
-        if (!name || !controlled_by(item, run->p->uid) || desired_has(d, kind, name))
+        if (!name || !build_controlled_by(item, run->p->uid) || desired_has(d, kind, name))
             continue;
         if (kinds_path(path, sizeof path, kind, run->p->ns, name) < 0 ||
             kube_delete(run->r->kc, path, err, sizeof err) < 0) {

@@ -277,7 +277,9 @@ start_etcd() {
     --unsafe-no-fsync=true --log-level=warn
 }
 
-# Priority and fairness off: tests act as system:masters (exempt anyway), and on a loaded
+# OwnerReferencesPermissionEnforcement on, as in stricter clusters (OpenShift): setting an owner
+# reference with blockOwnerDeletion needs update on the owner's finalizers, which the operator's
+# RBAC test checks. Priority and fairness off: tests act as system:masters (exempt anyway), and on a loaded
 # 2-core machine its queueing would only add timing noise; --max-requests-inflight still applies.
 start_apiserver() {
   # shellcheck disable=SC2046  # advertise_flags yields separate words on purpose
@@ -289,6 +291,7 @@ start_apiserver() {
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
     --disable-admission-plugins=ServiceAccount \
+    --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
     --enable-priority-and-fairness=false --profiling=false
 }
 
