@@ -191,3 +191,27 @@ def test_limits_and_timeouts_are_in_help(workers):
                               ("--idle-timeout-seconds=", "60")):
             assert flag in text, (name, flag)
             assert f"default: {default}," in text.split(flag, 1)[1].split("\n  --", 1)[0], (name, flag)
+
+
+def test_large_bodies_are_bounded(chain):
+    """Bodies over 1 KiB take a 64 KiB buffer each; 256 at most at once, then 503, so memory stays
+    bounded whatever the number of connections."""
+    api, _, _ = chain()
+    port = api.http_port
+    big = json.dumps(dict(SALE, padding=" " * 2000))          # a valid sale of ~2 KiB
+    head = (f"POST /ventas HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(big)}\r\n\r\n").encode()
+    held = open_idle(port, "127.0.0.2", 256)
+    try:
+        for s in held:
+            s.sendall(head + big.encode()[:1500])                # past 1 KiB, not complete
+        def refused():
+            status, _, body = post_from(port, "127.0.0.1", body=json.loads(big))
+            return status == 503 and json.loads(body) == {"error": "too many large bodies at once"}
+        wait_until(refused, 10, what="the 257th large body to be refused")
+        assert post_from(port, "127.0.0.1")[0] == 202              # small bodies are not affected
+    finally:
+        for s in held:
+            s.close()
+    wait_until(lambda: post_from(port, "127.0.0.1", body=json.loads(big))[0] == 202, 10,
+               what="large bodies to be taken again")
