@@ -317,6 +317,10 @@ static void test_quantities(void **state)
     assert_int_equal(infra_quantity_cpus("2"), 2);
     assert_int_equal(infra_quantity_cpus("2500m"), 3);
     assert_int_equal(infra_quantity_cpus("junk"), 1);
+    /* Found by pipeline_json_fuzz: a valid but huge quantity overflowed the int cast (UB). */
+    assert_int_equal(infra_quantity_cpus("444455556666"), 64);
+    assert_int_equal(infra_quantity_cpus("1e300"), 64);
+    assert_int_equal(infra_quantity_cpus("65"), 64);
 }
 
 /* ---------------------------------------------------------------- Grafana */
