@@ -31,6 +31,8 @@ sandbox_image=registry.k8s.io/pause:3.10
 ctr_() { ctr --address "$sock" --namespace k8s.io "$@"; }
 
 node_claim() {
+  [ "$(id -u)" = 0 ] || die "a node needs root (cgroups, mounts, iptables, the bridge)"
+  [[ $pod_cidr =~ ^[0-9]{1,3}\.[0-9]{1,3}\.0\.0/16$ ]] || die "SP_POD_CIDR=$pod_cidr: want A.B.0.0/16"
   mkdir -p "$(dirname "$node_owner_file")"
   local owner; owner=$(cat "$node_owner_file" 2> /dev/null || true)
   if [ -n "$owner" ] && [ "$owner" != "$state" ] && [ -d "$owner/node" ]; then
