@@ -116,11 +116,19 @@ bench: deps
 	$(MAKE) -j2 bins
 	scripts/bench.sh
 
+# The local cluster with its node; `make cluster-up SP_CLUSTER_NODE=0`: the control plane alone.
 cluster-up:
-	scripts/cluster.sh up
+	SP_CLUSTER_NODE=$${SP_CLUSTER_NODE:-1} scripts/cluster.sh up
 
 cluster-down:
 	scripts/cluster.sh down
+
+# The pause program of the test node's pod sandboxes (scripts/cluster-node.sh): static, so that
+# it runs alone in a FROM-scratch image.
+build/node/pause: tools/pause/pause.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) -std=c17 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -static -s -o $@ $<
 
 operator-run: cluster-up
 	$(MAKE) -j2 bins
