@@ -3,8 +3,8 @@ the cloud-init user data the operator renders for the sample SalesPipeline as a 
 the primary with its data disk; and the same disk as a containerDisk image, pushed to a real
 registry. See vm_helpers.py for what stands in for KubeVirt.
 
-`make valkey-vm-test` runs this file; `make test` runs it too (about 4 minutes on 2 cores: both
-VMs boot at once in ~2 minutes, the primary again in ~1.5). Measured times go to
+`make valkey-vm-test` runs this file; `make test` runs it too (4.5-5.5 minutes on 2 shared
+cores: both VMs boot at once in 2-3 minutes, the primary again in 1-2). Measured times go to
 build/vm/valkey-vm-times.json."""
 import hashlib
 import json
@@ -25,7 +25,7 @@ from vm_helpers import (DATA_SERIAL, DISK, OCI_ARCHIVE, PRIMARY_GUEST_ADDR, Regi
 
 MANIFEST = ROOT / "manifests" / "sample-salespipeline.yaml"
 TIMES = ROOT / "build" / "vm" / "valkey-vm-times.json"
-BOOT_TIMEOUT = 900       # one VM under TCG boots in ~2 minutes; two at once on 2 cores take longer
+BOOT_TIMEOUT = 900       # seconds; measured: one VM alone ~1 minute, two at once 2-3 (TCG, 2 cores)
 POWEROFF_TIMEOUT = 180
 DATA_DISK_BYTES = 1 << 30
 CONF_PATH = "/etc/salespipeline/valkey.conf"
