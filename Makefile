@@ -4,6 +4,8 @@
 #   make test       install what is missing, build normal + ASan/UBSan, run unit and integration tests
 #   make run        the whole pipeline locally under a Locust scenario, then the dashboard
 #   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`)
+#   make valkey-disk     the Valkey VMs' disk (qcow2 + KubeVirt containerDisk) into build/vm/
+#   make valkey-vm-test  boot that disk here (QEMU) as primary and replica (`make test` runs it too)
 #
 # Binaries: one folder each under workers/ (plus operator/); every .c there except *_test.c is
 # linked with common/ and the generated protobuf code. A file `foo_test.c` beside the code is a
@@ -40,7 +42,7 @@ UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
 .PHONY: all bins unit-bins asan deps deps-base test unit-test run up down bench clean \
-        cluster-up cluster-down operator-run
+        cluster-up cluster-down operator-run valkey-disk valkey-vm-test
 all: bins
 bins: $(BINS)
 unit-bins: $(UNIT_BINS)
@@ -115,6 +117,16 @@ down:
 bench: deps
 	$(MAKE) -j2 bins
 	scripts/bench.sh
+
+# Debian bookworm + Valkey + cloud-init, built from Debian packages; cached by content.
+valkey-disk: deps-base
+	scripts/valkey-disk.sh build
+
+valkey-vm-test: deps-base
+	$(MAKE) -j2 bins
+	$(MAKE) asan
+	scripts/valkey-disk.sh build
+	scripts/test.sh -k test_valkey_vm
 
 # The local cluster with its node; `make cluster-up SP_CLUSTER_NODE=0`: the control plane alone.
 cluster-up:
