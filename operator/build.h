@@ -16,7 +16,6 @@
 #include "kinds.h"
 #include "pipeline.h"
 
-#define BUILD_CONFIG_HASH_ANNOTATION OP_GROUP "/config-hash"
 #define BUILD_PASSWORD_HASH_ANNOTATION OP_GROUP "/valkey-password-hash"
 #define BUILD_CONTAINER_UID 65532   /* "nonroot" of distroless images */
 
@@ -31,16 +30,10 @@ void build_selector_labels(struct jb *b, cJSON *dst, const struct pipeline *p,
 void build_labels(struct jb *b, cJSON *dst, const struct pipeline *p, const char *component,
                   const char *app);
 
-/* build_configmap.c: <name>-config, the workers' shared environment. */
-cJSON *build_configmap(const struct pipeline *p);
-/* FNV-1a of the ConfigMap's data as 16 hex digits: a pod template annotation, so that a
- * configuration change rolls the pods. Returns 0, -1 on out-of-memory. */
-int build_config_hash(const cJSON *configmap, char out[17]);
-
 /* build_deployment.c. `password_hash` (valkey_password_hash) goes on the pod template of the
- * components that use Valkey, so that a new password restarts them. */
+ * components that read the Valkey password, so that a new password restarts them. */
 cJSON *build_deployment(const struct pipeline *p, const struct component *c,
-                        const char *config_hash, const char *password_hash);
+                        const char *password_hash);
 /* build_service.c: ClusterIP, or headless for writer groups. */
 cJSON *build_service(const struct pipeline *p, const struct component *c);
 /* build_hpa.c: autoscaling/v2 for the api Deployment. */

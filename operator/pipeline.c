@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "contract.h"
+
 /* Where a field lives, for error messages: "spec.api" + "minReplicas". */
 struct at {
     const char *path;
@@ -146,7 +148,8 @@ static int parse_components(const cJSON *spec, struct pipeline *p, char *err, si
     if (get_int32(api, "minReplicas", 1, 1, 1000, &p->api.min_replicas, &aa) ||
         get_int32(api, "maxReplicas", 3, 1, 1000, &p->api.max_replicas, &aa) ||
         get_int32(api, "targetCPUUtilizationPercentage", 30, 1, 1000, &p->api.cpu_target, &aa) ||
-        get_int32(api, "downstreamTimeoutMs", 2000, 1, 3600000, &p->api.timeout_ms, &aa) ||
+        get_int32(api, "downstreamTimeoutMs", SP_DEADLINE_DEFAULT_MS, SP_DEADLINE_MIN_MS,
+                  SP_DEADLINE_MAX_MS, &p->api.timeout_ms, &aa) ||
         parse_resources(api, "spec.api", &p->api.res, err, errcap) ||
         get_int32(bridge, "replicas", 1, 0, 1000, &p->bridge.replicas, &ab) ||
         parse_resources(bridge, "spec.bridge", &p->bridge.res, err, errcap) ||

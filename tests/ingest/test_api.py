@@ -346,7 +346,7 @@ def test_help_lists_every_option(name, flags):
     for f in flags:
         assert f in r.stdout, f
     defaults = {"api": ["8080", "http://127.0.0.1:8081/ventas", "5000", "2048", "64"],
-                "bridge": ["8081", "ipv4:127.0.0.1:50051", "4000", "2048"]}[name]
+                "bridge": ["8081", "ipv4:127.0.0.1:50051", "3500", "2048"]}[name]
     for d in defaults:
         assert d in r.stdout, d
 

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "contract.h"
 #include "httpd.h"
 #include "kafka.h"
 #include "log.h"
@@ -24,34 +24,7 @@
 
 #define PROBE_TIMEOUT_MS 2000
 
-struct writer_config {
-    long grpc_port, http_port, max_in_flight, delivery_timeout_ms, linger_ms;
-    const char *brokers, *topic, *bind, *log_level, *instance;
-};
-
-static struct writer_config cfg;
-
-static const struct sp_option options[] = {
-    {"grpc-port", "GRPC_PORT", SP_OPT_INT, &cfg.grpc_port, "50051", "gRPC port (0: any free port)",
-     SP_RANGE(0, 65535)},
-    {"http-port", "HTTP_PORT", SP_OPT_INT, &cfg.http_port, "9091",
-     "admin HTTP port for /healthz, /readyz and /metrics", SP_RANGE(0, 65535)},
-    {"bind", "BIND_ADDR", SP_OPT_STRING, &cfg.bind, "0.0.0.0", "IPv4 address to listen on", SP_ANY},
-    {"kafka-brokers", "KAFKA_BROKERS", SP_OPT_STRING, &cfg.brokers, "127.0.0.1:9092",
-     "Kafka bootstrap servers, comma-separated host:port", SP_ANY},
-    {"topic", "KAFKA_TOPIC", SP_OPT_STRING, &cfg.topic, "sales", "Kafka topic for the sales",
-     SP_ANY},
-    {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &cfg.max_in_flight, "4096",
-     "sales waiting for Kafka at most; beyond, calls get RESOURCE_EXHAUSTED", SP_RANGE(1, 1000000)},
-    {"delivery-timeout-ms", "DELIVERY_TIMEOUT_MS", SP_OPT_INT, &cfg.delivery_timeout_ms, "10000",
-     "a sale Kafka has not confirmed by then fails with UNAVAILABLE (message.timeout.ms)",
-     SP_RANGE(1, 3600000)},
-    {"linger-ms", "KAFKA_LINGER_MS", SP_OPT_INT, &cfg.linger_ms, "5",
-     "how long the producer waits to fill a batch", SP_RANGE(0, 900000)},
-    SP_OPTION_LOG_LEVEL(&cfg.log_level),
-    {"instance", "INSTANCE", SP_OPT_STRING, &cfg.instance, NULL,
-     "name of this writer in logs and the Kafka client id (empty: the host name)", SP_ANY},
-    {0}};
+static struct sp_writer_options cfg;
 
 static int kafka_ready(void *arg, char *why, size_t cap)
 {
@@ -122,7 +95,7 @@ int main(int argc, char **argv)
     int r = sp_config_parse("writer",
                             "gRPC server for blackfriday.ProductSaleService: stores each sale in "
                             "Kafka and answers once Kafka has confirmed it.",
-                            options, argc, argv);
+                            sp_writer_option_table, &cfg, argc, argv);
     if (r)
         return r > 0 ? 0 : 2;
     char host[256] = "writer";
