@@ -33,7 +33,7 @@ static int is_string(const redisReply *r)
 
 static void copy_id(char *dst, const redisReply *r)
 {
-    size_t n = r->len < SP_PRODUCT_ID_MAX ? r->len : SP_PRODUCT_ID_MAX;
+    size_t n = r->len < SP_PRODUCT_ID_BYTES ? r->len : SP_PRODUCT_ID_BYTES;
     memcpy(dst, r->str, n);
     dst[n] = '\0';
 }

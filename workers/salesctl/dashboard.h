@@ -18,13 +18,13 @@
 
 struct dash_product {
     int present;
-    char id[SP_PRODUCT_ID_MAX + 1];
+    char id[SP_PRODUCT_ID_BYTES + 1];
     double units;
 };
 
 struct dash_price {
     int present;
-    char id[SP_PRODUCT_ID_MAX + 1];
+    char id[SP_PRODUCT_ID_BYTES + 1];
     double precio;
 };
 
