@@ -8,7 +8,11 @@
  * HTTP thread (/healthz /readyz /metrics), plus librdkafka's and gRPC's own.
  *
  * SIGTERM: /readyz turns 503, the server stops accepting calls and waits for those in flight
- * to be answered, the producer is flushed, exit 0. */
+ * to be answered, the producer is flushed, exit 0.
+ *
+ * A fatal producer error (librdkafka's: the idempotent producer lost its guarantees) ends the
+ * writer with exit status 1: from the moment librdkafka raises it no sale is answered OK,
+ * /readyz says so, the calls in flight get errors, and the Deployment starts a new writer. */
 #include <grpc/grpc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +34,19 @@ static int kafka_ready(void *arg, char *why, size_t cap)
 {
     if (wr_kafka_up(arg))
         return 1;
-    snprintf(why, cap, "kafka unreachable (topic %s at %s)", cfg.topic, cfg.brokers);
+    if (wr_kafka_failed(arg))
+        snprintf(why, cap, "the Kafka producer failed (fatal error): restarting");
+    else
+        snprintf(why, cap, "kafka unreachable (topic %s at %s)", cfg.topic, cfg.brokers);
     return 0;
 }
 
-/* Serves until SIGTERM/SIGINT, probing Kafka once a second. */
+/* Serves until SIGTERM/SIGINT (returns the signal) or a fatal producer error (returns 0),
+ * probing Kafka once a second. */
 static int serve(struct wr_kafka *kafka)
 {
     int sig;
-    while (!(sig = sp_signals_wait(1.0)))
+    while (!(sig = sp_signals_wait(1.0)) && !wr_kafka_failed(kafka))
         wr_kafka_probe(kafka, PROBE_TIMEOUT_MS);
     return sig;
 }
@@ -75,9 +83,15 @@ static int run(const char *instance)
             instance, cfg.bind, wr_server_port(server),
             bound ? (unsigned)bound->port : (unsigned)cfg.http_port, cfg.brokers, cfg.topic);
     int sig = serve(kafka);
-    sp_info("stopping", "writer %s: signal %d, answering the calls in flight", instance, sig);
     sp_admin_set_stopping();
-    rc = 0;
+    if (sig) {
+        sp_info("stopping", "writer %s: signal %d, answering the calls in flight", instance, sig);
+        rc = 0;
+    } else {
+        sp_error("stopping", "writer %s: the Kafka producer failed; failing the calls in flight "
+                 "and exiting", instance);
+        wr_kafka_abandon(kafka);
+    }
 done:
     if (server)
         wr_server_stop(server, (double)cfg.delivery_timeout_ms / 1000 + 5);
