@@ -6,8 +6,10 @@
 #   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`)
 #
 # Binaries: one folder each under workers/ (plus operator/); every .c there except *_test.c is
-# linked with common/ and the generated protobuf code. A file `foo_test.c` beside the code is a
-# cmocka unit test linked with that folder's objects (main.c excepted).
+# linked with libcommon.a (common/ and the generated protobuf code, as an archive: a program
+# carries only the modules it calls) and the folder's *.lua files, embedded as C strings. A file
+# `foo_test.c` beside the code is a cmocka unit test linked with that folder's objects (main.c
+# excepted).
 
 O        ?= build
 SANITIZE ?=
@@ -29,11 +31,15 @@ PROGRAMS := api bridge writer consumer salesctl
 PROTOS   := blackfriday health
 GEN_SRC  := $(PROTOS:%=build/gen/%.pb-c.c)
 GEN_HDR  := $(PROTOS:%=build/gen/%.pb-c.h)
-.SECONDARY: $(GEN_SRC) $(GEN_HDR)
+LUA_GEN  := $(patsubst %.lua,build/gen/lua/%.c,$(wildcard workers/*/*.lua))
+.SECONDARY: $(GEN_SRC) $(GEN_HDR) $(LUA_GEN)
 
 lib_src   = $(filter-out %_test.c %/main.c,$(wildcard $(1)/*.c))
 obj_of    = $(patsubst %.c,$(O)/obj/%.o,$(1))
+# A folder's Lua scripts, each compiled from build/gen/lua/<folder>/<name>.c.
+lua_obj   = $(patsubst %.lua,$(O)/obj/gen/lua/%.o,$(wildcard $(1)/*.lua))
 COMMON_OBJ := $(call obj_of,$(call lib_src,common)) $(patsubst build/gen/%.c,$(O)/obj/gen/%.o,$(GEN_SRC))
+LIBCOMMON  := $(O)/lib/libcommon.a
 
 BINS       := $(PROGRAMS:%=$(O)/bin/%) $(O)/bin/operator
 UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
@@ -56,6 +62,25 @@ $(O)/obj/gen/%.o: build/gen/%.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
+# --- Lua scripts as C strings: const char <folder>_<name>_lua[] (never committed) ---
+build/gen/lua/%.c: %.lua
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   $<"
+	$(Q)awk -v sym="$(subst /,_,$(notdir $(patsubst %/,%,$(dir $*))))_$(notdir $*)_lua" \
+	  'BEGIN { print "/* Generated from $< by the Makefile. */"; print "const char " sym "[] =" } \
+	   { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "    \"" $$0 "\\n\"" } \
+	   END { print "    ;" }' $< > $@.tmp && mv $@.tmp $@
+
+$(O)/obj/gen/lua/%.o: build/gen/lua/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
 $(O)/obj/%.o: %.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
@@ -63,7 +88,7 @@ $(O)/obj/%.o: %.c | $(GEN_HDR)
 
 # --- programs ---
 define program_rule
-$(O)/bin/$(1): $(call obj_of,$(filter-out %_test.c,$(wildcard $(2)/*.c))) $(COMMON_OBJ)
+$(O)/bin/$(1): $(call obj_of,$(filter-out %_test.c,$(wildcard $(2)/*.c))) $(call lua_obj,$(2)) $(LIBCOMMON)
 	@mkdir -p $$(dir $$@)
 	@echo "  LINK    $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
@@ -71,12 +96,12 @@ endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p),workers/$(p))))
 $(eval $(call program_rule,operator,operator))
 
-# --- unit tests: foo_test.c + its folder's objects (main.c excluded) + common ---
+# --- unit tests: foo_test.c + its folder's objects (main.c excluded) + libcommon.a ---
 define unit_rule
-$(O)/test/$(notdir $(basename $(1))): $(call obj_of,$(1) $(call lib_src,$(patsubst %/,%,$(dir $(1))))) $(COMMON_OBJ)
+$(O)/test/$(notdir $(basename $(1))): $(call obj_of,$(1) $(call lib_src,$(patsubst %/,%,$(dir $(1))))) $(call lua_obj,$(patsubst %/,%,$(dir $(1)))) $(LIBCOMMON)
 	@mkdir -p $$(dir $$@)
 	@echo "  LINK    $$@"
-	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$(sort $$^) $$(LDLIBS) -lcmocka
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(LIBCOMMON) $$(LDLIBS) -lcmocka
 endef
 $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 
@@ -128,6 +153,6 @@ operator-run: cluster-up
 	KUBECONFIG=build/cluster/kubeconfig $(O)/bin/operator
 
 clean:
-	rm -rf build/bin build/obj build/test build/gen build/asan
+	rm -rf build/bin build/obj build/lib build/test build/gen build/asan
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

@@ -139,10 +139,11 @@
       SP_RANGE(0, 315360000), SERIES_TTL,                                                    \
       "expiry of each price series, refreshed on write (0: never); totals never expire")     \
     X(series_max_len, "series-max-len", "SERIES_MAX_LEN", INT, 1000, SP_RANGE(1, 100000000), \
-      NONE, "approximate length bound of each price series")                                 \
-    X(series_interval_ms, "series-interval-ms", "SERIES_INTERVAL_MS", INT, 1000,             \
+      NONE, "length bound of each price series: its latest points (approximate: XADD MAXLEN ~)") \
+    X(series_interval_ms, "series-interval-ms", "SERIES_INTERVAL_MS", INT, 0,                \
       SP_RANGE(0, 86400000), NONE,                                                           \
-      "at most one price point per product and interval, by sale time (0: every sale)")      \
+      "0: a price point for every sale; else at most one per product and interval, by sale " \
+      "time (cheaper at very high rates)")                                                   \
     X(stop_grace_s, "stop-grace-seconds", "STOP_GRACE_SECONDS", DOUBLE, 10, SP_RANGE(0, 3600), \
       NONE, "on SIGTERM, how long to keep retrying the batch in hand while Valkey is down")  \
     X(http_port, "http-port", "HTTP_PORT", INT, SP_PORT_CONSUMER_HTTP, SP_RANGE(0, 65535),   \
