@@ -33,6 +33,15 @@ int sp_category_parse(const char *text)
     return 0;
 }
 
+int sp_category_of_carnet(const char *carnet)
+{
+    static const int by_digit[10] = {1, 1, 1, 2, 2, 2, 3, 3, 4, 4};
+    size_t len = strlen(carnet);
+    if (len == 0 || carnet[len - 1] < '0' || carnet[len - 1] > '9')
+        return 0;
+    return by_digit[carnet[len - 1] - '0'];
+}
+
 const char *sp_category_name(int categoria)
 {
     return categoria >= 1 && categoria <= SP_CATEGORIES ? category_names[categoria] : NULL;

@@ -40,6 +40,9 @@ int sp_sale_validate(const struct sp_sale *sale, struct sp_sale_error *err);
 
 /* 1..4 for a category name (any case) or its number as text; 0 if neither. */
 int sp_category_parse(const char *text);
+/* The dashboard category assigned to a student id ("carnet") by its last digit: 0-2
+ * Electronica, 3-5 Ropa, 6-7 Hogar, 8-9 Belleza; 0 when it does not end in a digit. */
+int sp_category_of_carnet(const char *carnet);
 /* "Electronica", ... for 1..4; NULL otherwise. */
 const char *sp_category_name(int categoria);
 

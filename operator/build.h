@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "component.h"
+#include "infra.h"
 #include "jb.h"
 #include "kinds.h"
 #include "pipeline.h"
@@ -40,5 +41,27 @@ cJSON *build_service(const struct pipeline *p, const struct component *c);
 cJSON *build_hpa(const struct pipeline *p);
 /* build_ingress.c: NGINX Ingress, path /ventas to the api Service. */
 cJSON *build_ingress(const struct pipeline *p);
+
+/* build_kafka.c: Strimzi objects (docs/operator-infra.md). */
+cJSON *build_kafka(const struct pipeline *p);          /* only when spec.kafka.managed */
+cJSON *build_kafka_nodepool(const struct pipeline *p); /* idem */
+cJSON *build_kafka_topic(const struct pipeline *p);    /* always */
+
+/* build_valkey.c: the Valkey VMs, their disk, Services and Secrets. `password` is the
+ * pipeline's (valkey_password.h). */
+cJSON *build_valkey_secret(const struct pipeline *p, const char *password);
+cJSON *build_valkey_cloudinit_secret(const struct pipeline *p, enum valkey_role role,
+                                     const char *password);
+cJSON *build_valkey_pvc(const struct pipeline *p);     /* only with spec.valkey.persistence */
+cJSON *build_valkey_vm(const struct pipeline *p, enum valkey_role role, int index,
+                       const char *password);
+cJSON *build_valkey_service(const struct pipeline *p, enum valkey_role role);
+
+/* build_grafana.c: ConfigMaps <name>-dashboard-sales and <name>-dashboard-health for the
+ * Grafana chart's sidecar (the dashboards themselves: grafana.h), and Secret
+ * <name>-grafana-datasource (label grafana_datasource): the Valkey replica as a
+ * redis-datasource, with the password (so it is a Secret, not a ConfigMap). */
+cJSON *build_grafana_dashboard(const struct pipeline *p, bool health);
+cJSON *build_grafana_datasource(const struct pipeline *p, const char *password);
 
 #endif

@@ -19,6 +19,7 @@
  * runs each panel's transformations on them. Panel options carry every field the Grafana
  * Foundation SDK's types require (tools/dashcheck decodes the dashboards strictly). */
 #include "build.h"
+#include "grafana.h"
 #include "infra.h"
 
 #include <stdint.h>

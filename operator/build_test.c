@@ -277,7 +277,7 @@ static void test_environment(void **state)
     cJSON_Delete(consumer);
 }
 
-/* Same spec, same bytes: a second apply must change nothing. The infrastructure (infra.h):
+/* Same spec, same bytes: a second apply must change nothing. The infrastructure (build.h):
  * 3 Secrets first, then Kafka + node pool + topic, then after the workers the
  * PVC, 2 VMs, 2 Services and the 3 Grafana objects. */
 #define PW "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

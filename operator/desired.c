@@ -5,6 +5,7 @@
 
 #include "build.h"
 #include "infra.h"
+#include "valkey_password.h"
 
 static int push(struct desired *d, enum kind_id kind, cJSON *obj, int comp)
 {

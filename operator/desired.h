@@ -1,6 +1,6 @@
 /* desired.h - everything a pipeline should own, built from its spec in apply order: the Valkey
  * Secrets (password first: everything after uses it), the Strimzi objects, per component its Service and Deployment, the api's HPA and Ingress, the Valkey
- * PVC, VMs and Services, then the Grafana dashboards and data source (infra.h). */
+ * PVC, VMs and Services, then the Grafana dashboards and data source (build.h). */
 #ifndef OP_DESIRED_H
 #define OP_DESIRED_H
 

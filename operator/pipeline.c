@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "contract.h"
+#include "sale.h"
 
 /* Where a field lives, for error messages: "spec.api" + "minReplicas". */
 struct at {
@@ -254,13 +255,8 @@ int pipeline_parse(const cJSON *obj, struct pipeline *p, char *err, size_t errca
 
 const char *pipeline_category(const char *carnet)
 {
-    static const char *const by_digit[10] = {"Electronica", "Electronica", "Electronica", "Ropa",
-                                             "Ropa",        "Ropa",        "Hogar",       "Hogar",
-                                             "Belleza",     "Belleza"};
-    size_t n = strlen(carnet);
-    if (n == 0 || carnet[n - 1] < '0' || carnet[n - 1] > '9')
-        return "";
-    return by_digit[carnet[n - 1] - '0'];
+    int c = sp_category_of_carnet(carnet);
+    return c ? sp_category_name(c) : "";
 }
 
 char *pipeline_object_name(const struct pipeline *p, const char *suffix, char *buf, size_t cap)

@@ -8,8 +8,10 @@
 
 #include "desired.h"
 #include "infra.h"
+#include "infra_status.h"
 #include "kinds.h"
 #include "log.h"
+#include "valkey_password.h"
 #include "pipeline.h"
 #include "status.h"
 #include "workqueue.h"

@@ -8,9 +8,12 @@
 #include <string.h>
 
 #include "desired.h"
+#include "cloudinit.h"
+#include "grafana.h"
 #include "infra.h"
 #include "log.h"
 #include "pipeline.h"
+#include "valkey_password.h"
 #include "yamljson.h"
 
 #define FILE_MAX (4 * 1024 * 1024)

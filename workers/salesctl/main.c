@@ -49,7 +49,7 @@ static int cmd_dashboard(int argc, char **argv)
                              sp_dashboard_option_table, &o, argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;
-    if (!dashboard_category_of(o.carnet) || strlen(o.carnet) > DASH_CARNET_MAX) {
+    if (!sp_category_of_carnet(o.carnet) || strlen(o.carnet) > DASH_CARNET_MAX) {
         fprintf(stderr, "salesctl: the carnet '%s' must end in a digit (at most %d characters)\n",
                 o.carnet, DASH_CARNET_MAX);
         return 2;
