@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "contract.h"
+#include "infra.h"
 #include "sale.h"
 
 /* Where a field lives, for error messages: "spec.api" + "minReplicas". */
@@ -269,5 +270,5 @@ void pipeline_kafka_bootstrap(const struct pipeline *p, char *buf, size_t cap)
 {
     /* A managed cluster is a Strimzi Kafka named like the pipeline (issue 6 creates it). */
     const char *cluster = p->kafka.managed ? p->name : p->kafka.cluster_ref;
-    snprintf(buf, cap, "%s-kafka-bootstrap.%s.svc:9092", cluster, p->ns);
+    snprintf(buf, cap, "%s-kafka-bootstrap.%s.svc:%d", cluster, p->ns, INFRA_KAFKA_PORT);
 }
