@@ -31,6 +31,21 @@ int sp_log_enabled(enum sp_log_level level)
     return level >= log_min;
 }
 
+int sp_ratelog_allow(struct sp_ratelog *r, unsigned long *suppressed)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    if (now < r->next) {
+        r->suppressed++;
+        return 0;
+    }
+    *suppressed = r->suppressed;
+    r->suppressed = 0;
+    r->next = now + 1.0;
+    return 1;
+}
+
 int sp_fail(char *err, size_t cap, const char *fmt, ...)
 {
     va_list ap;

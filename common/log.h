@@ -27,6 +27,15 @@ void sp_log(enum sp_log_level level, const char *event, const char *fmt, ...)
  * travels with readable text) and returns -1, so that `return sp_fail(...)` reads naturally. */
 int sp_fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* At most one line a second of a kind of event that can come in floods (a broker down, Valkey
+ * down). Not thread-safe: one per thread that logs it. */
+struct sp_ratelog {
+    double next;               /* monotonic seconds: earliest time of the next line */
+    unsigned long suppressed;  /* lines dropped since the last one */
+};
+/* 1 when a line may be logged now, with *suppressed set to how many were not; else 0. */
+int sp_ratelog_allow(struct sp_ratelog *r, unsigned long *suppressed);
+
 /* Appends `src` to `dst` (capacity `cap`, NUL-terminated) as JSON string content, without
  * the quotes. Returns the new length; truncates rather than overflow. */
 size_t sp_json_escape(char *dst, size_t len, size_t cap, const char *src);

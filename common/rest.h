@@ -49,15 +49,6 @@ struct sp_rest_config {
     void *forward_arg;
 };
 
-/* The intake's own options, the same in every program serving POST /ventas through rest.c;
- * `o` points to a struct with `long max_in_flight, threads`. */
-#define SP_REST_OPTIONS(o)                                                                   \
-    {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &(o)->max_in_flight, "2048",              \
-     "sales forwarded and not yet answered; past it, 503 with Retry-After at once",          \
-     SP_RANGE(1, 1000000)},                                                                  \
-    {"threads", "HTTP_THREADS", SP_OPT_INT, &(o)->threads, "2", "HTTP server threads",       \
-     SP_RANGE(1, 64)}
-
 /* Starts listening. NULL on failure, with the reason logged. Registers the intake metrics, so
  * at most one server per process. */
 struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg);

@@ -12,7 +12,9 @@
  * with the privileged Pod Security level that KubeVirt's virt-launcher pods need, so that the
  * workers' namespace keeps its own (restricted) level. */
 #include "build.h"
+#include "cloudinit.h"
 #include "infra.h"
+#include "quantity.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -104,7 +106,7 @@ static void add_disk(struct jb *b, cJSON *disks, const char *name, const char *s
 static void domain(struct jb *b, cJSON *dom, const struct pipeline *p, enum valkey_role role,
                    const char *uuid)
 {
-    jb_int(b, jb_obj(b, dom, "cpu"), "cores", infra_quantity_cpus(p->valkey.cpu));
+    jb_int(b, jb_obj(b, dom, "cpu"), "cores", quantity_cpus(p->valkey.cpu));
     jb_str(b, jb_obj(b, dom, "memory"), "guest", p->valkey.memory);
     jb_str(b, jb_obj(b, jb_obj(b, dom, "resources"), "requests"), "cpu", p->valkey.cpu);
     jb_str(b, jb_obj(b, dom, "firmware"), "uuid", uuid);

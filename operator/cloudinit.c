@@ -12,7 +12,7 @@
  *
  * The document is a cJSON tree emitted as YAML by yamljson.c; valkey.conf and the script are
  * plain text files of their own formats. */
-#include "infra.h"
+#include "cloudinit.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -20,54 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "infra.h"
+#include "quantity.h"
 #include "yamljson.h"
 
 #define MAXMEMORY_PERCENT 60          /* of the VM's memory: the OS and AOF rewrites need the rest */
 #define MAXMEMORY_MIN (64ull << 20)
 #define STAGE_DIR "/etc/salespipeline"
 #define SETUP_SCRIPT "/usr/local/sbin/salespipeline-valkey-setup"
-
-/* ---------------------------------------------------------------- quantities */
-
-int infra_quantity_bytes(const char *q, unsigned long long *out)
-{
-    static const struct {
-        const char *suffix;
-        double mult;
-    } units[] = {
-        {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
-        {"Pi", 1125899906842624.0}, {"Ei", 1152921504606846976.0},
-        {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"P", 1e15}, {"E", 1e18},
-        {"m", 1e-3}, {"", 1.0},
-    };
-    char *end;
-    double v = strtod(q, &end);
-    if (end == q || v < 0 || !isfinite(v))
-        return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (!strcmp(end, units[i].suffix)) {
-            double bytes = ceil(v * units[i].mult);
-            if (bytes > 9.2e18)
-                return -1;
-            *out = (unsigned long long)bytes;
-            return 0;
-        }
-    return -1;
-}
-
-int infra_quantity_cpus(const char *q)
-{
-    char *end;
-    double v = strtod(q, &end);
-    if (end == q || !isfinite(v) || v <= 0)
-        return 1;
-    if (!strcmp(end, "m"))
-        v /= 1000.0;
-    else if (*end)
-        return 1;
-    int n = (int)ceil(v - 1e-9);
-    return n < 1 ? 1 : n > 64 ? 64 : n;
-}
 
 /* ---------------------------------------------------------------- text building */
 
@@ -118,7 +78,7 @@ static bool has_data_disk(const struct pipeline *p, enum valkey_role role)
 static unsigned long long maxmemory(const struct pipeline *p)
 {
     unsigned long long mem;
-    if (infra_quantity_bytes(p->valkey.memory, &mem) < 0)
+    if (quantity_bytes(p->valkey.memory, &mem) < 0)
         mem = 1ull << 30;
     unsigned long long m = mem / 100 * MAXMEMORY_PERCENT;
     return m < MAXMEMORY_MIN ? MAXMEMORY_MIN : m;

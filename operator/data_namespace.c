@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "build.h"
 #include "infra.h"
 #include "kinds.h"
 

@@ -5,6 +5,7 @@
 
 #include "build.h"
 #include "infra.h"
+#include "valkey_password.h"
 
 static int push(struct desired *d, enum kind_id kind, cJSON *obj, int comp)
 {
@@ -68,21 +69,16 @@ static int push_grafana(struct desired *d, const struct pipeline *p, const char 
 
 int desired_build(const struct pipeline *p, const char *password, struct desired *d)
 {
-    char hash[17], password_hash[17];
+    char password_hash[17];
     memset(d, 0, sizeof *d);
     d->n_comps = component_list(p, d->comps);
     if (valkey_password_hash(p, password, password_hash) < 0 || push_secrets(d, p, password) < 0)
         goto fail;
-    cJSON *cm = build_configmap(p);
-    if (!cm || build_config_hash(cm, hash) < 0) {
-        cJSON_Delete(cm);
-        goto fail;
-    }
-    if (push(d, KIND_CONFIGMAP, cm, -1) < 0 || push_kafka(d, p) < 0)  /* push frees what it cannot keep */
+    if (push_kafka(d, p) < 0)  /* push frees what it cannot keep */
         goto fail;
     for (int i = 0; i < d->n_comps; i++)
         if (push(d, KIND_SERVICE, build_service(p, &d->comps[i]), -1) < 0 ||
-            push(d, KIND_DEPLOYMENT, build_deployment(p, &d->comps[i], hash, password_hash), i) < 0)
+            push(d, KIND_DEPLOYMENT, build_deployment(p, &d->comps[i], password_hash), i) < 0)
             goto fail;
     if (push(d, KIND_HPA, build_hpa(p), -1) < 0)
         goto fail;

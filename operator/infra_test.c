@@ -12,9 +12,14 @@
 
 #include "build.h"
 #include "json_path_test.h"
+#include "cloudinit.h"
+#include "grafana.h"
 #include "infra.h"
+#include "infra_status.h"
 #include "kubeconfig.h"
 #include "pipeline.h"
+#include "quantity.h"
+#include "valkey_password.h"
 #include "yamljson.h"
 
 #define PW "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -356,20 +361,20 @@ static void test_quantities(void **state)
 {
     (void)state;
     unsigned long long b;
-    assert_int_equal(infra_quantity_bytes("1Gi", &b), 0);
+    assert_int_equal(quantity_bytes("1Gi", &b), 0);
     assert_true(b == 1073741824ull);
-    assert_int_equal(infra_quantity_bytes("1.5Gi", &b), 0);
+    assert_int_equal(quantity_bytes("1.5Gi", &b), 0);
     assert_true(b == 1610612736ull);
-    assert_int_equal(infra_quantity_bytes("512M", &b), 0);
+    assert_int_equal(quantity_bytes("512M", &b), 0);
     assert_true(b == 512000000ull);
-    assert_int_equal(infra_quantity_bytes("1073741824", &b), 0);
+    assert_int_equal(quantity_bytes("1073741824", &b), 0);
     assert_true(b == 1073741824ull);
-    assert_int_equal(infra_quantity_bytes("12Zi", &b), -1);
-    assert_int_equal(infra_quantity_bytes("", &b), -1);
-    assert_int_equal(infra_quantity_cpus("500m"), 1);
-    assert_int_equal(infra_quantity_cpus("2"), 2);
-    assert_int_equal(infra_quantity_cpus("2500m"), 3);
-    assert_int_equal(infra_quantity_cpus("junk"), 1);
+    assert_int_equal(quantity_bytes("12Zi", &b), -1);
+    assert_int_equal(quantity_bytes("", &b), -1);
+    assert_int_equal(quantity_cpus("500m"), 1);
+    assert_int_equal(quantity_cpus("2"), 2);
+    assert_int_equal(quantity_cpus("2500m"), 3);
+    assert_int_equal(quantity_cpus("junk"), 1);
 }
 
 /* ---------------------------------------------------------------- Grafana */

@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "contract.h"
+#include "infra.h"
+#include "sale.h"
+
 /* Where a field lives, for error messages: "spec.api" + "minReplicas". */
 struct at {
     const char *path;
@@ -146,7 +150,8 @@ static int parse_components(const cJSON *spec, struct pipeline *p, char *err, si
     if (get_int32(api, "minReplicas", 1, 1, 1000, &p->api.min_replicas, &aa) ||
         get_int32(api, "maxReplicas", 3, 1, 1000, &p->api.max_replicas, &aa) ||
         get_int32(api, "targetCPUUtilizationPercentage", 30, 1, 1000, &p->api.cpu_target, &aa) ||
-        get_int32(api, "downstreamTimeoutMs", 2000, 1, 3600000, &p->api.timeout_ms, &aa) ||
+        get_int32(api, "downstreamTimeoutMs", SP_DEADLINE_DEFAULT_MS, SP_DEADLINE_MIN_MS,
+                  SP_DEADLINE_MAX_MS, &p->api.timeout_ms, &aa) ||
         parse_resources(api, "spec.api", &p->api.res, err, errcap) ||
         get_int32(bridge, "replicas", 1, 0, 1000, &p->bridge.replicas, &ab) ||
         parse_resources(bridge, "spec.bridge", &p->bridge.res, err, errcap) ||
@@ -275,13 +280,8 @@ int pipeline_parse(const cJSON *obj, struct pipeline *p, char *err, size_t errca
 
 const char *pipeline_category(const char *carnet)
 {
-    static const char *const by_digit[10] = {"Electronica", "Electronica", "Electronica", "Ropa",
-                                             "Ropa",        "Ropa",        "Hogar",       "Hogar",
-                                             "Belleza",     "Belleza"};
-    size_t n = strlen(carnet);
-    if (n == 0 || carnet[n - 1] < '0' || carnet[n - 1] > '9')
-        return "";
-    return by_digit[carnet[n - 1] - '0'];
+    int c = sp_category_of_carnet(carnet);
+    return c ? sp_category_name(c) : "";
 }
 
 char *pipeline_object_name(const struct pipeline *p, const char *suffix, char *buf, size_t cap)
@@ -294,5 +294,5 @@ void pipeline_kafka_bootstrap(const struct pipeline *p, char *buf, size_t cap)
 {
     /* A managed cluster is a Strimzi Kafka named like the pipeline (issue 6 creates it). */
     const char *cluster = p->kafka.managed ? p->name : p->kafka.cluster_ref;
-    snprintf(buf, cap, "%s-kafka-bootstrap.%s.svc:9092", cluster, p->ns);
+    snprintf(buf, cap, "%s-kafka-bootstrap.%s.svc:%d", cluster, p->ns, INFRA_KAFKA_PORT);
 }

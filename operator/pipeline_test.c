@@ -12,9 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract.h"
+#include "json_path_test.h"
 #include "pipeline.h"
+#include "yamljson.h"
 
 #define FIXTURE "tests/operator/defaulted-spec.json"
+#define CRD "crds/salespipelines.sales.blackfriday.dev.yaml"
 #define META "\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"u-1\",\"generation\":1}"
 
 static cJSON *with_spec(cJSON *spec)
@@ -54,6 +58,44 @@ static void test_defaults_match_crd(void **state)
     assert_int_equal(b.api.cpu_target, 30);
     cJSON_Delete(full);
     cJSON_Delete(minimal);
+}
+
+/* The api's deadline: range and default in one place (contract.h), which the CRD must repeat
+ * and the parser uses. */
+static void test_deadline_range_is_the_contracts(void **state)
+{
+    (void)state;
+    static char text[256 * 1024];
+    char err[256];
+    FILE *f = fopen(CRD, "rb");
+    if (!f)
+        fail_msg("cannot open %s (run from the repository root)", CRD);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    cJSON *crd = yamljson_parse(text, n, "CustomResourceDefinition", err, sizeof err);
+    if (!crd)
+        fail_msg("%s: %s", CRD, err);
+    const cJSON *t = at(crd, "spec.versions.0.schema.openAPIV3Schema.properties.spec.properties."
+                             "api.properties.downstreamTimeoutMs");
+    assert_int_equal((long)n_at(t, "minimum"), SP_DEADLINE_MIN_MS);
+    assert_int_equal((long)n_at(t, "maximum"), SP_DEADLINE_MAX_MS);
+    assert_int_equal((long)n_at(t, "default"), SP_DEADLINE_DEFAULT_MS);
+    cJSON_Delete(crd);
+
+    struct pipeline p;
+    char spec[128];
+    snprintf(spec, sizeof spec, "{\"registry\":\"r\",\"api\":{\"downstreamTimeoutMs\":%d}}",
+             SP_DEADLINE_MIN_MS);
+    cJSON *o = with_spec(cJSON_Parse(spec));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), 0);
+    assert_int_equal(p.api.timeout_ms, SP_DEADLINE_MIN_MS);
+    cJSON_Delete(o);
+    snprintf(spec, sizeof spec, "{\"registry\":\"r\",\"api\":{\"downstreamTimeoutMs\":%d}}",
+             SP_DEADLINE_MIN_MS - 1);
+    o = with_spec(cJSON_Parse(spec));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "spec.api.downstreamTimeoutMs"));
+    cJSON_Delete(o);
 }
 
 static void expect_error(const char *spec, const char *field)
@@ -130,6 +172,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_match_crd),
+        cmocka_unit_test(test_deadline_range_is_the_contracts),
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_int_or_string_and_category),
         cmocka_unit_test(test_valkey_image_and_namespace),

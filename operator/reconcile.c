@@ -6,11 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "build.h"
 #include "data_namespace.h"
 #include "desired.h"
 #include "infra.h"
+#include "infra_status.h"
 #include "kinds.h"
 #include "log.h"
+#include "valkey_password.h"
 #include "pipeline.h"
 #include "status.h"
 #include "workqueue.h"

@@ -3,8 +3,8 @@
  * The operator owns <name>-valkey (unless spec.valkey.passwordSecret names the user's own):
  * every reconcile reads it first and re-applies the same value, so the password never rotates
  * by itself. Only a Secret that does not exist (404) gets a new random one; any other failure to
- * read it fails the reconcile rather than risk a second password. See infra.h. */
-#include "infra.h"
+ * read it fails the reconcile rather than risk a second password. See valkey_password.h. */
+#include "valkey_password.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -175,7 +175,7 @@ def test_sample_produces_every_infra_object_as_rendered(kube, ns, operator, tmp_
     consumer = kube.get(kube.path("Deployment", ns, f"{NAME}-consumer"))["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in consumer["env"]}
     assert env["VALKEY_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": f"{NAME}-valkey", "key": "password"}
-    assert kube.get(kube.path("ConfigMap", ns, f"{NAME}-config"))["data"]["VALKEY_URL"] == \
+    assert env["VALKEY_URL"]["value"] == \
         f"redis://{NAME}-valkey-primary.{data_namespace(ns)}.svc.cluster.local:6379"
     # The VMs boot our disk image, from the pipeline's registry.
     assert vm["spec"]["template"]["spec"]["volumes"][0]["containerDisk"]["image"] == \
@@ -194,7 +194,8 @@ def test_existing_cluster_reference_produces_only_the_topic(kube, ns, operator):
     assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "shared"
     assert not obj(kube, "Kafka", ns, NAME) and not obj(kube, "KafkaNodePool", ns, f"{NAME}-pool")
     assert not kube.get(kube.path("Kafka", ns))["items"]
-    assert kube.get(kube.path("ConfigMap", ns, f"{NAME}-config"))["data"]["KAFKA_BROKERS"] == \
+    writer = kube.get(kube.path("Deployment", ns, f"{NAME}-writer-a"))["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e["value"] for e in writer["env"]}["KAFKA_BROKERS"] == \
         f"shared-kafka-bootstrap.{ns}.svc:9092"
     # KafkaReady needs only the topic here.
     strimzi_status(kube, ns, "KafkaTopic", f"{NAME}-topic")

@@ -8,40 +8,17 @@
 #include <stdio.h>
 
 #include "client.h"
-#include "config.h"
+#include "contract.h"
 #include "httpd.h"
 #include "log.h"
 #include "rest.h"
 #include "signals.h"
 
-struct api_options {
-    const char *bind, *bridge_url, *log_level;
-    long port, timeout_ms, max_in_flight, connections, threads;
-};
-
 /* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
-static int parse_options(struct api_options *o, int argc, char **argv)
+static int parse_options(struct sp_api_options *o, int argc, char **argv)
 {
-    const struct sp_option table[] = {
-        {"port", "PORT", SP_OPT_INT, &o->port, "8080",
-         "TCP port for POST /ventas, /healthz, /readyz and /metrics", SP_RANGE(1, 65535)},
-        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "IPv4 address to listen on",
-         SP_ANY},
-        {"bridge-url", "BRIDGE_URL", SP_OPT_STRING, &o->bridge_url,
-         "http://127.0.0.1:8081/ventas",
-         "the bridge's sale URL; its /readyz on the same host decides our readiness", SP_ANY},
-        {"timeout-ms", "DOWNSTREAM_TIMEOUT_MS", SP_OPT_INT, &o->timeout_ms, "5000",
-         "longest wait for the bridge per sale, queueing included; then 504 (keep it above "
-         "the bridge's own timeout)", SP_RANGE(1, 600000)},
-        {"max-connections", "BRIDGE_CONNECTIONS", SP_OPT_INT, &o->connections, "64",
-         "keep-alive HTTP/1.1 connections to the bridge (= sales sent at once)",
-         SP_RANGE(1, 10000)},
-        SP_REST_OPTIONS(o),
-        SP_OPTION_LOG_LEVEL(&o->log_level),
-        {0},
-    };
     return sp_config_parse("api", "REST intake of sales: validates POST /ventas and forwards "
-                           "each sale to the bridge.", table, argc, argv);
+                           "each sale to the bridge.", sp_api_option_table, o, argc, argv);
 }
 
 static void stop_client(void *arg)
@@ -51,7 +28,7 @@ static void stop_client(void *arg)
 
 int main(int argc, char **argv)
 {
-    struct api_options o;
+    struct sp_api_options o;
     int rc = parse_options(&o, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
