@@ -10,6 +10,14 @@
 
 #include "log.h"
 
+/* A value as parsed, before it is stored. */
+union value {
+    const char *text;
+    long integer;
+    double number;
+    int flag;
+};
+
 static int parse_bool(const char *text, int *out)
 {
     if (!strcasecmp(text, "1") || !strcasecmp(text, "true") || !strcasecmp(text, "yes") ||
@@ -28,68 +36,90 @@ static int has_range(const struct sp_option *o)
     return o->min <= o->max;
 }
 
-/* `v` within the option's range; otherwise an error naming where the value came from. */
-static int check_range(const char *prog, const struct sp_option *o, double v, const char *text,
-                       const char *origin)
+static int check_range(const struct sp_option *o, double v, const char *text, char *err,
+                       size_t cap)
 {
     if (!has_range(o) || (v >= o->min && v <= o->max))
         return 0;
-    fprintf(stderr, "%s: invalid %s for --%s: '%s' is not from %.15g to %.15g\n", prog, origin,
-            o->name, text, o->min, o->max);
-    return -1;
+    return sp_fail(err, cap, "'%s' is not from %.15g to %.15g", text, o->min, o->max);
 }
 
-/* Stores `text` into the option's target; `origin` names where it came from for errors. */
-static int option_set(const char *prog, const struct sp_option *o, const char *text,
-                      const char *origin)
+/* Parses `text` as a value of `o` into `out`; -1 with the reason in `err`. */
+static int parse_value(const struct sp_option *o, const char *text, union value *out, char *err,
+                       size_t cap)
 {
     char *end = NULL;
     errno = 0;
     switch (o->type) {
     case SP_OPT_STRING:
-        *(const char **)o->target = text;
+        out->text = text;
         return 0;
     case SP_OPT_LOG_LEVEL:
-        if (sp_log_level_parse(text) < 0) {
-            fprintf(stderr, "%s: invalid %s for --%s: '%s' is not debug, info, warn or error\n",
-                    prog, origin, o->name, text);
-            return -1;
-        }
-        *(const char **)o->target = text;
+        if (sp_log_level_parse(text) < 0)
+            return sp_fail(err, cap, "'%s' is not debug, info, warn or error", text);
+        out->text = text;
         return 0;
-    case SP_OPT_INT: {
-        long v = strtol(text, &end, 10);
-        if (errno || end == text || *end) {
-            fprintf(stderr, "%s: invalid %s for --%s: '%s' is not an integer\n", prog, origin,
-                    o->name, text);
-            return -1;
-        }
-        if (check_range(prog, o, (double)v, text, origin) < 0)
-            return -1;
-        *(long *)o->target = v;
-        return 0;
-    }
-    case SP_OPT_DOUBLE: {
-        double v = strtod(text, &end);
-        if (errno || end == text || *end || !isfinite(v)) {
-            fprintf(stderr, "%s: invalid %s for --%s: '%s' is not a number\n", prog, origin,
-                    o->name, text);
-            return -1;
-        }
-        if (check_range(prog, o, v, text, origin) < 0)
-            return -1;
-        *(double *)o->target = v;
-        return 0;
-    }
+    case SP_OPT_INT:
+        out->integer = strtol(text, &end, 10);
+        if (errno || end == text || *end)
+            return sp_fail(err, cap, "'%s' is not an integer", text);
+        return check_range(o, (double)out->integer, text, err, cap);
+    case SP_OPT_DOUBLE:
+        out->number = strtod(text, &end);
+        if (errno || end == text || *end || !isfinite(out->number))
+            return sp_fail(err, cap, "'%s' is not a number", text);
+        return check_range(o, out->number, text, err, cap);
     case SP_OPT_BOOL:
-        if (parse_bool(text, (int *)o->target) < 0) {
-            fprintf(stderr, "%s: invalid %s for --%s: '%s' is not a boolean\n", prog, origin,
-                    o->name, text);
-            return -1;
-        }
+        if (parse_bool(text, &out->flag) < 0)
+            return sp_fail(err, cap, "'%s' is not a boolean", text);
         return 0;
     }
-    return -1;
+    return sp_fail(err, cap, "unknown option type");
+}
+
+int sp_config_check(const struct sp_option *o, const char *text, char *err, size_t cap)
+{
+    union value v;
+    return parse_value(o, text, &v, err, cap);
+}
+
+static void store(const struct sp_option *o, void *values, const union value *v)
+{
+    void *at = (char *)values + o->offset;
+    switch (o->type) {
+    case SP_OPT_STRING:
+    case SP_OPT_LOG_LEVEL:
+        *(const char **)at = v->text;
+        break;
+    case SP_OPT_INT:
+        *(long *)at = v->integer;
+        break;
+    case SP_OPT_DOUBLE:
+        *(double *)at = v->number;
+        break;
+    case SP_OPT_BOOL:
+        *(int *)at = v->flag;
+        break;
+    }
+}
+
+/* Stores `text` into the option's value; `origin` names where it came from for errors. */
+static int option_set(const char *prog, const struct sp_option *o, void *values,
+                      const char *text, const char *origin)
+{
+    union value v;
+    char why[256];
+    if (parse_value(o, text, &v, why, sizeof why) < 0) {
+        fprintf(stderr, "%s: invalid %s for --%s: %s\n", prog, origin, o->name, why);
+        return -1;
+    }
+    store(o, values, &v);
+    return 0;
+}
+
+static int is_text(const struct sp_option *o)
+{
+    return o->type == SP_OPT_STRING || o->type == SP_OPT_LOG_LEVEL;
 }
 
 static void print_help(const char *prog, const char *summary, const struct sp_option *opts)
@@ -98,8 +128,13 @@ static void print_help(const char *prog, const char *summary, const struct sp_op
            prog, summary);
     for (const struct sp_option *o = opts; o->name; o++) {
         printf("  --%s%s\n", o->name, o->type == SP_OPT_BOOL ? "[=BOOL]" : "=VALUE");
-        printf("        %s\n        env %s, default: %s", o->help, o->env ? o->env : "-",
-               o->def && *o->def ? o->def : "(empty)");
+        printf("        %s\n        env %s, default: ", o->help, o->env ? o->env : "-");
+        if (is_text(o))
+            printf("%s", o->def && *o->def ? o->def : "(empty)");
+        else if (o->type == SP_OPT_BOOL)
+            printf("%s", o->def_num ? "true" : "false");
+        else
+            printf("%.15g", o->def_num);
         if (has_range(o) && (o->type == SP_OPT_INT || o->type == SP_OPT_DOUBLE))
             printf(", from %.15g to %.15g", o->min, o->max);
         printf("\n");
@@ -116,22 +151,50 @@ static const struct sp_option *option_find(const struct sp_option *opts, const c
     return NULL;
 }
 
-static int apply_defaults_and_env(const char *prog, const struct sp_option *opts)
+const struct sp_option *sp_option_by_env(const struct sp_option *opts, const char *env)
+{
+    for (const struct sp_option *o = opts; o->name; o++)
+        if (o->env && !strcmp(o->env, env))
+            return o;
+    return NULL;
+}
+
+static void apply_default(const struct sp_option *o, void *values)
+{
+    union value v;
+    switch (o->type) {
+    case SP_OPT_STRING:
+    case SP_OPT_LOG_LEVEL:
+        v.text = o->def ? o->def : "";
+        break;
+    case SP_OPT_INT:
+        v.integer = (long)o->def_num;
+        break;
+    case SP_OPT_DOUBLE:
+        v.number = o->def_num;
+        break;
+    case SP_OPT_BOOL:
+        v.flag = o->def_num != 0;
+        break;
+    }
+    store(o, values, &v);
+}
+
+static int apply_defaults_and_env(const char *prog, const struct sp_option *opts, void *values)
 {
     for (const struct sp_option *o = opts; o->name; o++) {
-        if (option_set(prog, o, o->def ? o->def : "", "default") < 0)
-            return -1;
+        apply_default(o, values);
         const char *env = o->env ? getenv(o->env) : NULL;
-        if (env && option_set(prog, o, env, o->env) < 0)
+        if (env && option_set(prog, o, values, env, o->env) < 0)
             return -1;
     }
     return 0;
 }
 
 int sp_config_parse(const char *prog, const char *summary, const struct sp_option *opts,
-                    int argc, char **argv)
+                    void *values, int argc, char **argv)
 {
-    if (apply_defaults_and_env(prog, opts) < 0)
+    if (apply_defaults_and_env(prog, opts, values) < 0)
         return -1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -163,7 +226,7 @@ int sp_config_parse(const char *prog, const char *summary, const struct sp_optio
             fprintf(stderr, "%s: option --%s needs a value\n", prog, o->name);
             return -1;
         }
-        if (option_set(prog, o, value, "flag") < 0)
+        if (option_set(prog, o, values, value, "flag") < 0)
             return -1;
     }
     return 0;

@@ -7,26 +7,24 @@
 
 #include "config.h"
 
-static const char *name;
-static long port;
-static double ratio;
-static int verbose;
-static long count;
-static const char *level;
+#define TEST_OPTIONS(X)                                                                   \
+    X(name, "name", "CT_NAME", STRING, "default-name", SP_ANY, NONE, "a name")            \
+    X(port, "port", "CT_PORT", INT, 8080, SP_RANGE(1, 65535), NONE, "a port")             \
+    X(ratio, "ratio", "CT_RATIO", DOUBLE, 0.5, SP_RANGE(0, 1e6), NONE, "a ratio")         \
+    X(verbose, "verbose", "CT_VERBOSE", BOOL, 0, SP_ANY, NONE, "a switch")                \
+    X(count, "count", "CT_COUNT", INT, -5, SP_ANY, NONE, "no range")                      \
+    X(level, "log-level", "CT_LOG_LEVEL", LOG_LEVEL, "info", SP_ANY, NONE, "a level")
 
-static const struct sp_option opts[] = {
-    {"name", "CT_NAME", SP_OPT_STRING, &name, "default-name", "a name", SP_ANY},
-    {"port", "CT_PORT", SP_OPT_INT, &port, "8080", "a port", SP_RANGE(1, 65535)},
-    {"ratio", "CT_RATIO", SP_OPT_DOUBLE, &ratio, "0.5", "a ratio", SP_RANGE(0, 1e6)},
-    {"verbose", "CT_VERBOSE", SP_OPT_BOOL, &verbose, "false", "a switch", SP_ANY},
-    {"count", "CT_COUNT", SP_OPT_INT, &count, "-5", "no range", SP_ANY},
-    {"log-level", "CT_LOG_LEVEL", SP_OPT_LOG_LEVEL, &level, "info", "a level", SP_ANY},
-    {0},
-};
+struct test_options { TEST_OPTIONS(SP_OPTION_FIELD) };
+static struct test_options v;
+
+#define SP_OPTION_STRUCT struct test_options
+static const struct sp_option opts[] = {TEST_OPTIONS(SP_OPTION_ENTRY){0}};
+#undef SP_OPTION_STRUCT
 
 static int parse(int argc, char **argv)
 {
-    return sp_config_parse("t", "test", opts, argc, argv);
+    return sp_config_parse("t", "test", opts, &v, argc, argv);
 }
 
 static void test_defaults(void **state)
@@ -34,10 +32,23 @@ static void test_defaults(void **state)
     (void)state;
     char *argv[] = {"t"};
     assert_int_equal(parse(1, argv), 0);
-    assert_string_equal(name, "default-name");
-    assert_int_equal(port, 8080);
-    assert_true(ratio == 0.5);
-    assert_int_equal(verbose, 0);
+    assert_string_equal(v.name, "default-name");
+    assert_int_equal(v.port, 8080);
+    assert_true(v.ratio == 0.5);
+    assert_int_equal(v.verbose, 0);
+}
+
+static void test_check_without_storing(void **state)
+{
+    (void)state;
+    char err[128];
+    const struct sp_option *port = sp_option_by_env(opts, "CT_PORT");
+    assert_non_null(port);
+    assert_int_equal(sp_config_check(port, "443", err, sizeof err), 0);
+    assert_int_equal(sp_config_check(port, "0", err, sizeof err), -1);
+    assert_string_equal(err, "'0' is not from 1 to 65535");
+    assert_int_equal(sp_config_check(sp_option_by_env(opts, "CT_LOG_LEVEL"), "loud", err, sizeof err), -1);
+    assert_null(sp_option_by_env(opts, "CT_NOPE"));
 }
 
 static void test_env_then_flags(void **state)
@@ -47,10 +58,10 @@ static void test_env_then_flags(void **state)
     setenv("CT_NAME", "from-env", 1);
     char *argv[] = {"t", "--port=9100", "--verbose", "--ratio", "2.5"};
     assert_int_equal(parse(5, argv), 0);
-    assert_int_equal(port, 9100);         /* the flag wins over the environment */
-    assert_string_equal(name, "from-env"); /* the environment wins over the default */
-    assert_true(ratio == 2.5);
-    assert_int_equal(verbose, 1);
+    assert_int_equal(v.port, 9100);         /* the flag wins over the environment */
+    assert_string_equal(v.name, "from-env"); /* the environment wins over the default */
+    assert_true(v.ratio == 2.5);
+    assert_int_equal(v.verbose, 1);
     unsetenv("CT_PORT");
     unsetenv("CT_NAME");
 }
@@ -75,10 +86,10 @@ static void test_ranges_and_levels(void **state)
     (void)state;
     char *edges[] = {"t", "--port=1", "--ratio=1000000", "--count=-99999", "--log-level=WARN"};
     assert_int_equal(parse(5, edges), 0);
-    assert_int_equal(port, 1);
-    assert_true(ratio == 1e6);
-    assert_int_equal(count, -99999);      /* SP_ANY: no bound */
-    assert_string_equal(level, "WARN");
+    assert_int_equal(v.port, 1);
+    assert_true(v.ratio == 1e6);
+    assert_int_equal(v.count, -99999);      /* SP_ANY: no bound */
+    assert_string_equal(v.level, "WARN");
     char *low[] = {"t", "--port=0"};
     assert_int_equal(parse(2, low), -1);
     char *high[] = {"t", "--port=65536"};
@@ -97,6 +108,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_check_without_storing),
         cmocka_unit_test(test_env_then_flags),
         cmocka_unit_test(test_bad_values_are_errors),
         cmocka_unit_test(test_ranges_and_levels),

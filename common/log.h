@@ -23,7 +23,8 @@ void sp_log(enum sp_log_level level, const char *event, const char *fmt, ...)
 #define sp_warn(ev, ...) sp_log(SP_LOG_WARN, ev, __VA_ARGS__)
 #define sp_error(ev, ...) sp_log(SP_LOG_ERROR, ev, __VA_ARGS__)
 
-/* At most one line a second for one kind of event, from any thread (zero-initialise it). */
+/* At most one line a second of a kind of event that can come in floods (a broker down, Valkey
+ * down, 10,000 slow HTTP clients); thread-safe, lock-free; zero-initialise it. */
 struct sp_ratelog {
     _Atomic long long next_ms;        /* earliest monotonic time of the next line */
     _Atomic unsigned long suppressed; /* lines dropped since the last one */

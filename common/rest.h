@@ -55,45 +55,12 @@ struct sp_rest_config {
     void *forward_arg;
 };
 
-/* The intake's own options, the same in every program serving POST /ventas through rest.c:
- * SP_REST_OPTIONS(&opts) in the program's option table, then SP_REST_CONFIG_FROM(&opts) in its
- * sp_rest_config. */
-struct sp_rest_options {
-    long max_in_flight, threads, client_connections, client_connections_per_ip,
-        header_timeout_ms, body_timeout_ms, idle_timeout_s;
-};
-#define SP_REST_OPTIONS(o)                                                                   \
-    {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &(o)->max_in_flight, "2048",              \
-     "sales forwarded and not yet answered; past it, 503 with Retry-After at once",          \
-     SP_RANGE(1, 1000000)},                                                                  \
-    {"threads", "HTTP_THREADS", SP_OPT_INT, &(o)->threads, "2", "HTTP server threads",       \
-     SP_RANGE(1, 64)},                                                                       \
-    {"client-connections", "CLIENT_CONNECTIONS", SP_OPT_INT, &(o)->client_connections,       \
-     "4096", "open client connections (idle keep-alive ones included); past it, a new "      \
-     "connection's request gets 503 + Retry-After + Connection: close. Bounded by the "      \
-     "descriptor limit (RLIMIT_NOFILE)", SP_RANGE(1, 1000000)},                              \
-    {"client-connections-per-ip", "CLIENT_CONNECTIONS_PER_IP", SP_OPT_INT,                   \
-     &(o)->client_connections_per_ip, "1024",                                              \
-     "open connections from one client address; past it 503 as above, and from twice it "   \
-     "on a new connection is closed at accept (0: no limit; behind an ingress, every "      \
-     "connection comes from the ingress controller's pods)", SP_RANGE(0, 1000000)},          \
-    {"header-timeout-ms", "HEADER_TIMEOUT_MS", SP_OPT_INT, &(o)->header_timeout_ms, "10000", \
-     "a request's line and headers must be in within this time of the connection's start "  \
-     "(kept-alive: of the previous answer plus --idle-timeout-seconds); else the "           \
-     "connection is closed without an answer (0: no limit)", SP_RANGE(0, 3600000)},         \
-    {"body-timeout-ms", "BODY_TIMEOUT_MS", SP_OPT_INT, &(o)->body_timeout_ms, "10000",       \
-     "a request's body must be in within this time of its headers; else the connection is " \
-     "closed without an answer (0: no limit). A sale already forwarded is never cut off",   \
-     SP_RANGE(0, 3600000)},                                                                  \
-    {"idle-timeout-seconds", "IDLE_TIMEOUT_SECONDS", SP_OPT_INT, &(o)->idle_timeout_s, "60", \
-     "a connection that sends nothing for this long is closed, kept-alive ones between "     \
-     "requests included (0: never)", SP_RANGE(0, 86400)}
-
-/* The sp_rest_config fields that SP_REST_OPTIONS set, as designated initialisers. */
+/* The sp_rest_config fields the intake's options set (SP_INTAKE_OPTIONS in contract.h), as
+ * designated initialisers, from a program's option struct `o`. */
 #define SP_REST_CONFIG_FROM(o)                                                               \
     .threads = (unsigned)(o)->threads, .max_in_flight = (unsigned)(o)->max_in_flight,        \
     .client_connections = (unsigned)(o)->client_connections,                                 \
-    .client_connections_per_ip = (unsigned)(o)->client_connections_per_ip,               \
+    .client_connections_per_ip = (unsigned)(o)->client_connections_per_ip,                   \
     .header_timeout_ms = (unsigned)(o)->header_timeout_ms,                                   \
     .body_timeout_ms = (unsigned)(o)->body_timeout_ms,                                       \
     .idle_timeout_s = (unsigned)(o)->idle_timeout_s

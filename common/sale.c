@@ -33,27 +33,79 @@ int sp_category_parse(const char *text)
     return 0;
 }
 
+int sp_category_of_carnet(const char *carnet)
+{
+    static const int by_digit[10] = {1, 1, 1, 2, 2, 2, 3, 3, 4, 4};
+    size_t len = strlen(carnet);
+    if (len == 0 || carnet[len - 1] < '0' || carnet[len - 1] > '9')
+        return 0;
+    return by_digit[carnet[len - 1] - '0'];
+}
+
 const char *sp_category_name(int categoria)
 {
     return categoria >= 1 && categoria <= SP_CATEGORIES ? category_names[categoria] : NULL;
 }
 
-static int product_id_valid(const char *id, size_t len)
+/* Why `id` (`len` bytes) is not a product id, or NULL when it is one: 1-64 code points of
+ * valid UTF-8 (RFC 3629: shortest form only, no surrogates, nothing past U+10FFFF), none of
+ * them a control character (Unicode category Cc). */
+static const char *product_id_problem(const char *id, size_t len)
 {
-    if (len == 0 || len > SP_PRODUCT_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] > 0x7e)
-            return 0;
-    return 1;
+    const unsigned char *s = (const unsigned char *)id;
+    size_t chars = 0;
+    for (size_t i = 0; i < len; chars++) {
+        unsigned cp = s[i], more;
+        if (cp < 0x80)
+            more = 0;
+        else if (cp >= 0xc2 && cp <= 0xdf)
+            more = 1, cp &= 0x1f;
+        else if (cp >= 0xe0 && cp <= 0xef)
+            more = 2, cp &= 0x0f;
+        else if (cp >= 0xf0 && cp <= 0xf4)
+            more = 3, cp &= 0x07;
+        else    /* a continuation byte first, 0xc0/0xc1 (always overlong), or 0xf5-0xff */
+            return "must be valid UTF-8";
+        if (len - i - 1 < more)
+            return "must be valid UTF-8";
+        for (unsigned k = 1; k <= more; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return "must be valid UTF-8";
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return "must be valid UTF-8";   /* overlong, past Unicode, or a surrogate */
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            return "must not contain control characters";
+        i += more + 1;
+    }
+    return chars < 1 || chars > SP_PRODUCT_ID_MAX ? "must be 1-64 characters" : NULL;
+}
+
+/* Whether a string of the (valid) JSON text holds \u0000: cJSON would cut the value there, so
+ * "Ropa\u0000x" would read as "Ropa". Outside strings valid JSON has no backslash, so every
+ * backslash starts an escape. */
+static int has_escaped_nul(const char *body, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (body[i] != '\\')
+            continue;
+        if (body[i + 1] == 'u' && len - i >= 6 && !memcmp(body + i + 2, "0000", 4))
+            return 1;
+        i++;   /* the escaped character: a second backslash starts nothing */
+    }
+    return 0;
 }
 
 int sp_sale_validate(const struct sp_sale *s, struct sp_sale_error *err)
 {
     if (s->categoria < 1 || s->categoria > SP_CATEGORIES)
         return fail(err, "categoria", "must be 1-4 or one of Electronica, Ropa, Hogar, Belleza");
-    if (!product_id_valid(s->producto_id, strnlen(s->producto_id, SP_PRODUCT_ID_MAX + 1)))
-        return fail(err, "producto_id", "must be 1-64 printable characters");
+    const char *problem =
+        product_id_problem(s->producto_id, strnlen(s->producto_id, SP_PRODUCT_ID_BYTES + 1));
+    if (problem)
+        return fail(err, "producto_id", problem);
     if (!isfinite(s->precio) || s->precio <= 0 || s->precio > SP_PRICE_MAX)
         return fail(err, "precio", "must be a number greater than 0 and at most 1000000");
     if (s->cantidad_vendida < 1 || s->cantidad_vendida > SP_UNITS_MAX)
@@ -81,9 +133,10 @@ static int parse_product(const cJSON *item, struct sp_sale *s, struct sp_sale_er
     if (!cJSON_IsString(item))
         return fail(err, "producto_id", "must be a string");
     size_t len = strlen(item->valuestring);
-    if (!product_id_valid(item->valuestring, len))
-        return fail(err, "producto_id", "must be 1-64 printable characters");
-    memcpy(s->producto_id, item->valuestring, len + 1);
+    const char *problem = product_id_problem(item->valuestring, len);
+    if (problem)
+        return fail(err, "producto_id", problem);
+    memcpy(s->producto_id, item->valuestring, len + 1);   /* <= SP_PRODUCT_ID_BYTES */
     return 0;
 }
 
@@ -108,12 +161,23 @@ static int parse_numbers(const cJSON *price, const cJSON *units, struct sp_sale 
 
 int sp_sale_parse_json(const char *body, size_t len, struct sp_sale *s, struct sp_sale_error *err)
 {
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     int rc = -1;
     if (!root)
         return fail(err, NULL, "malformed JSON");
+    while (end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (end != body + len) {
+        fail(err, NULL, "the body must be exactly one JSON value: there are bytes after it");
+        goto done;
+    }
     if (!cJSON_IsObject(root)) {
         fail(err, NULL, "the body must be a JSON object");
+        goto done;
+    }
+    if (has_escaped_nul(body, len)) {
+        fail(err, NULL, "strings must not contain the NUL character");
         goto done;
     }
     memset(s, 0, sizeof *s);
@@ -130,8 +194,8 @@ done:
 
 size_t sp_sale_to_json(const struct sp_sale *s, char *buf, size_t cap)
 {
-    /* producto_id is printable ASCII; only '"' and '\\' need escaping. */
-    char id[2 * SP_PRODUCT_ID_MAX + 1];
+    /* producto_id is UTF-8 without control characters: only '"' and '\\' need escaping. */
+    char id[2 * SP_PRODUCT_ID_BYTES + 1];
     size_t n = 0;
     for (const char *p = s->producto_id; *p; p++) {
         if (*p == '"' || *p == '\\')
@@ -178,7 +242,7 @@ int sp_sale_unpack(const uint8_t *data, size_t len, struct sp_sale *s)
     s->categoria = (int)msg->categoria;
     /* Too long an id is left empty, so that sp_sale_validate refuses it. */
     size_t idlen = strlen(msg->producto_id);
-    if (idlen <= SP_PRODUCT_ID_MAX)
+    if (idlen <= SP_PRODUCT_ID_BYTES)
         memcpy(s->producto_id, msg->producto_id, idlen + 1);
     s->precio = msg->precio;
     s->cantidad_vendida = msg->cantidad_vendida;

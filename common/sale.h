@@ -1,15 +1,20 @@
 /* sale.h - one sale: validation of the JSON the api and bridge take, and its protobuf form.
  *
- * The rules (issue 2): categoria 1-4 or a name (any case); producto_id 1-64 printable ASCII
- * characters; precio finite, > 0 and <= 1,000,000; cantidad_vendida an integer 1-100,000.
- * Fields not named are ignored. The wire message is blackfriday.ProductSaleRequest. */
+ * The rules (issues 2 and 9): the body is exactly one JSON object (nothing but whitespace
+ * after it) and no string in it holds an escaped NUL; categoria 1-4 or a name (any case);
+ * producto_id 1-64 Unicode characters of valid UTF-8 (no overlong forms, surrogates or code
+ * points past U+10FFFF) without control characters (U+0000-001F, U+007F-009F), so
+ * "Ropa-niño-7" is a product; precio finite, > 0 and <= 1,000,000; cantidad_vendida an integer
+ * 1-100,000. Fields not named are ignored. The wire message is blackfriday.ProductSaleRequest,
+ * whose proto3 string must be valid UTF-8: the same check guards every way in. */
 #ifndef SP_SALE_H
 #define SP_SALE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define SP_PRODUCT_ID_MAX 64
+#define SP_PRODUCT_ID_MAX 64                        /* characters (code points) */
+#define SP_PRODUCT_ID_BYTES (4 * SP_PRODUCT_ID_MAX) /* its UTF-8 bytes at most */
 #define SP_PRICE_MAX 1000000.0
 #define SP_UNITS_MAX 100000
 #define SP_BODY_MAX (64 * 1024)
@@ -18,7 +23,7 @@
 
 struct sp_sale {
     int categoria;                              /* 1..4 */
-    char producto_id[SP_PRODUCT_ID_MAX + 1];
+    char producto_id[SP_PRODUCT_ID_BYTES + 1];   /* UTF-8 */
     double precio;
     int32_t cantidad_vendida;
 };
@@ -35,8 +40,16 @@ int sp_sale_validate(const struct sp_sale *sale, struct sp_sale_error *err);
 
 /* 1..4 for a category name (any case) or its number as text; 0 if neither. */
 int sp_category_parse(const char *text);
+/* The dashboard category assigned to a student id ("carnet") by its last digit: 0-2
+ * Electronica, 3-5 Ropa, 6-7 Hogar, 8-9 Belleza; 0 when it does not end in a digit. */
+int sp_category_of_carnet(const char *carnet);
 /* "Electronica", ... for 1..4; NULL otherwise. */
 const char *sp_category_name(int categoria);
+
+/* The longest canonical JSON and protobuf forms of a valid sale: buffers of these sizes always
+ * fit (sale_test.c checks the worst cases). */
+#define SP_SALE_JSON_MAX (SP_PRODUCT_ID_BYTES + 128)
+#define SP_SALE_PB_MAX (SP_PRODUCT_ID_BYTES + 32)
 
 /* Canonical compact JSON (categoria as its number, precio round-trip exact). Returns the
  * length written, or 0 if `cap` is too small. */

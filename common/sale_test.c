@@ -51,6 +51,35 @@ static void test_body(void **state)
     expect_refused("null", NULL, "JSON object");
 }
 
+/* Exactly one JSON value per body: anything but whitespace after it is refused, naming why. */
+static void test_one_value_per_body(void **state)
+{
+    (void)state;
+    static const char *const sale = "{\"categoria\":1,\"producto_id\":\"p\",\"precio\":1,"
+                                    "\"cantidad_vendida\":1}";
+    static const char *const after[] = {" x", "x", "{}", " {\"categoria\":2}", "]", "}", "0",
+                                        "\"\"", "null", ","};
+    char json[256];
+    for (size_t i = 0; i < sizeof after / sizeof after[0]; i++) {
+        snprintf(json, sizeof json, "%s%s", sale, after[i]);
+        expect_refused(json, NULL, "exactly one JSON value");
+    }
+    snprintf(json, sizeof json, "%s%s", sale, sale);   /* two sales back to back */
+    expect_refused(json, NULL, "exactly one JSON value");
+    snprintf(json, sizeof json, " \r\n\t%s \r\n\t", sale);
+    expect_valid(json);
+    /* A NUL byte after the object: the length counts, not the C string. */
+    struct sp_sale s;
+    struct sp_sale_error err = {0};
+    size_t n = (size_t)snprintf(json, sizeof json, "%s", sale);
+    json[n] = '\0';
+    json[n + 1] = 'x';
+    assert_int_equal(sp_sale_parse_json(json, n + 2, &s, &err), -1);
+    assert_null(err.field);
+    assert_non_null(strstr(err.reason, "exactly one JSON value"));
+    assert_int_equal(sp_sale_parse_json(json, n, &s, &err), 0);
+}
+
 static void test_categoria(void **state)
 {
     (void)state;
@@ -81,22 +110,23 @@ static void test_categoria(void **state)
 static void test_producto_id(void **state)
 {
     (void)state;
-    char json[256], id[80];
-    static const char *const bad[] = {"\"\"", "12", "null", "[\"a\"]", "\"a\\u0001b\"",
-                                      "\"tab\\there\"", "\"caf\\u00e9\"", "\"del\\u007f\""};
+    char json[512], id[80];
+    static const char *const bad[] = {"12", "null", "[\"a\"]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(json, sizeof json,
                  "{\"categoria\":1,\"producto_id\":%s,\"precio\":1,\"cantidad_vendida\":1}",
                  bad[i]);
-        expect_refused(json, "producto_id", i == 0 || i >= 4 ? "1-64 printable" : "string");
+        expect_refused(json, "producto_id", "string");
     }
+    expect_refused("{\"categoria\":1,\"producto_id\":\"\",\"precio\":1,\"cantidad_vendida\":1}",
+                   "producto_id", "1-64 characters");
     expect_refused("{\"categoria\":1,\"precio\":1,\"cantidad_vendida\":1}", "producto_id",
                    "is required");
     memset(id, 'x', 65);
     id[65] = '\0';
     snprintf(json, sizeof json,
              "{\"categoria\":1,\"producto_id\":\"%s\",\"precio\":1,\"cantidad_vendida\":1}", id);
-    expect_refused(json, "producto_id", "1-64 printable");
+    expect_refused(json, "producto_id", "1-64 characters");
     id[64] = '\0';   /* exactly 64 */
     snprintf(json, sizeof json,
              "{\"categoria\":1,\"producto_id\":\"%s\",\"precio\":1,\"cantidad_vendida\":1}", id);
@@ -104,6 +134,83 @@ static void test_producto_id(void **state)
     struct sp_sale s = expect_valid(
         "{\"categoria\":1,\"producto_id\":\" ~a\\\"b\\\\c \",\"precio\":1,\"cantidad_vendida\":1}");
     assert_string_equal(s.producto_id, " ~a\"b\\c ");
+}
+
+static struct sp_sale with_id(const char *raw, char *json, size_t cap)
+{
+    snprintf(json, cap, "{\"categoria\":2,\"producto_id\":\"%s\",\"precio\":1,"
+             "\"cantidad_vendida\":1}", raw);
+    return expect_valid(json);
+}
+
+static void refused_id(const char *raw, const char *words)
+{
+    char json[512];
+    snprintf(json, sizeof json, "{\"categoria\":2,\"producto_id\":\"%s\",\"precio\":1,"
+             "\"cantidad_vendida\":1}", raw);
+    expect_refused(json, "producto_id", words);
+}
+
+/* producto_id is 1-64 Unicode characters of valid UTF-8, counted in characters, not bytes. */
+static void test_producto_id_unicode(void **state)
+{
+    (void)state;
+    char json[1024], id[300];
+    assert_string_equal(with_id("Ropa-ni\xc3\xb1o-7", json, sizeof json).producto_id,
+                        "Ropa-ni\xc3\xb1o-7");
+    assert_string_equal(with_id("Ropa-ni\\u00f1o-7", json, sizeof json).producto_id,
+                        "Ropa-ni\xc3\xb1o-7");                        /* the same, escaped */
+    assert_string_equal(with_id("\xe2\x82\xac-\xf0\x9f\x91\x9f", json, sizeof json).producto_id,
+                        "\xe2\x82\xac-\xf0\x9f\x91\x9f");             /* 3- and 4-byte forms */
+    assert_string_equal(with_id("\\ud83d\\udc5f", json, sizeof json).producto_id,
+                        "\xf0\x9f\x91\x9f");                          /* a surrogate pair */
+    assert_string_equal(with_id("a\\\\u0000b", json, sizeof json).producto_id,
+                        "a\\u0000b");                                /* an escaped backslash */
+    /* 64 four-byte characters (256 bytes) are fine; a 65th is one too many. */
+    for (int i = 0; i < 64; i++)
+        memcpy(id + 4 * i, "\xf4\x8f\xbf\xbf", 4);                /* U+10FFFF */
+    id[256] = '\0';
+    assert_int_equal(strlen(with_id(id, json, sizeof json).producto_id), 256);
+    memcpy(id + 256, "\xc3\xb1", 3);
+    refused_id(id, "1-64 characters");
+
+    static const char *const not_utf8[] = {
+        "\xc3",                 /* cut short */
+        "a\xc3(",               /* a lead byte without its continuation */
+        "\x80",                 /* a continuation byte first */
+        "\xc0\xaf",             /* overlong '/' in 2 bytes */
+        "\xc1\xbf",             /* overlong U+007F */
+        "\xe0\x80\xaf",         /* overlong '/' in 3 bytes */
+        "\xe0\x9f\xbf",         /* overlong U+07FF */
+        "\xf0\x80\x80\xaf",     /* overlong '/' in 4 bytes */
+        "\xf0\x8f\xbf\xbf",     /* overlong U+FFFF */
+        "\xed\xa0\x80",         /* a surrogate (U+D800) encoded directly */
+        "\xed\xbf\xbf",         /* U+DFFF */
+        "\xf4\x90\x80\x80",     /* U+110000: past Unicode */
+        "\xf5\x80\x80\x80",     /* lead byte past F4 */
+        "\xfe", "\xff",
+        "\xe2\x82",             /* a 3-byte form cut short */
+        "\xf0\x9f\x91",         /* a 4-byte form cut short */
+    };
+    for (size_t i = 0; i < sizeof not_utf8 / sizeof not_utf8[0]; i++)
+        refused_id(not_utf8[i], "valid UTF-8");
+    static const char *const control[] = {"a\\u0001b", "tab\\there", "new\\nline", "del\\u007f",
+                                          "c1\\u0085", "c1\xc2\x9f", "esc\x1b", "\x7f"};
+    for (size_t i = 0; i < sizeof control / sizeof control[0]; i++)
+        refused_id(control[i], "control characters");
+    /* \u0000 would cut the string where cJSON ends it: refused for the body, never shortened. */
+    expect_refused("{\"categoria\":1,\"producto_id\":\"a\\u0000b\",\"precio\":1,"
+                   "\"cantidad_vendida\":1}", NULL, "NUL");
+    expect_refused("{\"categoria\":\"Ropa\\u0000x\",\"producto_id\":\"p\",\"precio\":1,"
+                   "\"cantidad_vendida\":1}", NULL, "NUL");
+    /* The struct check (writer, consumer) applies the same rule. */
+    struct sp_sale s = {.categoria = 1, .precio = 1, .cantidad_vendida = 1};
+    struct sp_sale_error err;
+    strcpy(s.producto_id, "\xc0\xaf");
+    assert_int_equal(sp_sale_validate(&s, &err), -1);
+    assert_string_equal(err.field, "producto_id");
+    strcpy(s.producto_id, "Ropa-ni\xc3\xb1o-7");
+    assert_int_equal(sp_sale_validate(&s, &err), 0);
 }
 
 static void test_precio(void **state)
@@ -252,17 +359,29 @@ static void test_json_round_trip(void **state)
     assert_int_equal(sp_sale_to_json(&s, buf, 10), 0);   /* too small: 0, never cut */
 }
 
-/* The longest valid sale still fits the buffers the api and bridge use (384 and 256 bytes). */
+/* The longest valid sales still fit SP_SALE_JSON_MAX and SP_SALE_PB_MAX: 64 characters that
+ * each need escaping, and 64 characters of 4 bytes. */
 static void test_largest_sale_fits(void **state)
 {
     (void)state;
     struct sp_sale s = {.categoria = 4, .precio = 0.123456789012345678, .cantidad_vendida = 100000};
+    struct sp_sale_error err;
+    char json[SP_SALE_JSON_MAX];
+    uint8_t pb[SP_SALE_PB_MAX];
     memset(s.producto_id, '"', SP_PRODUCT_ID_MAX);
     s.producto_id[SP_PRODUCT_ID_MAX] = '\0';
-    char json[384];
-    uint8_t pb[256];
+    assert_int_equal(sp_sale_validate(&s, &err), 0);
     assert_true(sp_sale_to_json(&s, json, sizeof json) > 0);
     assert_true(sp_sale_pack(&s, pb, sizeof pb) > 0);
+    for (int i = 0; i < SP_PRODUCT_ID_MAX; i++)
+        memcpy(s.producto_id + 4 * i, "\xf4\x8f\xbf\xbf", 4);
+    s.producto_id[SP_PRODUCT_ID_BYTES] = '\0';
+    assert_int_equal(sp_sale_validate(&s, &err), 0);
+    assert_true(sp_sale_to_json(&s, json, sizeof json) > 0);
+    assert_true(sp_sale_pack(&s, pb, sizeof pb) > 0);
+    struct sp_sale back;
+    assert_int_equal(sp_sale_unpack(pb, sp_sale_pack(&s, pb, sizeof pb), &back), 0);
+    assert_string_equal(back.producto_id, s.producto_id);
 }
 
 /* Exact wire bytes of blackfriday.ProductSaleRequest, as any stock protobuf encoder writes them. */
@@ -351,7 +470,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_categoria),
+        cmocka_unit_test(test_one_value_per_body),
         cmocka_unit_test(test_producto_id),
+        cmocka_unit_test(test_producto_id_unicode),
         cmocka_unit_test(test_precio),
         cmocka_unit_test(test_cantidad),
         cmocka_unit_test(test_unknown_fields_ignored),

@@ -12,11 +12,11 @@
 #include <stdbool.h>
 
 #include "component.h"
+#include "infra.h"
 #include "jb.h"
 #include "kinds.h"
 #include "pipeline.h"
 
-#define BUILD_CONFIG_HASH_ANNOTATION OP_GROUP "/config-hash"
 #define BUILD_PASSWORD_HASH_ANNOTATION OP_GROUP "/valkey-password-hash"
 #define BUILD_CONTAINER_UID 65532   /* "nonroot" of distroless images */
 
@@ -24,6 +24,11 @@
  * pipeline-wide objects) and `app` (the image name, "writer") label the object. */
 cJSON *build_object(struct jb *b, const struct pipeline *p, enum kind_id kind, const char *name,
                     const char *component, const char *app);
+/* The same in namespace `ns`. Outside the pipeline's namespace an owner reference would not
+ * hold (the garbage collector treats a cross-namespace owner as absent and deletes the
+ * object): such objects carry OP_PIPELINE_NS_LABEL instead (kinds.h). */
+cJSON *build_object_in(struct jb *b, const struct pipeline *p, enum kind_id kind, const char *ns,
+                       const char *name, const char *component, const char *app);
 /* Whether a live object (or its metadata) carries the controller reference build_object writes
  * for the pipeline of `uid`: the objects the operator made, as opposed to the user's. */
 bool build_controlled_by(const cJSON *obj, const char *uid);
@@ -34,16 +39,10 @@ void build_selector_labels(struct jb *b, cJSON *dst, const struct pipeline *p,
 void build_labels(struct jb *b, cJSON *dst, const struct pipeline *p, const char *component,
                   const char *app);
 
-/* build_configmap.c: <name>-config, the workers' shared environment. */
-cJSON *build_configmap(const struct pipeline *p);
-/* FNV-1a of the ConfigMap's data as 16 hex digits: a pod template annotation, so that a
- * configuration change rolls the pods. Returns 0, -1 on out-of-memory. */
-int build_config_hash(const cJSON *configmap, char out[17]);
-
 /* build_deployment.c. `password_hash` (valkey_password_hash) goes on the pod template of the
- * components that use Valkey, so that a new password restarts them. */
+ * components that read the Valkey password, so that a new password restarts them. */
 cJSON *build_deployment(const struct pipeline *p, const struct component *c,
-                        const char *config_hash, const char *password_hash);
+                        const char *password_hash);
 /* build_service.c: ClusterIP, or headless for writer groups. */
 cJSON *build_service(const struct pipeline *p, const struct component *c);
 /* build_hpa.c: autoscaling/v2 for the api Deployment. */
@@ -55,5 +54,32 @@ cJSON *build_ingress(const struct pipeline *p);
 enum netpol_target { NETPOL_API, NETPOL_BRIDGE, NETPOL_WRITERS, NETPOL_CONSUMER, NETPOL_VALKEY,
                      NETPOL_COUNT };
 cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *valkey_ns);
+
+/* build_kafka.c: Strimzi objects (docs/operator-infra.md). */
+cJSON *build_kafka(const struct pipeline *p);          /* only when spec.kafka.managed */
+cJSON *build_kafka_nodepool(const struct pipeline *p); /* idem */
+cJSON *build_kafka_topic(const struct pipeline *p);    /* always */
+
+/* build_valkey.c: the Valkey VMs, their disk, Services and Secrets. `password` is the
+ * pipeline's (valkey_password.h). */
+cJSON *build_valkey_secret(const struct pipeline *p, const char *password);
+cJSON *build_valkey_cloudinit_secret(const struct pipeline *p, enum valkey_role role,
+                                     const char *password);
+cJSON *build_valkey_pvc(const struct pipeline *p);     /* only with spec.valkey.persistence */
+cJSON *build_valkey_vm(const struct pipeline *p, enum valkey_role role, int index,
+                       const char *password);
+cJSON *build_valkey_service(const struct pipeline *p, enum valkey_role role);
+/* The copy of spec.imagePullSecret in the data namespace (infra_pull_secret_copy_name), made
+ * from the live Secret `source` of the pipeline's namespace (type and data). */
+cJSON *build_valkey_pull_secret(const struct pipeline *p, const cJSON *source);
+/* The data namespace (cluster-scoped, no owner): Pod Security level INFRA_DATA_NS_LEVEL. */
+cJSON *build_data_namespace(const struct pipeline *p);
+
+/* build_grafana.c: ConfigMaps <name>-dashboard-sales and <name>-dashboard-health for the
+ * Grafana chart's sidecar (the dashboards themselves: grafana.h), and Secret
+ * <name>-grafana-datasource (label grafana_datasource): the Valkey replica as a
+ * redis-datasource, with the password (so it is a Secret, not a ConfigMap). */
+cJSON *build_grafana_dashboard(const struct pipeline *p, bool health);
+cJSON *build_grafana_datasource(const struct pipeline *p, const char *password);
 
 #endif

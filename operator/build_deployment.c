@@ -1,58 +1,20 @@
-/* build_deployment.c - one Deployment per component: image, ports, environment, probes,
+/* build_deployment.c - one Deployment per component: image, ports, environment (env.c: only
+ * what the worker reads; a change rolls the pods since it is part of the pod template), probes,
  * requests/limits and the restricted pod security profile (non-root, read-only root file
  * system, no capabilities, no privilege escalation, seccomp RuntimeDefault). */
 #include "build.h"
+#include "env.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static void add_env(struct jb *b, cJSON *env, const char *name, const char *value)
+/* Whether the worker reads an option with source `from`. */
+static bool reads(const struct component *c, enum sp_from from)
 {
-    cJSON *e = jb_obj(b, env, NULL);
-    jb_str(b, e, "name", name);
-    jb_str(b, e, "value", value);
-}
-
-static void add_env_int(struct jb *b, cJSON *env, const char *name, int value)
-{
-    char v[16];
-    snprintf(v, sizeof v, "%d", value);
-    add_env(b, env, name, v);
-}
-
-/* Per-container settings; the shared ones come from the ConfigMap (envFrom). */
-static void container_env(struct jb *b, cJSON *ctr, const struct pipeline *p,
-                          const struct component *c)
-{
-    cJSON *env = jb_arr(b, ctr, "env");
-    switch (c->type) {
-    case COMP_API:
-    case COMP_BRIDGE:
-        add_env_int(b, env, "PORT", c->ports[0].port);
-        break;
-    case COMP_WRITER:
-        add_env_int(b, env, "GRPC_PORT", c->ports[0].port);
-        add_env_int(b, env, "HTTP_PORT", c->ports[1].port);
-        add_env(b, env, "WRITER_GROUP", c->name);
-        break;
-    case COMP_CONSUMER: {
-        char secret[300];
-        add_env_int(b, env, "HTTP_PORT", c->ports[0].port);
-        if (*p->valkey.password_secret)
-            snprintf(secret, sizeof secret, "%s", p->valkey.password_secret);
-        else
-            pipeline_object_name(p, "valkey", secret, sizeof secret);
-        cJSON *e = jb_obj(b, env, NULL);
-        jb_str(b, e, "name", "VALKEY_PASSWORD");
-        cJSON *ref = jb_obj(b, jb_obj(b, e, "valueFrom"), "secretKeyRef");
-        jb_str(b, ref, "name", secret);
-        jb_str(b, ref, "key", "password");
-        break;
-    }
-    }
-    char cm[128];
-    cJSON *from = jb_obj(b, jb_arr(b, ctr, "envFrom"), NULL);
-    jb_str(b, jb_obj(b, from, "configMapRef"), "name", pipeline_object_name(p, "config", cm, sizeof cm));
+    for (const struct sp_option *o = c->options; o && o->name; o++)
+        if (o->from == from)
+            return true;
+    return false;
 }
 
 static void http_probe(struct jb *b, cJSON *ctr, const char *key, const char *path,
@@ -116,7 +78,7 @@ static void container(struct jb *b, cJSON *containers, const struct pipeline *p,
         jb_int(b, port, "containerPort", c->ports[i].port);
         jb_str(b, port, "protocol", "TCP");
     }
-    container_env(b, ctr, p, c);
+    env_build(b, ctr, p, c);
     resources(b, ctr, c->res);
     probes(b, ctr, c);
     container_security(b, ctr);
@@ -145,15 +107,13 @@ static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
 }
 
 static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,
-                         const struct component *c, const char *config_hash,
-                         const char *password_hash)
+                         const struct component *c, const char *password_hash)
 {
     char port[8] = "";
     cJSON *tpl = jb_obj(b, spec, "template"), *md = jb_obj(b, tpl, "metadata");
     build_labels(b, jb_obj(b, md, "labels"), p, c->name, c->image);
     cJSON *ann = jb_obj(b, md, "annotations");
-    jb_str(b, ann, BUILD_CONFIG_HASH_ANNOTATION, config_hash);
-    if (c->type == COMP_CONSUMER)  /* the password reaches it through a secretKeyRef */
+    if (reads(c, SP_FROM_VALKEY_PASSWORD))  /* through a secretKeyRef: a change must roll */
         jb_str(b, ann, BUILD_PASSWORD_HASH_ANNOTATION, password_hash);
     jb_str(b, ann, "prometheus.io/scrape", "true");
     for (int i = 0; i < c->n_ports; i++)
@@ -165,7 +125,7 @@ static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,
 }
 
 cJSON *build_deployment(const struct pipeline *p, const struct component *c,
-                        const char *config_hash, const char *password_hash)
+                        const char *password_hash)
 {
     struct jb b = {0};
     char name[128];
@@ -182,6 +142,6 @@ cJSON *build_deployment(const struct pipeline *p, const struct component *c,
     cJSON *ru = jb_obj(&b, strategy, "rollingUpdate");
     jb_int(&b, ru, "maxSurge", 1);
     jb_int(&b, ru, "maxUnavailable", 0);
-    pod_template(&b, spec, p, c, config_hash, password_hash);
+    pod_template(&b, spec, p, c, password_hash);
     return jb_done(&b, o);
 }

@@ -11,8 +11,15 @@
  *    as a redis-datasource. A Secret because it carries the password; the sidecar reads both.
  *
  * Panel targets use the plugin's query model (pkg/types.go of grafana-redis-datasource):
- * type "command", command, keyName and, per command, min/max (zrange) or start/end (xrange). */
+ * type "command", command, keyName and, per command, min/max (zrange) or start/end (xrange).
+ * Transformations work on the data frames the plugin makes of each reply (its pkg/redis-*.go,
+ * v2.2.0): HGETALL and ZRANGE give ONE row with a column per hash field / member (numbers
+ * where they parse), GET a column "Value", XRANGE columns $streamId, $time and one per entry
+ * field. tests/operator_infra/test_dashboard.py builds those frames from a real Valkey and
+ * runs each panel's transformations on them. Panel options carry every field the Grafana
+ * Foundation SDK's types require (tools/dashcheck decodes the dashboards strictly). */
 #include "build.h"
+#include "grafana.h"
 #include "infra.h"
 
 #include <stdint.h>
@@ -100,18 +107,42 @@ static void convert(struct dash *d, cJSON *conversions, const char *field, const
     jb_str(&d->b, c, "destinationType", to);
 }
 
-/* HGETALL gives rows of (Field, Value) strings; the bars need Value as a number. */
+/* Legend and tooltip as Grafana's own defaults for the panel. */
+static void legend_tooltip(struct dash *d, cJSON *opt, bool show_legend)
+{
+    cJSON *lg = jb_obj(&d->b, opt, "legend");
+    jb_str(&d->b, lg, "displayMode", "list");
+    jb_str(&d->b, lg, "placement", "bottom");
+    jb_bool(&d->b, lg, "showLegend", show_legend);
+    jb_arr(&d->b, lg, "calcs");
+    cJSON *tt = jb_obj(&d->b, opt, "tooltip");
+    jb_str(&d->b, tt, "mode", "single");
+    jb_str(&d->b, tt, "sort", "none");
+}
+
+/* HGETALL of a category hash is one row with a column per category: "reduce" (series to
+ * rows) turns each column into a row (Field = the category, "Last *" = its number), one bar
+ * per category. */
 static void hash_bars(struct dash *d, const char *title, const char *key, int x, int y, int w, int h)
 {
     cJSON *pn = panel(d, "barchart", title, x, y, w, h);
     redis_read(d, pn, "hgetall", key);
     cJSON *tr = jb_obj(&d->b, jb_arr(&d->b, pn, "transformations"), NULL);
-    jb_str(&d->b, tr, "id", "convertFieldType");
-    convert(d, jb_arr(&d->b, jb_obj(&d->b, tr, "options"), "conversions"), "Value", "number");
+    jb_str(&d->b, tr, "id", "reduce");
+    cJSON *ro = jb_obj(&d->b, tr, "options");
+    jb_str(&d->b, ro, "mode", "seriesToRows");
+    jb_str(&d->b, jb_arr(&d->b, ro, "reducers"), NULL, "lastNotNull");
     cJSON *opt = jb_obj(&d->b, pn, "options");
     jb_str(&d->b, opt, "xField", "Field");
-    jb_str(&d->b, opt, "showValue", "always");
     jb_str(&d->b, opt, "orientation", "auto");
+    jb_int(&d->b, opt, "xTickLabelRotation", 0);
+    jb_int(&d->b, opt, "xTickLabelMaxLength", 0);
+    jb_str(&d->b, opt, "stacking", "none");
+    jb_str(&d->b, opt, "showValue", "always");
+    jb_num(&d->b, opt, "barWidth", 0.97);
+    jb_num(&d->b, opt, "groupWidth", 0.7);
+    jb_bool(&d->b, opt, "fullHighlight", false);
+    legend_tooltip(d, opt, false);
 }
 
 static void stat_options(struct dash *d, cJSON *pn, const char *fields)
@@ -120,29 +151,23 @@ static void stat_options(struct dash *d, cJSON *pn, const char *fields)
     jb_str(&d->b, opt, "textMode", "value_and_name");
     jb_str(&d->b, opt, "colorMode", "none");
     jb_str(&d->b, opt, "graphMode", "none");
+    jb_str(&d->b, opt, "justifyMode", "auto");
+    jb_str(&d->b, opt, "orientation", "auto");
+    jb_bool(&d->b, opt, "wideLayout", true);
+    jb_bool(&d->b, opt, "showPercentChange", false);
+    jb_str(&d->b, opt, "percentChangeColorMode", "standard");
     cJSON *red = jb_obj(&d->b, opt, "reduceOptions");
     jb_bool(&d->b, red, "values", false);
     jb_str(&d->b, red, "fields", fields);
     jb_str(&d->b, jb_arr(&d->b, red, "calcs"), NULL, "lastNotNull");
 }
 
-/* A price hash (precio, producto_id): rows turned into the two fields, precio a number. */
+/* A price hash is one row with the columns precio (a number: the plugin parses it) and
+ * producto_id: the stat shows both as they come. */
 static void price_stat(struct dash *d, const char *title, const char *key, int x, int y, int w, int h)
 {
     cJSON *pn = panel(d, "stat", title, x, y, w, h);
     redis_read(d, pn, "hgetall", key);
-    cJSON *trs = jb_arr(&d->b, pn, "transformations"), *tr = jb_obj(&d->b, trs, NULL);
-    jb_str(&d->b, tr, "id", "rowsToFields");
-    cJSON *maps = jb_arr(&d->b, jb_obj(&d->b, tr, "options"), "mappings");
-    cJSON *m = jb_obj(&d->b, maps, NULL);
-    jb_str(&d->b, m, "fieldName", "Field");
-    jb_str(&d->b, m, "handlerKey", "field.name");
-    m = jb_obj(&d->b, maps, NULL);
-    jb_str(&d->b, m, "fieldName", "Value");
-    jb_str(&d->b, m, "handlerKey", "field.value");
-    tr = jb_obj(&d->b, trs, NULL);
-    jb_str(&d->b, tr, "id", "convertFieldType");
-    convert(d, jb_arr(&d->b, jb_obj(&d->b, tr, "options"), "conversions"), SP_FIELD_PRICE, "number");
     stat_options(d, pn, "/.*/");
 }
 
@@ -164,7 +189,7 @@ static void text_panel(struct dash *d, const char *title, const char *content, i
 }
 
 /* The price of one product over time: XRANGE of its stream, plotted by the sale's own time
- * (field ts, unix ms), not the stream id (the time of the write). */
+ * (field ts, unix ms, already a number in the frame), not the stream id (the write's time). */
 static void series_panel(struct dash *d, const char *category, int x, int y, int w, int h)
 {
     char title[128], key[64];
@@ -177,9 +202,7 @@ static void series_panel(struct dash *d, const char *category, int x, int y, int
     cJSON *trs = jb_arr(&d->b, pn, "transformations"), *tr = jb_obj(&d->b, trs, NULL);
     jb_str(&d->b, tr, "id", "convertFieldType");
     cJSON *conv = jb_arr(&d->b, jb_obj(&d->b, tr, "options"), "conversions");
-    convert(d, conv, SP_FIELD_TS, "number");
     convert(d, conv, SP_FIELD_TS, "time");
-    convert(d, conv, SP_FIELD_PRICE, "number");
     tr = jb_obj(&d->b, trs, NULL);
     jb_str(&d->b, tr, "id", "organize");
     cJSON *ex = jb_obj(&d->b, jb_obj(&d->b, tr, "options"), "excludeByName");
@@ -209,7 +232,9 @@ static void assigned_section(struct dash *d)
 {
     const char *cat = pipeline_category(d->p->carnet);
     char text[160], title[128], key[64];
-    panel(d, "row", "Sección única por terminación de carnet", 0, 16, 24, 1);
+    cJSON *row = panel(d, "row", "Sección única por terminación de carnet", 0, 16, 24, 1);
+    jb_bool(&d->b, row, "collapsed", false);
+    jb_arr(&d->b, row, "panels");
     if (!*cat) {
         text_panel(d, "Carnet", "spec.grafana.carnet is empty: no assigned category.", 0, 17, 24, 3);
         return;
@@ -224,6 +249,14 @@ static void assigned_section(struct dash *d)
     snprintf(title, sizeof title, "Producto menos vendido de %s", cat);
     product_stat(d, title, key, "0", 16, 17, 8, 4);
     series_panel(d, cat, 8, 21, 16, 9);
+}
+
+/* A variable's selection before Grafana fills it in. */
+static void empty_current(struct dash *d, cJSON *v)
+{
+    cJSON *c = jb_obj(&d->b, v, "current");
+    jb_str(&d->b, c, "text", "");
+    jb_str(&d->b, c, "value", "");
 }
 
 /* $producto: the category's products by units, best first, so the series panel opens on the
@@ -247,7 +280,7 @@ static void product_variable(struct dash *d, cJSON *list)
     jb_int(&d->b, v, "sort", 0);      /* keep the read's order: best first */
     jb_bool(&d->b, v, "multi", false);
     jb_bool(&d->b, v, "includeAll", false);
-    jb_obj(&d->b, v, "current");
+    empty_current(d, v);
     jb_arr(&d->b, v, "options");
 }
 
@@ -370,7 +403,7 @@ cJSON *grafana_health_dashboard(const struct pipeline *p)
     jb_str(&d.b, v, "label", "Prometheus");
     jb_str(&d.b, v, "type", "datasource");
     jb_str(&d.b, v, "query", "prometheus");
-    jb_obj(&d.b, v, "current");
+    empty_current(&d, v);
     health_panels(&d);
     return jb_done(&d.b, o);
 }
@@ -403,10 +436,10 @@ cJSON *build_grafana_dashboard(const struct pipeline *p, bool health)
 cJSON *build_grafana_datasource(const struct pipeline *p, const char *password)
 {
     struct jb b = {0};
-    char uid[64], url[300], svc[128], title[160], name[128];
+    char uid[64], url[300], host[256], title[160], name[128];
     grafana_uid(p, "valkey", uid, sizeof uid);
-    infra_valkey_service_name(p, VALKEY_REPLICA, svc, sizeof svc);
-    snprintf(url, sizeof url, "redis://%s.%s.svc.cluster.local:%d", svc, p->ns, INFRA_VALKEY_PORT);
+    infra_valkey_host(p, VALKEY_REPLICA, host, sizeof host);
+    snprintf(url, sizeof url, "redis://%s:%d", host, INFRA_VALKEY_PORT);
     snprintf(title, sizeof title, "Valkey %s/%s", p->ns, p->name);
     cJSON *doc = cJSON_CreateObject();
     jb_int(&b, doc, "apiVersion", 1);

@@ -11,7 +11,9 @@
  * that port too. The kubelet's probes come from the node, which NetworkPolicies always allow.
  * DNS may go anywhere on port 53 (kube-dns, or NodeLocal DNSCache on the node's link-local
  * address, which no selector matches). Valkey's policy is ingress only (its VMs' cloud-init
- * fetches packages) and lives in the Valkey namespace, a parameter. */
+ * fetches packages) and lives in the Valkey VMs' namespace (spec.valkey.namespace, a parameter
+ * here): there it carries the pipeline's labels instead of an owner reference (build_object_in),
+ * like the VMs. */
 #include "build.h"
 #include "infra.h"
 
@@ -76,13 +78,13 @@ static void egress_kafka(struct jb *b, cJSON *egress, const struct pipeline *p)
     jb_str(b, m, "strimzi.io/kind", "Kafka");
 }
 
-/* The skeleton: name <name>-<suffix>, the pods of `app`, the policy types. */
-static cJSON *policy(struct jb *b, const struct pipeline *p, const char *suffix, const char *app,
-                     bool egress, cJSON **spec)
+/* The skeleton, in namespace `ns`: name <name>-<suffix>, the pods of `app`, the policy types. */
+static cJSON *policy(struct jb *b, const struct pipeline *p, const char *ns, const char *suffix,
+                     const char *app, bool egress, cJSON **spec)
 {
     char name[128];
     pipeline_object_name(p, suffix, name, sizeof name);
-    cJSON *o = build_object(b, p, KIND_NETPOL, name, NULL, NULL);
+    cJSON *o = build_object_in(b, p, KIND_NETPOL, ns, name, NULL, NULL);
     *spec = jb_obj(b, o, "spec");
     pods_of(b, jb_obj(b, *spec, "podSelector"), p, app);
     cJSON *types = jb_arr(b, *spec, "policyTypes");
@@ -114,7 +116,7 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         consumer_metrics = port_of(p, COMP_CONSUMER, "metrics");
     switch (t) {
     case NETPOL_API:
-        o = policy(&b, p, "api", "api", true, &spec);
+        o = policy(&b, p, p->ns, "api", "api", true, &spec);
         in = jb_arr(&b, spec, "ingress");
         namespace_peer(&b, rule(&b, in, "from", api), p->netpol.ingress_ns);
         namespace_peer(&b, rule(&b, in, "from", api), mon);
@@ -123,7 +125,7 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         pods_peer(&b, rule(&b, out, "to", bridge), p, "bridge");
         break;
     case NETPOL_BRIDGE:
-        o = policy(&b, p, "bridge", "bridge", true, &spec);
+        o = policy(&b, p, p->ns, "bridge", "bridge", true, &spec);
         in = jb_arr(&b, spec, "ingress");
         pods_peer(&b, rule(&b, in, "from", bridge), p, "api");
         namespace_peer(&b, rule(&b, in, "from", bridge), mon);
@@ -132,7 +134,7 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         pods_peer(&b, rule(&b, out, "to", grpc), p, "writer");
         break;
     case NETPOL_WRITERS:
-        o = policy(&b, p, "writers", "writer", true, &spec);
+        o = policy(&b, p, p->ns, "writers", "writer", true, &spec);
         in = jb_arr(&b, spec, "ingress");
         pods_peer(&b, rule(&b, in, "from", grpc), p, "bridge");
         namespace_peer(&b, rule(&b, in, "from", writer_metrics), mon);
@@ -141,7 +143,7 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         egress_kafka(&b, out, p);
         break;
     case NETPOL_CONSUMER: {
-        o = policy(&b, p, "consumer", "consumer", true, &spec);
+        o = policy(&b, p, p->ns, "consumer", "consumer", true, &spec);
         namespace_peer(&b, rule(&b, jb_arr(&b, spec, "ingress"), "from", consumer_metrics), mon);
         out = jb_arr(&b, spec, "egress");
         egress_dns(&b, out);
@@ -152,12 +154,7 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         break;
     }
     default: {   /* NETPOL_VALKEY: in the Valkey namespace */
-        o = policy(&b, p, "valkey", "valkey", false, &spec);
-        cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata"), *ns = cJSON_CreateString(valkey_ns);
-        if (!md || !ns || !cJSON_ReplaceItemInObjectCaseSensitive(md, "namespace", ns)) {
-            cJSON_Delete(ns);
-            b.oom = true;
-        }
+        o = policy(&b, p, valkey_ns, "valkey", "valkey", false, &spec);
         cJSON *from = rule(&b, jb_arr(&b, spec, "ingress"), "from", INFRA_VALKEY_PORT);
         cJSON *consumer = jb_obj(&b, from, NULL);   /* from the pipeline's namespace */
         namespace_named(&b, consumer, p->ns);

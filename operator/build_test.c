@@ -100,12 +100,29 @@ static void check_restricted(const cJSON *pod)
     assert_int_equal(cJSON_GetArraySize(at(sc, "capabilities.drop")), 1);
 }
 
+/* The value of a container's environment variable, "(missing)" when it has none. */
+static const char *env_of(const cJSON *ctr, const char *name)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, at(ctr, "env"))
+        if (!strcmp(s_at(e, "name"), name))
+            return s_at(e, "value");
+    return "(missing)";
+}
+
+static cJSON *deployment_of(const struct pipeline *p, const char *component)
+{
+    struct component cs[COMPONENTS_MAX];
+    int n = component_list(p, cs);
+    return build_deployment(p, comp(cs, n, component), "pw-hash");
+}
+
 static void test_deployment_api(void **state)
 {
     (void)state;
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&sample, cs);
-    cJSON *d = build_deployment(&sample, comp(cs, n, "api"), "0123456789abcdef", "pw-hash");
+    cJSON *d = build_deployment(&sample, comp(cs, n, "api"), "pw-hash");
     assert_non_null(d);
     /* Only the consumer uses Valkey: a new password must not restart the api. */
     assert_string_equal(key(at(d, "spec.template.metadata.annotations"),
@@ -120,15 +137,12 @@ static void test_deployment_api(void **state)
     assert_string_equal(s_at(pod, "imagePullSecrets.0.name"), "zot-pull");
     assert_string_equal(s_at(c, "env.0.name"), "PORT");
     assert_string_equal(s_at(c, "env.0.value"), "8080");
-    assert_string_equal(s_at(c, "envFrom.0.configMapRef.name"), "black-friday-config");
+    assert_null(at(c, "envFrom"));  /* only its own variables, no shared ConfigMap */
     assert_int_equal((int)n_at(c, "ports.0.containerPort"), 8080);
     assert_string_equal(s_at(c, "readinessProbe.httpGet.path"), "/readyz");
     assert_string_equal(s_at(c, "livenessProbe.httpGet.path"), "/healthz");
     assert_string_equal(s_at(c, "resources.requests.cpu"), "100m");
     assert_string_equal(s_at(c, "resources.limits.memory"), "128Mi");
-    /* Keys with dots are looked up directly. */
-    assert_string_equal(key(at(d, "spec.template.metadata.annotations"), BUILD_CONFIG_HASH_ANNOTATION),
-                        "0123456789abcdef");
     const cJSON *sel = at(d, "spec.selector.matchLabels");
     assert_int_equal(cJSON_GetArraySize(sel), 3);  /* no version: selectors are immutable */
     check_restricted(pod);
@@ -140,7 +154,7 @@ static void test_deployment_writer(void **state)
     (void)state;
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&sample, cs);
-    cJSON *d = build_deployment(&sample, comp(cs, n, "writer-b"), "h", "p");
+    cJSON *d = build_deployment(&sample, comp(cs, n, "writer-b"), "p");
     assert_non_null(d);
     assert_string_equal(s_at(d, "metadata.name"), "black-friday-writer-b");
     assert_int_equal((int)n_at(d, "spec.replicas"), 2);
@@ -161,13 +175,18 @@ static void test_deployment_consumer_secret(void **state)
     (void)state;
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&sample, cs);
-    cJSON *d = build_deployment(&sample, comp(cs, n, "consumer"), "h", "pw-hash");
+    cJSON *d = build_deployment(&sample, comp(cs, n, "consumer"), "pw-hash");
     assert_string_equal(key(at(d, "spec.template.metadata.annotations"),
                             BUILD_PASSWORD_HASH_ANNOTATION), "pw-hash");
     const cJSON *c = at(d, "spec.template.spec.containers.0");
-    assert_string_equal(s_at(c, "env.1.name"), "VALKEY_PASSWORD");
-    assert_string_equal(s_at(c, "env.1.valueFrom.secretKeyRef.name"), "black-friday-valkey");
-    assert_string_equal(s_at(c, "env.1.valueFrom.secretKeyRef.key"), "password");
+    const cJSON *e, *pw = NULL;
+    cJSON_ArrayForEach(e, at(c, "env"))
+        if (!strcmp(s_at(e, "name"), "VALKEY_PASSWORD"))
+            pw = e;
+    assert_non_null(pw);
+    assert_null(at(pw, "value"));
+    assert_string_equal(s_at(pw, "valueFrom.secretKeyRef.name"), "black-friday-valkey");
+    assert_string_equal(s_at(pw, "valueFrom.secretKeyRef.key"), "password");
     assert_int_equal((int)n_at(d, "spec.replicas"), 1);
     cJSON_Delete(d);
 }
@@ -217,39 +236,50 @@ static void test_hpa_ingress(void **state)
     cJSON_Delete(i);
 }
 
-static void test_configmap(void **state)
+/* Each worker gets its own values; pipeline-wide ones follow the spec. */
+static void test_environment(void **state)
 {
     (void)state;
-    cJSON *cm = build_configmap(&sample);
-    const cJSON *data = at(cm, "data");
-    assert_string_equal(s_at(cm, "metadata.name"), "black-friday-config");
-    assert_string_equal(s_at(data, "BRIDGE_URL"), "http://black-friday-bridge:8081/ventas");
-    assert_string_equal(s_at(data, "WRITER_TARGET"),
+    cJSON *api = deployment_of(&sample, "api"), *bridge = deployment_of(&sample, "bridge"),
+          *writer = deployment_of(&sample, "writer-a"), *consumer = deployment_of(&sample, "consumer");
+    const cJSON *a = at(api, "spec.template.spec.containers.0"),
+                *b = at(bridge, "spec.template.spec.containers.0"),
+                *w = at(writer, "spec.template.spec.containers.0"),
+                *c = at(consumer, "spec.template.spec.containers.0");
+    assert_string_equal(env_of(a, "BRIDGE_URL"), "http://black-friday-bridge:8081/ventas");
+    assert_string_equal(env_of(a, "DOWNSTREAM_TIMEOUT_MS"), "5000");  /* the CRD's default */
+    assert_string_equal(env_of(a, "KAFKA_BROKERS"), "(missing)");
+    assert_string_equal(env_of(b, "WRITER_TARGET"),
                         "dns:///black-friday-writer-a-headless.blackfriday.svc.cluster.local:50051;"
                         "dns:///black-friday-writer-b-headless.blackfriday.svc.cluster.local:50051");
-    assert_string_equal(s_at(data, "KAFKA_BROKERS"), "black-friday-kafka-bootstrap.blackfriday.svc:9092");
-    assert_string_equal(s_at(data, "KAFKA_TOPIC"), "sales");
-    assert_string_equal(s_at(data, "KAFKA_GROUP"), "black-friday-consumer");
-    assert_string_equal(s_at(data, "VALKEY_URL"), "redis://black-friday-valkey-primary:6379");
-    assert_string_equal(s_at(data, "SERIES_TTL_SECONDS"), "86400");
-    assert_string_equal(s_at(data, "VALKEY_WAIT_REPLICAS"), "0");
-    assert_string_equal(s_at(data, "CATEGORY"), "Belleza");  /* carnet ends in 9 */
-    assert_string_equal(s_at(data, "BIND_ADDR"), "0.0.0.0");
-    char h1[17], h2[17];
-    assert_int_equal(build_config_hash(cm, h1), 0);
+    assert_string_equal(env_of(b, "DOWNSTREAM_TIMEOUT_MS"), "3500");
+    assert_string_equal(env_of(w, "DELIVERY_TIMEOUT_MS"), "2000");
+    assert_string_equal(env_of(w, "KAFKA_BROKERS"), "black-friday-kafka-bootstrap.blackfriday.svc:9092");
+    assert_string_equal(env_of(w, "KAFKA_TOPIC"), "sales");
+    assert_string_equal(env_of(w, "INSTANCE"), "(missing)");  /* the pod's host name */
+    assert_string_equal(env_of(c, "KAFKA_GROUP"), "black-friday-consumer");
+    assert_string_equal(env_of(c, "VALKEY_URL"),
+                        "redis://black-friday-valkey-primary.blackfriday-data.svc.cluster.local:6379");
+    assert_string_equal(env_of(c, "SERIES_TTL_SECONDS"), "86400");
+    assert_string_equal(env_of(c, "VALKEY_WAIT_REPLICAS"), "0");
+    assert_string_equal(env_of(c, "LOG_LEVEL"), "info");
+    cJSON_Delete(writer);
     struct pipeline p2 = sample;
     snprintf(p2.kafka.cluster_ref, sizeof p2.kafka.cluster_ref, "shared");
     p2.kafka.managed = false;
-    cJSON *cm2 = build_configmap(&p2);
-    assert_string_equal(s_at(cm2, "data.KAFKA_BROKERS"), "shared-kafka-bootstrap.blackfriday.svc:9092");
-    assert_int_equal(build_config_hash(cm2, h2), 0);
-    assert_string_not_equal(h1, h2);
-    cJSON_Delete(cm);
-    cJSON_Delete(cm2);
+    p2.api.timeout_ms = 10000;
+    writer = deployment_of(&p2, "writer-a");
+    w = at(writer, "spec.template.spec.containers.0");
+    assert_string_equal(env_of(w, "KAFKA_BROKERS"), "shared-kafka-bootstrap.blackfriday.svc:9092");
+    assert_string_equal(env_of(w, "DELIVERY_TIMEOUT_MS"), "6400");  /* 10000 -> 8000 -> 6400 */
+    cJSON_Delete(api);
+    cJSON_Delete(bridge);
+    cJSON_Delete(writer);
+    cJSON_Delete(consumer);
 }
 
-/* Same spec, same bytes: a second apply must change nothing. The infrastructure (infra.h):
- * 3 Secrets first, Kafka + node pool + topic after the ConfigMap, then after the workers the
+/* Same spec, same bytes: a second apply must change nothing. The infrastructure (build.h):
+ * 3 Secrets first, then Kafka + node pool + topic, then after the workers the
  * PVC, 2 VMs, 2 Services and the 3 Grafana objects. */
 #define PW "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define INFRA_OBJECTS (3 + 3 + 1 + 2 + 2 + 3)
@@ -260,10 +290,9 @@ static void test_desired_deterministic(void **state)
     struct desired a, b;
     assert_int_equal(desired_build(&sample, PW, &a), 0);
     assert_int_equal(desired_build(&sample, PW, &b), 0);
-    assert_int_equal(a.n, 1 + 2 * 5 + 2 + NETPOL_COUNT + INFRA_OBJECTS);
+    assert_int_equal(a.n, 2 * 5 + 2 + NETPOL_COUNT + INFRA_OBJECTS);
     assert_int_equal(a.objs[0].kind, KIND_SECRET);
-    assert_int_equal(a.objs[3].kind, KIND_CONFIGMAP);
-    assert_int_equal(a.objs[4].kind, KIND_KAFKA);
+    assert_int_equal(a.objs[3].kind, KIND_KAFKA);
     assert_int_equal(a.objs[a.n - 1].kind, KIND_SECRET);
     for (int i = 0; i < a.n; i++) {
         char *x = cJSON_PrintUnformatted(a.objs[i].obj), *y = cJSON_PrintUnformatted(b.objs[i].obj);
@@ -271,9 +300,9 @@ static void test_desired_deterministic(void **state)
         free(x);
         free(y);
     }
-    assert_true(desired_has(&a, KIND_SERVICE, "black-friday-writer-b-headless"));
-    assert_true(desired_has(&a, KIND_VM, "black-friday-valkey-replica-1"));
-    assert_false(desired_has(&a, KIND_DEPLOYMENT, "black-friday-writer-c"));
+    assert_true(desired_has(&a, KIND_SERVICE, "blackfriday", "black-friday-writer-b-headless"));
+    assert_true(desired_has(&a, KIND_VM, "blackfriday-data", "black-friday-valkey-replica-1"));
+    assert_false(desired_has(&a, KIND_DEPLOYMENT, "blackfriday", "black-friday-writer-c"));
     desired_free(&a);
     desired_free(&b);
     /* One writer group, no Ingress, an existing Kafka cluster, one Valkey VM, no persistence. */
@@ -285,9 +314,9 @@ static void test_desired_deterministic(void **state)
     p.valkey.persistence = false;
     p.netpol.enabled = false;
     assert_int_equal(desired_build(&p, PW, &a), 0);
-    assert_int_equal(a.n, 1 + 2 * 4 + 1 + INFRA_OBJECTS - 2 - 1 - 1);
-    assert_false(desired_has(&a, KIND_KAFKA, "black-friday"));
-    assert_false(desired_has(&a, KIND_NETPOL, "black-friday-api"));
+    assert_int_equal(a.n, 2 * 4 + 1 + INFRA_OBJECTS - 2 - 1 - 1);
+    assert_false(desired_has(&a, KIND_KAFKA, "blackfriday", "black-friday"));
+    assert_false(desired_has(&a, KIND_NETPOL, "blackfriday", "black-friday-api"));
     desired_free(&a);
 }
 
@@ -301,7 +330,7 @@ static void test_host_and_version(void **state)
     assert_string_equal(s_at(i, "spec.rules.0.host"), "ventas.example.com");
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&p, cs);
-    cJSON *d = build_deployment(&p, comp(cs, n, "bridge"), "h", "p");
+    cJSON *d = build_deployment(&p, comp(cs, n, "bridge"), "p");
     assert_string_equal(s_at(d, "spec.template.spec.containers.0.image"),
                         "10.128.0.5:5000/blackfriday/bridge:0.2.0");
     cJSON_Delete(i);
@@ -343,7 +372,10 @@ static void check_policy(const cJSON *o, const char *name, const char *app, bool
     assert_string_equal(s_at(o, "apiVersion"), "networking.k8s.io/v1");
     assert_string_equal(s_at(o, "kind"), "NetworkPolicy");
     assert_string_equal(s_at(o, "metadata.name"), name);
-    assert_string_equal(s_at(o, "metadata.ownerReferences.0.kind"), "SalesPipeline");
+    if (!strcmp(s_at(o, "metadata.namespace"), "blackfriday"))   /* owned, or labelled elsewhere */
+        assert_string_equal(s_at(o, "metadata.ownerReferences.0.kind"), "SalesPipeline");
+    else
+        assert_string_equal(key(at(o, "metadata.labels"), OP_PIPELINE_NS_LABEL), "blackfriday");
     const cJSON *sel = at(o, "spec.podSelector.matchLabels");
     assert_string_equal(key(sel, "app.kubernetes.io/name"), app);
     assert_string_equal(key(sel, "app.kubernetes.io/instance"), "black-friday");
@@ -433,7 +465,7 @@ int main(void)
         cmocka_unit_test(test_deployment_consumer_secret),
         cmocka_unit_test(test_services),
         cmocka_unit_test(test_hpa_ingress),
-        cmocka_unit_test(test_configmap),
+        cmocka_unit_test(test_environment),
         cmocka_unit_test(test_desired_deterministic),
         cmocka_unit_test(test_host_and_version),
         cmocka_unit_test(test_network_policies),

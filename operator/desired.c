@@ -5,6 +5,7 @@
 
 #include "build.h"
 #include "infra.h"
+#include "valkey_password.h"
 
 static int push(struct desired *d, enum kind_id kind, cJSON *obj, int comp)
 {
@@ -15,6 +16,7 @@ static int push(struct desired *d, enum kind_id kind, cJSON *obj, int comp)
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     d->objs[d->n++] = (struct desired_obj){
         .kind = kind,
+        .ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace")),
         .name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name")),
         .obj = obj,
         .comp = comp,
@@ -67,28 +69,23 @@ static int push_grafana(struct desired *d, const struct pipeline *p, const char 
 
 int desired_build(const struct pipeline *p, const char *password, struct desired *d)
 {
-    char hash[17], password_hash[17];
+    char password_hash[17];
     memset(d, 0, sizeof *d);
     d->n_comps = component_list(p, d->comps);
     if (valkey_password_hash(p, password, password_hash) < 0 || push_secrets(d, p, password) < 0)
         goto fail;
-    cJSON *cm = build_configmap(p);
-    if (!cm || build_config_hash(cm, hash) < 0) {
-        cJSON_Delete(cm);
-        goto fail;
-    }
-    if (push(d, KIND_CONFIGMAP, cm, -1) < 0 || push_kafka(d, p) < 0)  /* push frees what it cannot keep */
+    if (push_kafka(d, p) < 0)  /* push frees what it cannot keep */
         goto fail;
     for (int i = 0; i < d->n_comps; i++)
         if (push(d, KIND_SERVICE, build_service(p, &d->comps[i]), -1) < 0 ||
-            push(d, KIND_DEPLOYMENT, build_deployment(p, &d->comps[i], hash, password_hash), i) < 0)
+            push(d, KIND_DEPLOYMENT, build_deployment(p, &d->comps[i], password_hash), i) < 0)
             goto fail;
     if (push(d, KIND_HPA, build_hpa(p), -1) < 0)
         goto fail;
     if (p->ingress.enabled && push(d, KIND_INGRESS, build_ingress(p), -1) < 0)
         goto fail;
-    for (int t = 0; p->netpol.enabled && t < NETPOL_COUNT; t++)   /* Valkey: in the pipeline's namespace */
-        if (push(d, KIND_NETPOL, build_netpol(p, (enum netpol_target)t, p->ns), -1) < 0)
+    for (int t = 0; p->netpol.enabled && t < NETPOL_COUNT; t++)   /* Valkey's: in its namespace */
+        if (push(d, KIND_NETPOL, build_netpol(p, (enum netpol_target)t, p->valkey.ns), -1) < 0)
             goto fail;
     if (push_valkey(d, p, password) < 0 || push_grafana(d, p, password) < 0)
         goto fail;
@@ -105,10 +102,17 @@ void desired_free(struct desired *d)
     d->n = 0;
 }
 
-bool desired_has(const struct desired *d, enum kind_id kind, const char *name)
+int desired_add(struct desired *d, enum kind_id kind, cJSON *obj)
 {
-    for (int i = 0; i < d->n; i++)
-        if (d->objs[i].kind == kind && d->objs[i].name && !strcmp(d->objs[i].name, name))
+    return push(d, kind, obj, -1);
+}
+
+bool desired_has(const struct desired *d, enum kind_id kind, const char *ns, const char *name)
+{
+    for (int i = 0; i < d->n; i++) {
+        const struct desired_obj *o = &d->objs[i];
+        if (o->kind == kind && o->name && o->ns && !strcmp(o->name, name) && !strcmp(o->ns, ns))
             return true;
+    }
     return false;
 }

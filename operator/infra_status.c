@@ -1,6 +1,6 @@
 /* infra_status.c - readiness of the Strimzi and KubeVirt objects, from the status their own
- * operators write. See infra.h. */
-#include "infra.h"
+ * operators write. See infra_status.h. */
+#include "infra_status.h"
 
 #include <stdio.h>
 #include <string.h>

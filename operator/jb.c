@@ -35,6 +35,11 @@ void jb_int(struct jb *b, cJSON *parent, const char *key, long value)
     jb_add(b, parent, key, cJSON_CreateNumber((double)value));
 }
 
+void jb_num(struct jb *b, cJSON *parent, const char *key, double value)
+{
+    jb_add(b, parent, key, cJSON_CreateNumber(value));
+}
+
 void jb_bool(struct jb *b, cJSON *parent, const char *key, bool value)
 {
     jb_add(b, parent, key, cJSON_CreateBool(value));

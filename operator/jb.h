@@ -18,6 +18,7 @@ cJSON *jb_obj(struct jb *b, cJSON *parent, const char *key);
 cJSON *jb_arr(struct jb *b, cJSON *parent, const char *key);
 void jb_str(struct jb *b, cJSON *parent, const char *key, const char *value);
 void jb_int(struct jb *b, cJSON *parent, const char *key, long value);
+void jb_num(struct jb *b, cJSON *parent, const char *key, double value);
 void jb_bool(struct jb *b, cJSON *parent, const char *key, bool value);
 /* Adds `item` (ownership passes, also on failure). */
 void jb_add(struct jb *b, cJSON *parent, const char *key, cJSON *item);

@@ -1,6 +1,6 @@
 /* main.c - the salespipeline operator: reconciles SalesPipeline objects into the workers'
- * Deployments, Services, HPA, Ingress and ConfigMap. Options, start-up and shutdown; the
- * moving parts are in controller.c. */
+ * Deployments, Services, HPA and Ingress, and the infrastructure under them. Options, start-up
+ * and shutdown; the moving parts are in controller.c. */
 #include <curl/curl.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -19,63 +19,60 @@
 #include "render.h"
 #include "signals.h"
 
-struct options {
-    const char *kubeconfig, *context, *watch_ns, *bind_addr, *log_level, *lease_ns, *lease_name,
-        *identity, *render, *render_file, *render_role, *render_password;
-    long http_port, workers, watch_timeout, max_keys;
-    double lease_duration, renew_deadline, retry_period, resync;
-    int leader_elect;
-};
+#define OPERATOR_OPTIONS(X)                                                                  \
+    X(kubeconfig, "kubeconfig", "KUBECONFIG", STRING, NULL, SP_ANY, NONE,                    \
+      "kubeconfig file(s), ':'-separated; empty: ~/.kube/config, else in-cluster")           \
+    X(context, "context", "KUBE_CONTEXT", STRING, NULL, SP_ANY, NONE,                        \
+      "kubeconfig context (empty: current-context)")                                         \
+    X(watch_ns, "namespace", "WATCH_NAMESPACE", STRING, NULL, SP_ANY, NONE,                  \
+      "namespace to watch (empty: all namespaces)")                                          \
+    X(data_ns, "data-namespace", "DATA_NAMESPACE", STRING, NULL, SP_ANY, NONE,               \
+      "with --namespace: the one namespace its pipelines' Valkey VMs may use, watched too "  \
+      "and never created or deleted by the operator (empty: <namespace>-data)")              \
+    X(bind_addr, "bind-addr", "BIND_ADDR", STRING, "0.0.0.0", SP_ANY, NONE,                  \
+      "address of the /healthz /readyz /metrics server")                                     \
+    X(http_port, "http-port", "HTTP_PORT", INT, 8090, SP_RANGE(0, 65535), NONE,              \
+      "port of the /healthz /readyz /metrics server")                                        \
+    SP_OPTION_LOG_LEVEL(X)                                                                   \
+    X(workers, "workers", "WORKERS", INT, 1, SP_RANGE(1, CONTROLLER_WORKERS_MAX), NONE,      \
+      "reconcile threads")                                                                   \
+    X(leader_elect, "leader-elect", "LEADER_ELECT", BOOL, 1, SP_ANY, NONE,                   \
+      "elect a leader through a Lease, so that several replicas can run and one acts")       \
+    X(lease_ns, "lease-namespace", "LEASE_NAMESPACE", STRING, NULL, SP_ANY, NONE,            \
+      "namespace of the Lease (empty: the in-cluster namespace, else \"default\")")          \
+    X(lease_name, "lease-name", "LEASE_NAME", STRING, "salespipeline-operator", SP_ANY, NONE, \
+      "name of the Lease")                                                                   \
+    X(identity, "leader-elect-id", "POD_NAME", STRING, NULL, SP_ANY, NONE,                   \
+      "this replica's identity in the Lease (empty: hostname plus a random suffix)")         \
+    X(lease_duration, "lease-duration", "LEASE_DURATION", DOUBLE, 15, SP_RANGE(0.001, 3600),  \
+      NONE, "seconds a standby waits on an unrenewed Lease before taking it")                \
+    X(renew_deadline, "renew-deadline", "RENEW_DEADLINE", DOUBLE, 10, SP_RANGE(0.001, 3600),  \
+      NONE, "seconds the leader keeps leading without a successful renewal")                 \
+    X(retry_period, "retry-period", "RETRY_PERIOD", DOUBLE, 2, SP_RANGE(0.001, 3600), NONE,   \
+      "seconds between Lease attempts and renewals")                                         \
+    X(watch_timeout, "watch-timeout", "WATCH_TIMEOUT", INT, 300, SP_RANGE(10, 86400), NONE,   \
+      "seconds a watch request lasts before it is renewed (server-side timeoutSeconds)")     \
+    X(resync, "resync", "RESYNC_SECONDS", DOUBLE, 600, SP_RANGE(0, 604800), NONE,            \
+      "list every SalesPipeline again after this many seconds (0: never)")                   \
+    X(max_keys, "max-keys", "MAX_KEYS", INT, 10000, SP_RANGE(1, 10000000), NONE,             \
+      "most SalesPipelines the work queue holds at once")                                    \
+    X(render, "render", NULL, STRING, NULL, SP_ANY, NONE,                                    \
+      "print a generated artifact of the SalesPipeline in --file and exit, no cluster "      \
+      "needed: " RENDER_WHAT)                                                                \
+    X(render_file, "file", NULL, STRING, "-", SP_ANY, NONE,                                  \
+      "with --render: YAML file holding a SalesPipeline document (\"-\": standard input)")   \
+    X(render_role, "role", NULL, STRING, "primary", SP_ANY, NONE,                            \
+      "with --render valkey-*: primary or replica")                                          \
+    X(render_password, "password", NULL, STRING, NULL, SP_ANY, NONE,                         \
+      "with --render: the Valkey password to write in (empty: a random one)")
+
+struct options { OPERATOR_OPTIONS(SP_OPTION_FIELD) };
 
 static struct options opt;
 
-static const struct sp_option option_table[] = {
-    {"kubeconfig", "KUBECONFIG", SP_OPT_STRING, &opt.kubeconfig, NULL,
-     "kubeconfig file(s), ':'-separated; empty: ~/.kube/config, else in-cluster", SP_ANY},
-    {"context", "KUBE_CONTEXT", SP_OPT_STRING, &opt.context, NULL,
-     "kubeconfig context (empty: current-context)", SP_ANY},
-    {"namespace", "WATCH_NAMESPACE", SP_OPT_STRING, &opt.watch_ns, NULL,
-     "namespace to watch (empty: all namespaces)", SP_ANY},
-    {"bind-addr", "BIND_ADDR", SP_OPT_STRING, &opt.bind_addr, "0.0.0.0",
-     "address of the /healthz /readyz /metrics server", SP_ANY},
-    {"http-port", "HTTP_PORT", SP_OPT_INT, &opt.http_port, "8090",
-     "port of the /healthz /readyz /metrics server", SP_RANGE(0, 65535)},
-    SP_OPTION_LOG_LEVEL(&opt.log_level),
-    {"workers", "WORKERS", SP_OPT_INT, &opt.workers, "1", "reconcile threads",
-     SP_RANGE(1, CONTROLLER_WORKERS_MAX)},
-    {"leader-elect", "LEADER_ELECT", SP_OPT_BOOL, &opt.leader_elect, "true",
-     "elect a leader through a Lease, so that several replicas can run and one acts", SP_ANY},
-    {"lease-namespace", "LEASE_NAMESPACE", SP_OPT_STRING, &opt.lease_ns, NULL,
-     "namespace of the Lease (empty: the in-cluster namespace, else \"default\")", SP_ANY},
-    {"lease-name", "LEASE_NAME", SP_OPT_STRING, &opt.lease_name, "salespipeline-operator",
-     "name of the Lease", SP_ANY},
-    {"leader-elect-id", "POD_NAME", SP_OPT_STRING, &opt.identity, NULL,
-     "this replica's identity in the Lease (empty: hostname plus a random suffix)", SP_ANY},
-    {"lease-duration", "LEASE_DURATION", SP_OPT_DOUBLE, &opt.lease_duration, "15",
-     "seconds a standby waits on an unrenewed Lease before taking it", SP_RANGE(0.001, 3600)},
-    {"renew-deadline", "RENEW_DEADLINE", SP_OPT_DOUBLE, &opt.renew_deadline, "10",
-     "seconds the leader keeps leading without a successful renewal", SP_RANGE(0.001, 3600)},
-    {"retry-period", "RETRY_PERIOD", SP_OPT_DOUBLE, &opt.retry_period, "2",
-     "seconds between Lease attempts and renewals", SP_RANGE(0.001, 3600)},
-    {"watch-timeout", "WATCH_TIMEOUT", SP_OPT_INT, &opt.watch_timeout, "300",
-     "seconds a watch request lasts before it is renewed (server-side timeoutSeconds)",
-     SP_RANGE(10, 86400)},
-    {"resync", "RESYNC_SECONDS", SP_OPT_DOUBLE, &opt.resync, "600",
-     "list every SalesPipeline again after this many seconds (0: never)",
-     SP_RANGE(0, 604800)},
-    {"max-keys", "MAX_KEYS", SP_OPT_INT, &opt.max_keys, "10000",
-     "most SalesPipelines the work queue holds at once", SP_RANGE(1, 10000000)},
-    {"render", NULL, SP_OPT_STRING, &opt.render, NULL,
-     "print a generated artifact of the SalesPipeline in --file and exit, no cluster needed: "
-     RENDER_WHAT, SP_ANY},
-    {"file", NULL, SP_OPT_STRING, &opt.render_file, "-",
-     "with --render: YAML file holding a SalesPipeline document (\"-\": standard input)", SP_ANY},
-    {"role", NULL, SP_OPT_STRING, &opt.render_role, "primary",
-     "with --render valkey-*: primary or replica", SP_ANY},
-    {"password", NULL, SP_OPT_STRING, &opt.render_password, NULL,
-     "with --render: the Valkey password to write in (empty: a random one)", SP_ANY},
-    {0},
-};
+#define SP_OPTION_STRUCT struct options
+static const struct sp_option option_table[] = {OPERATOR_OPTIONS(SP_OPTION_ENTRY){0}};
+#undef SP_OPTION_STRUCT
 
 static int ready(void *arg, char *why, size_t cap)
 {
@@ -132,9 +129,9 @@ int main(int argc, char **argv)
     char err[1024], identity[256];
     int rc = sp_config_parse("operator",
                              "Reconciles SalesPipeline objects (sales.blackfriday.dev/v1alpha1) into "
-                             "the workers' Deployments, Services, HPA, Ingress and ConfigMap, "
+                             "the workers' Deployments, Services, HPA and Ingress, "
                              "a Strimzi Kafka, Valkey in KubeVirt VMs and Grafana dashboards.",
-                             option_table, argc, argv);
+                             option_table, &opt, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     if (opt.render && *opt.render) {
@@ -171,9 +168,16 @@ int main(int argc, char **argv)
     const char *lease_ns = opt.lease_ns && *opt.lease_ns ? opt.lease_ns
                            : cfg.in_cluster && *cfg.namespace ? cfg.namespace
                                                               : "default";
-    sp_info("starting", "server %s from %s; watching %s; identity %s; leader election %s (lease %s/%s)",
+    /* Namespaced: the pipelines' namespace and one data namespace, <namespace>-data unless set. */
+    char data_ns[128] = "";
+    if (opt.watch_ns && *opt.watch_ns)
+        snprintf(data_ns, sizeof data_ns, "%s", opt.data_ns && *opt.data_ns ? opt.data_ns : "");
+    if (opt.watch_ns && *opt.watch_ns && !*data_ns)
+        snprintf(data_ns, sizeof data_ns, "%s-data", opt.watch_ns);
+    sp_info("starting", "server %s from %s; watching %s%s%s; identity %s; leader election %s (lease %s/%s)",
             cfg.server, cfg.source, opt.watch_ns && *opt.watch_ns ? opt.watch_ns : "all namespaces",
-            identity, opt.leader_elect ? "on" : "off", lease_ns, opt.lease_name);
+            *data_ns ? " and data namespace " : "", data_ns, identity,
+            opt.leader_elect ? "on" : "off", lease_ns, opt.lease_name);
 
     lease = (struct lease){
         .cfg = {lease_ns, opt.lease_name, identity, opt.lease_duration, opt.renew_deadline,
@@ -185,6 +189,7 @@ int main(int argc, char **argv)
     };
     lease_init(&lease);
     ctl = (struct controller){.cfg = &cfg, .watch_ns = opt.watch_ns ? opt.watch_ns : "",
+                              .data_ns = data_ns,
                               .identity = identity, .workers = opt.workers,
                               .watch_timeout = opt.watch_timeout, .resync = opt.resync,
                               .max_keys = opt.max_keys, .lease = opt.leader_elect ? &lease : NULL};

@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "contract.h"
+#include "infra.h"
+#include "sale.h"
+
 /* Where a field lives, for error messages: "spec.api" + "minReplicas". */
 struct at {
     const char *path;
@@ -154,7 +158,8 @@ static int parse_components(const cJSON *spec, struct pipeline *p, char *err, si
     if (get_int32(api, "minReplicas", 1, 1, 1000, &p->api.min_replicas, &aa) ||
         get_int32(api, "maxReplicas", 3, 1, 1000, &p->api.max_replicas, &aa) ||
         get_int32(api, "targetCPUUtilizationPercentage", 30, 1, 1000, &p->api.cpu_target, &aa) ||
-        get_int32(api, "downstreamTimeoutMs", 2000, 1, 3600000, &p->api.timeout_ms, &aa) ||
+        get_int32(api, "downstreamTimeoutMs", SP_DEADLINE_DEFAULT_MS, SP_DEADLINE_MIN_MS,
+                  SP_DEADLINE_MAX_MS, &p->api.timeout_ms, &aa) ||
         parse_resources(api, "spec.api", &p->api.res, err, errcap) ||
         get_int32(bridge, "replicas", 1, 0, 1000, &p->bridge.replicas, &ab) ||
         parse_resources(bridge, "spec.bridge", &p->bridge.res, err, errcap) ||
@@ -221,6 +226,29 @@ static int parse_kafka(const cJSON *spec, struct pipeline *p, char *err, size_t 
     return 0;
 }
 
+/* The VMs' image and namespace, when the spec leaves them to the operator: our disk image from
+ * the pipeline's registry, and a namespace of their own beside the workers' (KubeVirt's
+ * virt-launcher pods need the privileged Pod Security level; the workers keep restricted). */
+static int valkey_defaults(struct pipeline *p, const struct at *av)
+{
+    int n;
+    if (!*p->valkey.image) {
+        n = snprintf(p->valkey.image, sizeof p->valkey.image, "%s/valkey-vm:%s", p->registry,
+                     p->version);
+        if ((size_t)n >= sizeof p->valkey.image)
+            return fail(av, "image", "<registry>/valkey-vm:<version> is too long: set it");
+    }
+    if (!*p->valkey.ns) {
+        n = snprintf(p->valkey.ns, sizeof p->valkey.ns, "%s-data", p->ns);
+        if ((size_t)n > 63)
+            return fail(av, "namespace", "<namespace>-data is longer than 63 characters: set it");
+    }
+    if (!strcmp(p->valkey.ns, p->ns))
+        return fail(av, "namespace", "must differ from the pipeline's namespace: the VMs need the "
+                    "privileged Pod Security level, the workers' namespace keeps its own");
+    return 0;
+}
+
 static int parse_valkey(const cJSON *spec, struct pipeline *p, char *err, size_t errcap)
 {
     const cJSON *v = child(spec, "valkey");
@@ -229,13 +257,14 @@ static int parse_valkey(const cJSON *spec, struct pipeline *p, char *err, size_t
                    get_str(v, "cpu", "1", p->valkey.cpu, sizeof p->valkey.cpu, &av) ||
                    get_str(v, "memory", "1Gi", p->valkey.memory, sizeof p->valkey.memory, &av) ||
                    get_str(v, "storage", "2Gi", p->valkey.storage, sizeof p->valkey.storage, &av) ||
-                   get_str(v, "image", "quay.io/containerdisks/debian:12", p->valkey.image,
-                           sizeof p->valkey.image, &av) ||
+                   get_str(v, "image", "", p->valkey.image, sizeof p->valkey.image, &av) ||
+                   get_str(v, "namespace", "", p->valkey.ns, sizeof p->valkey.ns, &av) ||
                    get_bool(v, "persistence", true, &p->valkey.persistence, &av) ||
                    get_int(v, "ttlSeconds", 86400, 1, 1L << 40, &p->valkey.ttl_seconds, &av) ||
                    get_bool(v, "waitForReplica", false, &p->valkey.wait_for_replica, &av) ||
                    get_str(v, "passwordSecret", "", p->valkey.password_secret,
-                           sizeof p->valkey.password_secret, &av)
+                           sizeof p->valkey.password_secret, &av) ||
+                   valkey_defaults(p, &av)
                ? -1
                : 0;
 }
@@ -259,13 +288,8 @@ int pipeline_parse(const cJSON *obj, struct pipeline *p, char *err, size_t errca
 
 const char *pipeline_category(const char *carnet)
 {
-    static const char *const by_digit[10] = {"Electronica", "Electronica", "Electronica", "Ropa",
-                                             "Ropa",        "Ropa",        "Hogar",       "Hogar",
-                                             "Belleza",     "Belleza"};
-    size_t n = strlen(carnet);
-    if (n == 0 || carnet[n - 1] < '0' || carnet[n - 1] > '9')
-        return "";
-    return by_digit[carnet[n - 1] - '0'];
+    int c = sp_category_of_carnet(carnet);
+    return c ? sp_category_name(c) : "";
 }
 
 char *pipeline_object_name(const struct pipeline *p, const char *suffix, char *buf, size_t cap)
@@ -278,5 +302,5 @@ void pipeline_kafka_bootstrap(const struct pipeline *p, char *buf, size_t cap)
 {
     /* A managed cluster is a Strimzi Kafka named like the pipeline (issue 6 creates it). */
     const char *cluster = p->kafka.managed ? p->name : p->kafka.cluster_ref;
-    snprintf(buf, cap, "%s-kafka-bootstrap.%s.svc:9092", cluster, p->ns);
+    snprintf(buf, cap, "%s-kafka-bootstrap.%s.svc:%d", cluster, p->ns, INFRA_KAFKA_PORT);
 }

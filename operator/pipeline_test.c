@@ -12,9 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract.h"
+#include "json_path_test.h"
 #include "pipeline.h"
+#include "yamljson.h"
 
 #define FIXTURE "tests/operator/defaulted-spec.json"
+#define CRD "crds/salespipelines.sales.blackfriday.dev.yaml"
 #define META "\"metadata\":{\"name\":\"p\",\"namespace\":\"ns\",\"uid\":\"u-1\",\"generation\":1}"
 
 static cJSON *with_spec(cJSON *spec)
@@ -56,6 +60,44 @@ static void test_defaults_match_crd(void **state)
     cJSON_Delete(minimal);
 }
 
+/* The api's deadline: range and default in one place (contract.h), which the CRD must repeat
+ * and the parser uses. */
+static void test_deadline_range_is_the_contracts(void **state)
+{
+    (void)state;
+    static char text[256 * 1024];
+    char err[256];
+    FILE *f = fopen(CRD, "rb");
+    if (!f)
+        fail_msg("cannot open %s (run from the repository root)", CRD);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    cJSON *crd = yamljson_parse(text, n, "CustomResourceDefinition", err, sizeof err);
+    if (!crd)
+        fail_msg("%s: %s", CRD, err);
+    const cJSON *t = at(crd, "spec.versions.0.schema.openAPIV3Schema.properties.spec.properties."
+                             "api.properties.downstreamTimeoutMs");
+    assert_int_equal((long)n_at(t, "minimum"), SP_DEADLINE_MIN_MS);
+    assert_int_equal((long)n_at(t, "maximum"), SP_DEADLINE_MAX_MS);
+    assert_int_equal((long)n_at(t, "default"), SP_DEADLINE_DEFAULT_MS);
+    cJSON_Delete(crd);
+
+    struct pipeline p;
+    char spec[128];
+    snprintf(spec, sizeof spec, "{\"registry\":\"r\",\"api\":{\"downstreamTimeoutMs\":%d}}",
+             SP_DEADLINE_MIN_MS);
+    cJSON *o = with_spec(cJSON_Parse(spec));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), 0);
+    assert_int_equal(p.api.timeout_ms, SP_DEADLINE_MIN_MS);
+    cJSON_Delete(o);
+    snprintf(spec, sizeof spec, "{\"registry\":\"r\",\"api\":{\"downstreamTimeoutMs\":%d}}",
+             SP_DEADLINE_MIN_MS - 1);
+    o = with_spec(cJSON_Parse(spec));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "spec.api.downstreamTimeoutMs"));
+    cJSON_Delete(o);
+}
+
 static void expect_error(const char *spec, const char *field)
 {
     struct pipeline p;
@@ -71,6 +113,7 @@ static void test_errors_name_the_field(void **state)
 {
     (void)state;
     expect_error("{}", "spec.registry");
+    expect_error("{\"registry\":\"r\",\"valkey\":{\"namespace\":\"ns\"}}", "spec.valkey.namespace");
     expect_error("{\"registry\":\"r\",\"api\":{\"minReplicas\":4,\"maxReplicas\":2}}", "spec.api.minReplicas");
     expect_error("{\"registry\":\"r\",\"bridge\":{\"replicas\":\"two\"}}", "spec.bridge.replicas");
     expect_error("{\"registry\":\"r\",\"writers\":[{\"name\":\"a\"},{\"name\":\"a\"}]}", "spec.writers[1].name");
@@ -99,12 +142,40 @@ static void test_int_or_string_and_category(void **state)
     cJSON_Delete(o);
 }
 
+/* The VMs' image and namespace: ours by default, the spec's when it names them. */
+static void test_valkey_image_and_namespace(void **state)
+{
+    (void)state;
+    struct pipeline p;
+    char err[256];
+    cJSON *o = with_spec(cJSON_Parse("{\"registry\":\"zot:5000/bf\",\"version\":\"1.2.3\"}"));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), 0);
+    assert_string_equal(p.valkey.image, "zot:5000/bf/valkey-vm:1.2.3");
+    assert_string_equal(p.valkey.ns, "ns-data");
+    cJSON_Delete(o);
+    o = with_spec(cJSON_Parse("{\"registry\":\"r\",\"valkey\":{\"image\":\"other/disk:9\","
+                              "\"namespace\":\"vms\"}}"));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), 0);
+    assert_string_equal(p.valkey.image, "other/disk:9");
+    assert_string_equal(p.valkey.ns, "vms");
+    cJSON_Delete(o);
+    /* <ns>-data must stay a DNS label: a 60-character namespace needs an explicit one. */
+    o = cJSON_Parse("{\"metadata\":{\"name\":\"p\",\"uid\":\"u\",\"namespace\":"
+                    "\"n23456789012345678901234567890123456789012345678901234567890\"},"
+                    "\"spec\":{\"registry\":\"r\"}}");
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "spec.valkey.namespace"));
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_match_crd),
+        cmocka_unit_test(test_deadline_range_is_the_contracts),
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_int_or_string_and_category),
+        cmocka_unit_test(test_valkey_image_and_namespace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,9 +8,12 @@
 #include <string.h>
 
 #include "desired.h"
+#include "cloudinit.h"
+#include "grafana.h"
 #include "infra.h"
 #include "log.h"
 #include "pipeline.h"
+#include "valkey_password.h"
 #include "yamljson.h"
 
 #define FILE_MAX (4 * 1024 * 1024)
@@ -51,7 +54,7 @@ static void complete_metadata(cJSON *obj)
         cJSON_AddStringToObject(md, "uid", "00000000-0000-0000-0000-000000000000");
 }
 
-static int load(const char *path, struct pipeline *p, char *err, size_t errcap)
+int render_load(const char *path, struct pipeline *p, char *err, size_t errcap)
 {
     size_t len;
     char perr[256];
@@ -120,7 +123,7 @@ int render_run(const struct render_args *a, FILE *out, char *err, size_t errcap)
     enum valkey_role role = a->role && !strcmp(a->role, "replica") ? VALKEY_REPLICA : VALKEY_PRIMARY;
     if (a->role && strcmp(a->role, "primary") && strcmp(a->role, "replica"))
         return sp_fail(err, errcap, "--role must be primary or replica");
-    if (load(a->file, &p, err, errcap) < 0)
+    if (render_load(a->file, &p, err, errcap) < 0)
         return -1;
     if (a->password && *a->password)
         snprintf(pw, sizeof pw, "%.*s", INFRA_PASSWORD_LEN, a->password);

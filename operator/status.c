@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "component.h"
 #include "jb.h"
 #include "kinds.h"
 
@@ -284,7 +285,8 @@ static void api_url(const struct status_input *in, char *buf, size_t cap)
     const struct pipeline *p = in->p;
     const char *host = *p->ingress.host ? p->ingress.host : in->ingress_address;
     if (!p->ingress.enabled)
-        snprintf(buf, cap, "http://%s-api.%s.svc:8080/ventas", p->name, p->ns);
+        snprintf(buf, cap, "http://%s-api.%s.svc:%d/ventas", p->name, p->ns,
+                 component_port("api", SP_FROM_PORT_HTTP));
     else if (*host)
         snprintf(buf, cap, "http://%s/ventas", host);
     else

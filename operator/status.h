@@ -40,7 +40,7 @@
 #include <stdbool.h>
 
 #include "component.h"
-#include "infra.h"
+#include "infra_status.h"
 #include "pipeline.h"
 
 struct comp_status {

@@ -63,8 +63,9 @@ venv_step() {
 
 kafka_step() { "$top/scripts/kafka.sh" install; }
 
-# etcd, kube-apiserver, kube-controller-manager and kubectl, built once from the Go module proxy.
-cluster_step() { "$top/scripts/cluster.sh" build; }
+# etcd, kube-apiserver, kube-controller-manager, kubectl, and the node's kubelet, kube-proxy,
+# kube-scheduler, CoreDNS and metrics-server, built once from the Go module proxy.
+cluster_step() { "$top/scripts/cluster.sh" build --node; }
 
 case "${1:-all}" in
   apt) apt_step ;;

@@ -7,8 +7,10 @@
 #   local.sh status   one line per part
 #
 # State lives in SP_LOCAL_DIR (default build/local): <part>.pid, <part>.log, data folders, and
-# `env`, a shell-sourceable file with API_URL, VALKEY_URL, KAFKA_BROKERS and the rest.
+# `env`, a shell-sourceable file exporting API_URL, VALKEY_URL, KAFKA_BROKERS and the rest.
 # Ports: SP_PORT_BASE (default 8000) + fixed offsets, so a test stack can sit beside a person's.
+# Deadlines: SP_DEADLINE_MS, the api's (default: the api's own); the bridge's and the writers'
+# follow from it by the rule the operator applies (`salesctl deadlines`, common/contract.h).
 # Binaries: SP_BIN_DIR (default build/bin).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -91,41 +93,53 @@ start_valkey() {
 }
 
 common_env() {
-  echo BIND_ADDR=127.0.0.1 LOG_LEVEL="${LOG_LEVEL:-info}" KAFKA_BROKERS="127.0.0.1:$kafka_port" \
-    KAFKA_TOPIC="$topic"
+  echo BIND_ADDR=127.0.0.1 LOG_LEVEL="${LOG_LEVEL:-info}"
+}
+
+kafka_env() {
+  echo KAFKA_BROKERS="127.0.0.1:$kafka_port" KAFKA_TOPIC="$topic"
+}
+
+# deadline HOP: that hop's deadline in ms, from the api's (SP_DEADLINE_MS).
+deadline() {
+  "$bin/salesctl" deadlines ${SP_DEADLINE_MS:+--timeout-ms "$SP_DEADLINE_MS"} |
+    awk -v hop="$1" '$1 == hop { print $2 }'
 }
 
 start_workers() {
   local name ports
   for name in writer-a writer-b-1 writer-b-2; do
     read -r grpc http <<<"${writer_ports[$name]}"
-    start_part "$name" env $(common_env) INSTANCE="$name" GRPC_PORT="$grpc" HTTP_PORT="$http" \
-      "$bin/writer"
+    start_part "$name" env $(common_env) $(kafka_env) INSTANCE="$name" GRPC_PORT="$grpc" \
+      HTTP_PORT="$http" DELIVERY_TIMEOUT_MS="$(deadline writer)" "$bin/writer"
   done
   for name in writer-a writer-b-1 writer-b-2; do
     read -r grpc http <<<"${writer_ports[$name]}"
     wait_ready "$name" "http://127.0.0.1:$http/readyz"
   done
-  start_part bridge env $(common_env) PORT="$bridge_port" WRITER_TARGET="$writer_target" "$bin/bridge"
+  start_part bridge env $(common_env) PORT="$bridge_port" WRITER_TARGET="$writer_target" \
+    DOWNSTREAM_TIMEOUT_MS="$(deadline bridge)" "$bin/bridge"
   wait_ready bridge "http://127.0.0.1:$bridge_port/readyz"
   start_part api env $(common_env) PORT="$api_port" \
-    BRIDGE_URL="http://127.0.0.1:$bridge_port/ventas" "$bin/api"
+    BRIDGE_URL="http://127.0.0.1:$bridge_port/ventas" DOWNSTREAM_TIMEOUT_MS="$(deadline api)" \
+    "$bin/api"
   wait_ready api "http://127.0.0.1:$api_port/readyz"
-  start_part consumer env $(common_env) HTTP_PORT="$consumer_http" \
+  start_part consumer env $(common_env) $(kafka_env) HTTP_PORT="$consumer_http" \
     VALKEY_URL="redis://127.0.0.1:$valkey_port" "$bin/consumer"
   wait_ready consumer "http://127.0.0.1:$consumer_http/readyz"
 }
 
 write_env() {
+  # Exported: `. build/local/env` then `salesctl dashboard` reads VALKEY_URL from it.
   cat >"$dir/env" <<ENV
-API_URL=http://127.0.0.1:$api_port
-BRIDGE_URL=http://127.0.0.1:$bridge_port
-VALKEY_URL=redis://127.0.0.1:$valkey_port
-VALKEY_REPLICA_URL=redis://127.0.0.1:$replica_port
-KAFKA_BROKERS=127.0.0.1:$kafka_port
-KAFKA_TOPIC=$topic
-CONSUMER_URL=http://127.0.0.1:$consumer_http
-WRITER_URLS="http://127.0.0.1:$((base + 91)) http://127.0.0.1:$((base + 92)) http://127.0.0.1:$((base + 93))"
+export API_URL=http://127.0.0.1:$api_port
+export BRIDGE_URL=http://127.0.0.1:$bridge_port
+export VALKEY_URL=redis://127.0.0.1:$valkey_port
+export VALKEY_REPLICA_URL=redis://127.0.0.1:$replica_port
+export KAFKA_BROKERS=127.0.0.1:$kafka_port
+export KAFKA_TOPIC=$topic
+export CONSUMER_URL=http://127.0.0.1:$consumer_http
+export WRITER_URLS="http://127.0.0.1:$((base + 91)) http://127.0.0.1:$((base + 92)) http://127.0.0.1:$((base + 93))"
 ENV
 }
 

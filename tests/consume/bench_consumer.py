@@ -106,7 +106,7 @@ def main():
     ap.add_argument("--topic", help="reuse a topic already holding --records sales")
     ap.add_argument("--bin-dir", default=str(ROOT / "build" / "bin"))
     ap.add_argument("--consumer-args", default="", help="extra consumer flags, e.g. "
-                    "'--series-interval-ms 0' for a price point per sale")
+                    "'--series-interval-ms 1000' for one price point per product and second")
     args = ap.parse_args()
 
     import valkey

@@ -115,14 +115,16 @@ class Streamer(threading.Thread):
         assert self.error is None, self.error
 
 
-def start_consumer(workers, kafka, topic, valkey, *args, group=None, interval_ms=0):
-    """A consumer on `topic`; by default with a price point per sale (interval 0), which the
-    exact series checks need."""
+def start_consumer(workers, kafka, topic, valkey, *args, group=None, interval_ms=None):
+    """A consumer on `topic`, with the consumer's own price series settings unless
+    `interval_ms` is given (its default keeps a point per sale, which the exact series checks
+    need)."""
     port = free_port()
+    interval = ["--series-interval-ms", str(interval_ms)] if interval_ms is not None else []
     w = workers("consumer", args=[
         "--kafka-brokers", kafka.bootstrap, "--topic", topic, "--group", group or f"g-{topic}",
         "--valkey-url", valkey.url, "--http-port", str(port), "--session-timeout-ms", "6000",
-        "--series-interval-ms", str(interval_ms), *args], http_port=port)
+        *interval, *args], http_port=port)
     return w.wait_ready(60)
 
 

@@ -18,6 +18,8 @@ def check_all_carnets(valkey, sales, series=True):
 
 
 def test_dashboard_matches_the_sales(kafka, topic, valkey_clean, pb, workers):
+    """With the consumer's defaults, every sale is also a point of its product's price series
+    (sales 1 ms apart: a per-second series would hold a fraction of them)."""
     valkey = valkey_clean
     sales = make_sales(2000, seed=1)
     produce_sales(kafka, topic, pb, sales)
@@ -206,6 +208,26 @@ def test_series_keeps_one_point_per_product_and_interval(kafka, topic, valkey_cl
     lengths = [client.xlen(k) for k in client.scan_iter("sp:series:*")]
     assert max(lengths) <= 21 and sum(lengths) < len(sales) / 2, lengths
     assert client.ttl("sp:series_last") > 0
+
+
+def test_series_length_is_bounded_per_product(kafka, topic, valkey_clean, pb, workers):
+    """Every sale is a point, but a product's series keeps only about its latest
+    --series-max-len points (XADD MAXLEN ~ trims whole stream nodes of 100 entries)."""
+    valkey = valkey_clean
+    sales = make_sales(1500, seed=13)
+    for s in sales:
+        s.producto_id, s.categoria = "ROPA-HOT", 2
+    produce_sales(kafka, topic, pb, sales)
+    start_consumer(workers, kafka, topic, valkey, "--series-max-len", "200")
+    wait_applied(valkey, topic, len(sales))
+    client = valkey.client()
+    length = client.xlen("sp:series:ROPA-HOT")
+    assert 200 <= length <= 300, length
+    # One key, one partition: the latest point is the latest sale.
+    last = client.xrevrange("sp:series:ROPA-HOT", count=1)[0][1]
+    assert int(last["ts"]) == sales[-1].ts
+    assert int(client.get("sp:total_sales")) == 1500   # the totals are not bounded
+    assert 0 < client.ttl("sp:series:ROPA-HOT") <= 86400
 
 
 def test_wait_for_the_replica(kafka, topic, valkey_clean, pb, workers):

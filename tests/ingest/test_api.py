@@ -51,9 +51,21 @@ def test_boundary_values_are_accepted(chain):
     assert got == [expected_fields(s) for s in edge]
 
 
-# (body, field or None, words the error must contain). Every rule of issue 2.
+def _raw(product_id_bytes):
+    """A sale body whose producto_id is these raw bytes (not JSON-escaped)."""
+    return (b'{"categoria":2,"producto_id":"' + product_id_bytes +
+            b'","precio":10,"cantidad_vendida":1}')
+
+
+SALE_JSON = json.dumps(SALE)
+
+# (body, field or None, words the error must contain). Every rule of issues 2 and 9.
 BAD_SALES = [
     ("{", None, "malformed JSON"),
+    (SALE_JSON + " x", None, "exactly one JSON value"),
+    (SALE_JSON + SALE_JSON, None, "exactly one JSON value"),
+    (SALE_JSON + "\n" + SALE_JSON, None, "exactly one JSON value"),
+    (SALE_JSON + "]", None, "exactly one JSON value"),
     ("", None, "malformed JSON"),
     ("[1, 2]", None, "must be a JSON object"),
     ('"text"', None, "must be a JSON object"),
@@ -67,10 +79,21 @@ BAD_SALES = [
     (dict(SALE, categoria=True), "categoria", "1-4"),
     (dict(SALE, categoria=None), "categoria", "1-4"),
     ({"categoria": 1, "precio": 1, "cantidad_vendida": 1}, "producto_id", "is required"),
-    (dict(SALE, producto_id=""), "producto_id", "1-64 printable"),
-    (dict(SALE, producto_id="x" * 65), "producto_id", "1-64 printable"),
-    (dict(SALE, producto_id="a\u0001b"), "producto_id", "1-64 printable"),
-    (dict(SALE, producto_id="caf\u00e9"), "producto_id", "1-64 printable"),
+    (dict(SALE, producto_id=""), "producto_id", "1-64 characters"),
+    (dict(SALE, producto_id="x" * 65), "producto_id", "1-64 characters"),
+    (dict(SALE, producto_id="\u00f1" * 65), "producto_id", "1-64 characters"),
+    (dict(SALE, producto_id="a\u0001b"), "producto_id", "control characters"),
+    (dict(SALE, producto_id="a\u0085b"), "producto_id", "control characters"),
+    (dict(SALE, producto_id="tab\there"), "producto_id", "control characters"),
+    (dict(SALE, producto_id="a\u0000b"), None, "NUL"),
+    (_raw(b"a\xc3("), "producto_id", "valid UTF-8"),            # a lead byte alone
+    (_raw(b"\x80abc"), "producto_id", "valid UTF-8"),           # a continuation byte first
+    (_raw(b"\xc0\xaf"), "producto_id", "valid UTF-8"),          # overlong '/', 2 bytes
+    (_raw(b"\xe0\x80\xaf"), "producto_id", "valid UTF-8"),      # overlong '/', 3 bytes
+    (_raw(b"\xf0\x80\x80\xaf"), "producto_id", "valid UTF-8"),  # overlong '/', 4 bytes
+    (_raw(b"\xed\xa0\x80"), "producto_id", "valid UTF-8"),      # a surrogate, encoded
+    (_raw(b"\xf4\x90\x80\x80"), "producto_id", "valid UTF-8"),  # past U+10FFFF
+    (_raw(b"ni\xf1o"), "producto_id", "valid UTF-8"),           # Latin-1, not UTF-8
     (dict(SALE, producto_id=12), "producto_id", "must be a string"),
     ({"categoria": 1, "producto_id": "p", "cantidad_vendida": 1}, "precio", "is required"),
     (dict(SALE, precio=0), "precio", "greater than 0"),
@@ -134,6 +157,21 @@ def _chunks(total, size=8192):
     while sent < total:
         yield b" " * min(size, total - sent)
         sent += size
+
+
+@pytest.mark.parametrize("entry", ["api", "bridge"])
+def test_unicode_product_ids_reach_the_writer_intact(shared_chain, entry):
+    """Spanish product names: UTF-8 as sent raw or as JSON escapes, counted in characters."""
+    a, b, server = shared_chain
+    worker = a if entry == "api" else b
+    before = len(server.received())
+    ids = ["Ropa-ni\u00f1o-7", "caf\u00e9", "\u00f1" * 64, "\U0001f45f-zapatilla", "\u20ac" * 64]
+    for pid in ids:
+        raw = json.dumps(dict(SALE, producto_id=pid), ensure_ascii=False).encode()
+        assert post(worker, raw).status_code == 202, pid
+        assert post(worker, dict(SALE, producto_id=pid)).status_code == 202, pid  # \u escapes
+    got = [c["producto_id"] for c in server.received()[before:]]
+    assert got == [pid for pid in ids for _ in (0, 1)]
 
 
 @pytest.mark.parametrize("entry", ["api", "bridge"])
@@ -346,7 +384,7 @@ def test_help_lists_every_option(name, flags):
     for f in flags:
         assert f in r.stdout, f
     defaults = {"api": ["8080", "http://127.0.0.1:8081/ventas", "5000", "2048", "64"],
-                "bridge": ["8081", "ipv4:127.0.0.1:50051", "4000", "2048"]}[name]
+                "bridge": ["8081", "ipv4:127.0.0.1:50051", "3500", "2048"]}[name]
     for d in defaults:
         assert d in r.stdout, d
 

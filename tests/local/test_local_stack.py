@@ -45,19 +45,20 @@ class Stack:
                        stdout=subprocess.DEVNULL)
 
     def vars(self):
-        out = {}
-        for line in (self.dir / "env").read_text().splitlines():
-            key, _, value = line.partition("=")
-            out[key] = value.strip('"')
-        return out
+        """What `. build/local/env` exports into a shell (a variable only set would be missing)."""
+        out = subprocess.run(["bash", "-c", '. "$1" && env -0', "-", str(self.dir / "env")],
+                             env={"PATH": os.environ["PATH"]}, capture_output=True, check=True).stdout
+        return dict(item.split("=", 1) for item in out.decode().split("\0") if item)
 
     def pid(self, part):
         return int((self.dir / f"{part}.pid").read_text())
 
     def dashboard(self):
-        out = subprocess.run([str(BIN_DIR / "salesctl"), "dashboard", "--json", "--valkey-url",
-                              self.vars()["VALKEY_URL"]], env=self.env, check=True,
-                             capture_output=True, text=True).stdout
+        """As a person runs it: `. build/local/env`, then salesctl takes VALKEY_URL from there."""
+        env = {k: v for k, v in self.env.items() if k != "VALKEY_URL"}
+        out = subprocess.run(["bash", "-c", '. "$1" && exec "$2" dashboard --json', "-",
+                              str(self.dir / "env"), str(BIN_DIR / "salesctl")], env=env,
+                             check=True, capture_output=True, text=True).stdout
         return json.loads(out)
 
 

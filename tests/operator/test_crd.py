@@ -104,21 +104,27 @@ def test_valid_sample_passes_the_same_checks(kube):
     kube.create(kube.sp_path("default"), sample_pipeline("default", "bf"), dry_run=True)
 
 
-@pytest.mark.parametrize("install,binding,watch", [("", "RoleBinding", "blackfriday"),
-                                                   ("cluster-wide", "ClusterRoleBinding", "")])
-def test_install_manifests_render_and_validate(kube, install, binding, watch):
+@pytest.mark.parametrize("install,bindings,watch", [
+    ("", {("RoleBinding", "blackfriday", "salespipeline-operator"),
+          ("RoleBinding", "blackfriday-data", "salespipeline-operator"),
+          ("ClusterRoleBinding", "", "salespipeline-operator-data-namespace")}, "blackfriday"),
+    ("cluster-wide", {("ClusterRoleBinding", "", "salespipeline-operator"),
+                      ("ClusterRoleBinding", "", "salespipeline-operator-namespaces")}, "")])
+def test_install_manifests_render_and_validate(kube, install, bindings, watch):
     """manifests/ (kustomize: namespaces, ../crds, RBAC, the operator Deployment; one watched
-    namespace) and manifests/cluster-wide/ (every namespace) render, bind the operator's rules
-    as they say, and the API server accepts every object in a server-side dry run."""
+    namespace and its data namespace) and manifests/cluster-wide/ (every namespace) render, bind
+    the operator's rules as they say, and the API server accepts every object in a server-side
+    dry run."""
     folder = SAMPLE_FILE.parent / install
     docs = [d for d in yaml.safe_load_all(kube.kubectl("kustomize", str(folder)).stdout) if d]
     kinds = [d["kind"] for d in docs]
     for kind in ("Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Role",
-                 binding, "Deployment", "Service"):
+                 "Deployment", "Service"):
         assert kind in kinds, kinds
-    assert ("ClusterRoleBinding" in kinds) == (binding == "ClusterRoleBinding")
-    bound = [d for d in docs if d["kind"] == binding and d["roleRef"]["name"] == "salespipeline-operator"]
-    assert len(bound) == 1 and bound[0]["metadata"].get("namespace", "") == watch
+    bound = {(d["kind"], d["metadata"].get("namespace", ""), d["roleRef"]["name"]) for d in docs
+             if d["kind"] in ("RoleBinding", "ClusterRoleBinding")
+             and d["roleRef"]["name"] != "salespipeline-operator-leader-election"}
+    assert bound == bindings, bound
     deploy = next(d for d in docs if d["kind"] == "Deployment")
     env = {e["name"]: e.get("value") for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["WATCH_NAMESPACE"] == watch

@@ -3,14 +3,16 @@ validates and stores them: who may reach each worker and Valkey, and whom each m
 spec's namespaces; the switch; drift. (No CNI runs here, so nothing enforces them: their
 effect is read from the stored objects.)"""
 from harness import wait_until
-from kubekit import condition
+from kubekit import condition, data_namespace
 from test_reconcile import NAME, create_sample, reconciled
 
 POLICIES = ["api", "bridge", "writers", "consumer", "valkey"]
 
 
 def policies(kube, ns):
-    return {p["metadata"]["name"][len(NAME) + 1:]: p for p in kube.owned("NetworkPolicy", ns, NAME)}
+    """The pipeline's policies: the workers' in its namespace, Valkey's in the data namespace."""
+    found = kube.owned("NetworkPolicy", ns, NAME) + kube.owned("NetworkPolicy", data_namespace(ns), NAME)
+    return {p["metadata"]["name"][len(NAME) + 1:]: p for p in found}
 
 
 def peers(rule, side):
@@ -59,9 +61,14 @@ def test_policies_are_stored_as_rendered(kube, ns, operator):
     assert pol["writers"]["spec"]["egress"][1]["to"][0]["podSelector"]["matchLabels"] == \
         {"strimzi.io/cluster": NAME, "strimzi.io/kind": "Kafka"}
     assert rules(pol["consumer"], "in") == {(9092, "TCP"): [("monitoring", None)]}
-    assert rules(pol["consumer"], "out") == {**dns, (9092, "TCP"): [(None, None)], (6379, "TCP"): [(ns, "valkey")]}
+    assert rules(pol["consumer"], "out") == {**dns, (9092, "TCP"): [(None, None)],
+                                            (6379, "TCP"): [(data_namespace(ns), "valkey")]}
     assert rules(pol["valkey"], "in") == {(6379, "TCP"): [(ns, "consumer"), ("monitoring", "grafana"), (None, "valkey")]}
     assert pol["valkey"]["spec"]["policyTypes"] == ["Ingress"]   # the VMs fetch packages
+    # Valkey's lives with the VMs: labelled with the pipeline, no owner reference across namespaces.
+    assert pol["valkey"]["metadata"]["namespace"] == data_namespace(ns)
+    assert pol["valkey"]["metadata"]["labels"]["sales.blackfriday.dev/pipeline-namespace"] == ns
+    assert "ownerReferences" not in pol["valkey"]["metadata"]
     for name in ("api", "bridge", "writers", "consumer"):
         assert pol[name]["spec"]["policyTypes"] == ["Ingress", "Egress"]
 
@@ -79,6 +86,8 @@ def test_spec_namespaces_switch_and_drift(kube, ns, operator):
     # A deleted policy comes back (the operator watches NetworkPolicies).
     kube.delete(kube.path("NetworkPolicy", ns, f"{NAME}-bridge"))
     wait_until(lambda: "bridge" in policies(kube, ns), 60, what="the bridge's policy to come back")
+    kube.delete(kube.path("NetworkPolicy", data_namespace(ns), f"{NAME}-valkey"))
+    wait_until(lambda: "valkey" in policies(kube, ns), 60, what="Valkey's policy to come back")
     # Off: all go; on again: all come back.
     kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"networkPolicies": {"enabled": False}}})
     wait_until(lambda: reconciled(kube, ns) and not policies(kube, ns), 60, what="the policies to go")

@@ -7,12 +7,12 @@ import time
 import pytest
 
 from harness import BIN_DIR, http_get, wait_until
-from kubekit import condition, infra_ready, sample_pipeline
+from kubekit import condition, data_namespace, infra_ready, sample_pipeline
 
 NAME = "black-friday"
 DEPLOYMENTS = ["api", "bridge", "writer-a", "writer-b", "consumer"]
 SERVICES = ["api", "bridge", "writer-a-headless", "writer-b-headless", "consumer"]
-EXPECTED = {"Deployment": DEPLOYMENTS, "Service": SERVICES, "ConfigMap": ["config"],
+EXPECTED = {"Deployment": DEPLOYMENTS, "Service": SERVICES,
             "HorizontalPodAutoscaler": ["api"], "Ingress": ["api"]}
 # Pods the sample asks for: api 1 (HPA minimum), bridge 1, writer-a 1, writer-b 2, consumer 1.
 SAMPLE_PODS = 6
@@ -48,6 +48,12 @@ def create_sample(kube, ns, name=NAME):
 
 def container(deploy):
     return deploy["spec"]["template"]["spec"]["containers"][0]
+
+
+def env(kube, ns, deployment):
+    """A worker container's environment as name -> value (secret references as their dict)."""
+    return {e["name"]: e.get("value", e.get("valueFrom"))
+            for e in container(get(kube, "Deployment", ns, deployment)).get("env", [])}
 
 
 def events(kube, ns, reason=None):
@@ -134,11 +140,16 @@ def test_sample_becomes_every_object_with_the_right_fields(kube, ns, operator):
     ing = get(kube, "Ingress", ns, "api")["spec"]
     assert ing["ingressClassName"] == "nginx"
     assert ing["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == f"{NAME}-api"
-    cm = get(kube, "ConfigMap", ns, "config")["data"]
-    assert cm["WRITER_TARGET"] == ";".join(
+    # Each worker gets only what it reads (common/contract.h), with nested deadlines.
+    assert env(kube, ns, "bridge")["WRITER_TARGET"] == ";".join(
         f"dns:///{NAME}-{w}-headless.{ns}.svc.cluster.local:50051" for w in ("writer-a", "writer-b"))
-    assert cm["KAFKA_BROKERS"] == f"{NAME}-kafka-bootstrap.{ns}.svc:9092"
-    assert cm["CATEGORY"] == "Belleza"
+    assert env(kube, ns, "writer-a")["KAFKA_BROKERS"] == f"{NAME}-kafka-bootstrap.{ns}.svc:9092"
+    assert "KAFKA_BROKERS" not in env(kube, ns, "api") and "CATEGORY" not in env(kube, ns, "api")
+    deadlines = [int(env(kube, ns, "api")["DOWNSTREAM_TIMEOUT_MS"]),
+                 int(env(kube, ns, "bridge")["DOWNSTREAM_TIMEOUT_MS"]),
+                 int(env(kube, ns, "writer-b")["DELIVERY_TIMEOUT_MS"])]
+    assert deadlines == [5000, 3500, 2000]
+    assert not get(kube, "ConfigMap", ns, "config")  # no shared all-settings ConfigMap
 
     sp = wait_until(lambda: reconciled(kube, ns), 60, what="status")
     assert condition(sp, "Ready")["status"] == "False"  # no kubelet: pods stay Pending
@@ -169,16 +180,19 @@ def test_spec_change_rolls_out(kube, ns, operator):
     assert sp["status"]["observedGeneration"] == gen
     assert wait_until(lambda: events(kube, ns, "Updated"), 30, what="Updated events")
 
-    # A writer group removed from the spec: its Deployment and Service go too.
-    hash_before = get(kube, "Deployment", ns, "writer-b")["spec"]["template"]["metadata"]["annotations"]
+    # A writer group removed from the spec: its Deployment and Service go too, and the bridge's
+    # target follows (its pod template changes: a rolling restart).
     kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"writers": [{"name": "writer-b", "replicas": 3}]}})
     wait_until(lambda: not get(kube, "Deployment", ns, "writer-a") and
                not get(kube, "Service", ns, "writer-a-headless"), 60, what="writer-a removed")
-    cm = get(kube, "ConfigMap", ns, "config")["data"]
-    assert cm["WRITER_TARGET"] == f"dns:///{NAME}-writer-b-headless.{ns}.svc.cluster.local:50051"
-    # The configuration changed, so every pod template changed with it (a rolling restart).
-    wait_until(lambda: get(kube, "Deployment", ns, "writer-b")["spec"]["template"]["metadata"]["annotations"]
-               != hash_before, 30, what="a new config hash on the pod template")
+    wait_until(lambda: env(kube, ns, "bridge")["WRITER_TARGET"] ==
+               f"dns:///{NAME}-writer-b-headless.{ns}.svc.cluster.local:50051", 30,
+               what="the bridge's WRITER_TARGET without writer-a")
+    # The api's deadline changes the bridge's and the writers' with it.
+    kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"api": {"downstreamTimeoutMs": 10000}}})
+    wait_until(lambda: env(kube, ns, "writer-b")["DELIVERY_TIMEOUT_MS"] == "6400" and
+               env(kube, ns, "bridge")["DOWNSTREAM_TIMEOUT_MS"] == "8000", 30,
+               what="deadlines derived from the new api deadline")
     assert wait_until(lambda: events(kube, ns, "Deleted"), 30, what="Deleted events")
 
 
@@ -206,7 +220,7 @@ def test_drift_is_undone(kube, ns, operator):
     wait_until(lambda: get(kube, "Service", ns, "api")["spec"]["ports"][0]["targetPort"] == "http", 60,
                what="the api Service's targetPort restored")
 
-    for kind, suffix in (("ConfigMap", "config"), ("HorizontalPodAutoscaler", "api"), ("Ingress", "api"),
+    for kind, suffix in (("HorizontalPodAutoscaler", "api"), ("Ingress", "api"),
                          ("Service", "writer-a-headless")):
         kube.delete(kube.path(kind, ns, f"{NAME}-{suffix}"))
         wait_until(lambda: get(kube, kind, ns, suffix), 60, what=f"{kind} {suffix} to come back")
@@ -221,8 +235,12 @@ def test_deleting_the_pipeline_leaves_no_orphans(kube, ns, operator):
     def gone():
         return all(not kube.owned(kind, ns, NAME) for kind in EXPECTED) and \
             not kube.get(kube.path("Pod", ns))["items"]
-    # kube-controller-manager's garbage collector follows the owner references.
+    # kube-controller-manager's garbage collector follows the owner references; the operator's
+    # finalizer cleans up the Valkey VMs' namespace, which no owner reference reaches.
     wait_until(gone, 120, interval=0.5, what="the garbage collector to remove every owned object")
+    assert kube.get_or_none(kube.sp_path(ns, NAME)) is None
+    data = kube.get_or_none(f"/api/v1/namespaces/{data_namespace(ns)}")
+    assert data is None or "deletionTimestamp" in data["metadata"]
 
 
 def make_pods_ready(kube, ns):

@@ -2,20 +2,28 @@
 
 Sales dashboard: a real Valkey is filled by the real consumer from a known set of sales (real
 Kafka); then every panel's query, translated from the Redis data source plugin's target
-(command, keyName, min/max, start/end) into the Valkey command the plugin sends, must return
-exactly what `salesctl dashboard --json` shows for that panel. Two carnets, two categories: the
-assigned-category section follows the carnet.
+(command, keyName, min/max, start/end) into the Valkey command the plugin sends, is run; its
+reply becomes the data frames the plugin makes of it, the panel's transformations run on those
+(grafana_frames.py), and what the panel then shows must be exactly what `salesctl dashboard
+--json` shows for it. Two carnets, two categories: the assigned-category section follows the
+carnet.
 
-Health dashboard: every metric it queries is one the workers (or kube-state-metrics) export."""
+Both dashboards decode strictly into the Grafana Foundation SDK's dashboard types
+(tools/dashcheck). Health dashboard: every metric it queries is one the workers (or
+kube-state-metrics) export."""
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from consume.consume_helpers import (CATEGORIES, dashboard, make_sales, produce_sales,
                                      start_consumer, wait_applied)
+from grafana_frames import (custom_frame, fields_by_name, get_frame, hgetall_frame, last_not_null,
+                            transform, xrange_frame, zrange_frame)
 from harness import ROOT
-from infra_helpers import render_json, write_pipeline
+from infra_helpers import render, render_json, write_pipeline
 
 CARNETS = {"202300539": "Belleza", "202300533": "Ropa"}
 VARIABLE = re.compile(r"\$\{?(\w+)\}?")
@@ -47,56 +55,89 @@ def plugin_command(target, variables):
 
 
 def resolve_variables(dash, client):
-    """Query variables as Grafana fills them: the plugin runs the query (a CLI command) and the
-    first value is selected."""
+    """Query variables as Grafana fills them: the plugin runs the query as a custom command,
+    its frame's values are the options, and the first is selected."""
     values = {}
     for v in dash["templating"]["list"]:
         assert v["type"] == "query" and v["datasource"]["type"] == "redis-datasource", v
-        reply = raw(client, *v["query"].split())
-        assert reply, f"variable {v['name']}: {v['query']} returned nothing"
-        values[v["name"]] = reply[0]
+        (frame,) = [custom_frame(raw(client, *v["query"].split()))]
+        options = fields_by_name(frame)["Value"]["values"]
+        assert options != ["(empty array)"], f"variable {v['name']}: {v['query']} gave nothing"
+        values[v["name"]] = options[0]
     return values
 
 
-def by_category(flat):
-    """A flat HGETALL reply as the dashboard's per-category numbers (absent = 0)."""
-    h = dict(zip(flat[::2], flat[1::2]))
-    assert set(h) <= set(CATEGORIES.values()), h
-    return {c: float(h.get(c, 0)) for c in CATEGORIES.values()}
+def frames_of(target, cmd, reply):
+    """The frames the plugin makes of the reply to `cmd` (grafana_frames.py)."""
+    return {"hgetall": lambda: [hgetall_frame(reply)], "zrange": lambda: [zrange_frame(reply)],
+            "get": lambda: [get_frame(cmd[1], reply)],
+            "xrange": lambda: [xrange_frame(reply)]}[target["command"]]()
 
 
-def product(reply):
-    """ZRANGE i i WITHSCORES: [member, score] or empty."""
-    if not reply:
-        return {"producto_id": None, "units": 0}
-    member, score = reply
-    return {"producto_id": member, "units": float(score)}
+def bars(panel, frames):
+    """A bar chart's bars: {x value: number}. It needs one frame with the xField as strings and
+    one number field beside it (Grafana draws nothing otherwise)."""
+    what = f"panel {panel['title']!r}"
+    assert len(frames) == 1, f"{what}: {len(frames)} frames"
+    fields = fields_by_name(frames[0])
+    x = panel["options"]["xField"]
+    assert x in fields and fields[x]["type"] == "string", f"{what}: no string field {x}: {fields}"
+    numbers = [f for n, f in fields.items() if n != x and f["type"] == "number"]
+    assert len(numbers) == 1, f"{what}: bars need one number field: {fields}"
+    return dict(zip(fields[x]["values"], numbers[0]["values"]))
 
 
-def check_panel(panel, reply, cmd, want):
-    """`reply` to `cmd` against what salesctl shows for the panel's key."""
+def stat_values(panel, frames):
+    """A stat panel's values with values=false: {field name: its lastNotNull}, for the fields
+    its reduceOptions.fields regex selects."""
+    red = panel["options"]["reduceOptions"]
+    assert red["values"] is False and red["calcs"] == ["lastNotNull"], red
+    pattern = re.compile(red["fields"].strip("/"))
+    return {f["name"]: last_not_null(f["values"]) for fr in frames for f in fr["fields"]
+            if pattern.search(f["name"])}
+
+
+def series_points(panel, frames):
+    """A time series panel's points: [(time ms, precio)], after its transformations. It needs
+    a time field and the number field to plot."""
+    what = f"panel {panel['title']!r}"
+    assert len(frames) == 1, f"{what}: {len(frames)} frames"
+    fields = fields_by_name(frames[0])
+    times = [f for f in fields.values() if f["type"] == "time"]
+    assert len(times) == 1, f"{what}: one time field wanted: {list(fields)}"
+    assert fields["precio"]["type"] == "number", fields["precio"]
+    assert all(f["type"] in ("time", "number") for f in fields.values()), list(fields)
+    return list(zip(times[0]["values"], fields["precio"]["values"]))
+
+
+def check_panel(panel, frames, cmd, want):
+    """What the panel shows, from its transformed frames, against salesctl for its key."""
     key, a = cmd[1], want["assigned"]
     what = f"panel {panel['title']!r}: {' '.join(cmd)}"
+    frames = transform(panel, frames)
     if key == "sp:total_sales":
-        assert int(reply) == want["total_sales"], what
+        assert panel["type"] == "stat", what
+        assert stat_values(panel, frames) == {"Value": want["total_sales"]}, what
     elif key in ("sp:avg_units", "sp:avg_price", "sp:reports"):
         field = {"sp:avg_units": "avg_units_by_category", "sp:avg_price": "avg_price_by_category",
                  "sp:reports": "reports_by_category"}[key]
-        assert by_category(reply) == want[field], what
+        assert panel["type"] == "barchart", what
+        assert bars(panel, frames) == want[field], what
     elif key in ("sp:max_price", "sp:min_price"):
-        h = dict(zip(reply[::2], reply[1::2]))
-        got = {"precio": float(h["precio"]), "producto_id": h["producto_id"]}
-        assert got == want[key[3:]], what
+        assert panel["type"] == "stat", what
+        assert stat_values(panel, frames) == want[key[3:]], what
     elif key == "sp:units" or key.startswith("sp:units:"):
         side = {"-1": "best_selling_product", "0": "least_selling_product"}[cmd[2]]
         if key != "sp:units":
             assert key == f"sp:units:{a['categoria']}", what
-        assert product(reply) == (want if key == "sp:units" else a)[side], what
+        best = (want if key == "sp:units" else a)[side]
+        assert panel["type"] == "stat", what
+        assert stat_values(panel, frames) == {best["producto_id"]: best["units"]}, what
     elif key.startswith("sp:series:"):
         series = a["price_series"]
         assert key == f"sp:series:{series['producto_id']}", what
-        points = sorted((int(dict(zip(f[::2], f[1::2]))["ts"]),
-                         float(dict(zip(f[::2], f[1::2]))["precio"])) for _, f in reply)
+        assert panel["type"] == "timeseries", what
+        points = series_points(panel, frames)
         assert points and points == [(int(t), p) for t, p in series["points"]], what
     else:
         raise AssertionError(f"{what}: a key the dashboard layout does not have")
@@ -157,13 +198,36 @@ def test_every_panel_reads_what_salesctl_shows(filled, tmp_path, carnet):
         assert target["type"] == "command" and target["datasource"]["type"] == "redis-datasource"
         assert panel["datasource"] == target["datasource"]
         cmd = plugin_command(target, variables)
-        check_panel(panel, raw(client, *cmd), cmd, want)
+        check_panel(panel, frames_of(target, cmd, raw(client, *cmd)), cmd, want)
         checked += 1
     assert checked == 11  # the 7 reads of the top part, total sales, 2 products + series of the category
     check_text_panels(dash, carnet, category)
     uses_category = {p["targets"][0]["keyName"] for p in dash["panels"] if "targets" in p}
     assert f"sp:units:{category}" in uses_category
     assert not any(k.startswith("sp:units:") and k != f"sp:units:{category}" for k in uses_category)
+
+
+def test_dashboards_decode_strictly_into_the_foundation_sdk(tmp_path):
+    """Every field of both dashboards is one the Grafana Foundation SDK's types know, with the
+    right type, and none they require is missing (panel options included)."""
+    files = []
+    for which in ("dashboard-sales", "dashboard-health"):
+        path = tmp_path / f"{which}.json"
+        path.write_text(render(which, write_pipeline(tmp_path)))
+        files.append(str(path))
+    r = subprocess.run([str(ROOT / "scripts" / "gotool.sh"), "dashcheck", *files],
+                       capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count(": ok (") == 2, r.stdout
+    # and it does refuse: an option the barchart type does not have
+    sales = json.loads(Path(files[0]).read_text())
+    bar = next(p for p in sales["panels"] if p["type"] == "barchart")
+    bar["options"]["bogus"] = True
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(sales))
+    r = subprocess.run([str(ROOT / "scripts" / "gotool.sh"), "dashcheck", str(bad)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and "unexpected field 'bogus'" in r.stderr, r.stderr
 
 
 def test_two_pipelines_two_dashboards(tmp_path):

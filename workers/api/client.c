@@ -12,7 +12,6 @@
 #include "log.h"
 #include "metrics.h"
 
-#define API_JSON_MAX 384            /* sp_sale_to_json of any valid sale fits */
 #define MIN_BUDGET_S 0.002          /* a sale with less time left is not sent at all */
 #define PROBE_INTERVAL_S 1.0
 #define PROBE_TIMEOUT_MS 1000L
@@ -27,7 +26,7 @@ struct api_job {
     double deadline;                /* sp_now() by which the sale must be answered */
     size_t body_len;
     char sale_id[SP_REST_SALE_ID_MAX + 1];
-    char body[API_JSON_MAX];
+    char body[SP_SALE_JSON_MAX];
 };
 
 struct api_transfer {
@@ -82,7 +81,7 @@ void api_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_
                      void *arg)
 {
     struct api_client *c = arg;
-    char body[API_JSON_MAX];
+    char body[SP_SALE_JSON_MAX];
     size_t len = sp_sale_to_json(sale, body, sizeof body);
     pthread_mutex_lock(&c->lock);
     int refused = c->stopping || c->count == c->cfg.max_queued || !len;

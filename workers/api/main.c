@@ -8,41 +8,17 @@
 #include <stdio.h>
 
 #include "client.h"
-#include "config.h"
+#include "contract.h"
 #include "httpd.h"
 #include "log.h"
 #include "rest.h"
 #include "signals.h"
 
-struct api_options {
-    const char *bind, *bridge_url, *log_level;
-    long port, timeout_ms, connections;
-    struct sp_rest_options rest;
-};
-
 /* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
-static int parse_options(struct api_options *o, int argc, char **argv)
+static int parse_options(struct sp_api_options *o, int argc, char **argv)
 {
-    const struct sp_option table[] = {
-        {"port", "PORT", SP_OPT_INT, &o->port, "8080",
-         "TCP port for POST /ventas, /healthz, /readyz and /metrics", SP_RANGE(1, 65535)},
-        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "IPv4 address to listen on",
-         SP_ANY},
-        {"bridge-url", "BRIDGE_URL", SP_OPT_STRING, &o->bridge_url,
-         "http://127.0.0.1:8081/ventas",
-         "the bridge's sale URL; its /readyz on the same host decides our readiness", SP_ANY},
-        {"timeout-ms", "DOWNSTREAM_TIMEOUT_MS", SP_OPT_INT, &o->timeout_ms, "5000",
-         "longest wait for the bridge per sale, queueing included; then 504 (keep it above "
-         "the bridge's own timeout)", SP_RANGE(1, 600000)},
-        {"max-connections", "BRIDGE_CONNECTIONS", SP_OPT_INT, &o->connections, "64",
-         "keep-alive HTTP/1.1 connections to the bridge (= sales sent at once)",
-         SP_RANGE(1, 10000)},
-        SP_REST_OPTIONS(&o->rest),
-        SP_OPTION_LOG_LEVEL(&o->log_level),
-        {0},
-    };
     return sp_config_parse("api", "REST intake of sales: validates POST /ventas and forwards "
-                           "each sale to the bridge.", table, argc, argv);
+                           "each sale to the bridge.", sp_api_option_table, o, argc, argv);
 }
 
 static void stop_client(void *arg)
@@ -52,7 +28,7 @@ static void stop_client(void *arg)
 
 int main(int argc, char **argv)
 {
-    struct api_options o;
+    struct sp_api_options o;
     int rc = parse_options(&o, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
@@ -63,15 +39,14 @@ int main(int argc, char **argv)
     int status = 1;
     struct api_client_config ccfg = {
         .bridge_url = o.bridge_url, .timeout_ms = o.timeout_ms,
-        .max_queued = (unsigned)o.rest.max_in_flight, .max_connections = (unsigned)o.connections};
+        .max_queued = (unsigned)o.max_in_flight, .max_connections = (unsigned)o.connections};
     struct api_client *client = api_client_start(&ccfg);
     if (!client)
         goto done;
     sp_admin_set_ready(api_client_ready, client);
     struct sp_rest_config rcfg = {
-        .bind_addr = o.bind, .port = (uint16_t)o.port, SP_REST_CONFIG_FROM(&o.rest),
-        .reserved_fds = (unsigned)o.connections,
-        .sale_id_from_header = 0,
+        .bind_addr = o.bind, .port = (uint16_t)o.port, SP_REST_CONFIG_FROM(&o),
+        .reserved_fds = (unsigned)o.connections, .sale_id_from_header = 0,
         .forward = api_client_send, .forward_arg = client};
     struct sp_rest *rest = sp_rest_start(&rcfg);
     if (!rest)

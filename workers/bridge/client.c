@@ -17,7 +17,6 @@
 #include "log.h"
 #include "metrics.h"
 
-#define SALE_PB_MAX 256             /* sp_sale_pack of any valid sale fits */
 #define TARGETS_MAX 2048
 #define SERVICE_CONFIG "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}"
 
@@ -179,7 +178,7 @@ void br_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_r
         answer_error(call, 503, "bridge shutting down");
         return;
     }
-    uint8_t pb[SALE_PB_MAX];
+    uint8_t pb[SP_SALE_PB_MAX];
     size_t len = sp_sale_pack(sale, pb, sizeof pb);
     struct br_call *k = len ? slot_get(c) : NULL;
     if (!k) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kafka_client.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -50,7 +51,7 @@ void loop_metrics_init(void)
 
 static int is_coop(struct loop *l)
 {
-    return strcmp(rd_kafka_rebalance_protocol(l->rk), "COOPERATIVE") == 0;
+    return strcmp(rd_kafka_rebalance_protocol(l->kafka.rk), "COOPERATIVE") == 0;
 }
 
 static int64_t wall_ms(void)
@@ -137,7 +138,7 @@ static void commit_to_kafka(struct loop *l, size_t n)
         rd_kafka_topic_partition_list_add(list, l->cfg.topic, l->parts[i])->offset =
             l->last[i] + 1;
     /* Only for lag tools: a failure (e.g. during a rebalance) costs nothing. */
-    rd_kafka_commit(l->rk, list, 1);
+    rd_kafka_commit(l->kafka.rk, list, 1);
     rd_kafka_topic_partition_list_destroy(list);
 }
 
@@ -185,7 +186,7 @@ static void rewind_partitions(struct loop *l, const int32_t *ids, const int64_t 
             to[i] >= 0 ? to[i] : RD_KAFKA_OFFSET_BEGINNING;
         sp_counter_add(m_rewinds, 1);
     }
-    rd_kafka_error_t *e = rd_kafka_seek_partitions(l->rk, list, 10000);
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(l->kafka.rk, list, 10000);
     if (e) {
         sp_error("seek_failed", "%s", rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
@@ -338,9 +339,9 @@ static void on_assign(struct loop *l, rd_kafka_topic_partition_list_t *parts)
     rd_kafka_error_t *e = NULL;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (is_coop(l))
-        e = rd_kafka_incremental_assign(l->rk, parts);
+        e = rd_kafka_incremental_assign(l->kafka.rk, parts);
     else
-        err = rd_kafka_assign(l->rk, parts);
+        err = rd_kafka_assign(l->kafka.rk, parts);
     if (e || err) {
         sp_error("assign_failed", "%s", e ? rd_kafka_error_string(e) : rd_kafka_err2str(err));
         if (e)
@@ -352,7 +353,7 @@ static void on_assign(struct loop *l, rd_kafka_topic_partition_list_t *parts)
 
 static void on_revoke(struct loop *l, rd_kafka_topic_partition_list_t *parts)
 {
-    int lost = rd_kafka_assignment_lost(l->rk);
+    int lost = rd_kafka_assignment_lost(l->kafka.rk);
     /* Applying what is in hand saves the next owner a re-read; a stale apply is harmless. */
     if (l->batch.len && !lost && apply_once(l, 0) != STORE_OK)
         sp_warn("batch_dropped", "Valkey did not take the batch in hand before the revoke; "
@@ -366,13 +367,13 @@ static void on_revoke(struct loop *l, rd_kafka_topic_partition_list_t *parts)
         }
     }
     if (is_coop(l)) {
-        rd_kafka_error_t *e = rd_kafka_incremental_unassign(l->rk, parts);
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(l->kafka.rk, parts);
         if (e) {
             sp_error("unassign_failed", "%s", rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
         }
     } else {
-        rd_kafka_assign(l->rk, NULL);
+        rd_kafka_assign(l->kafka.rk, NULL);
     }
     log_partitions("partitions_revoked", lost ? "lost" : "revoked", parts);
     count_assigned(l);
@@ -382,7 +383,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     (void)rk;
-    struct loop *l = opaque;
+    struct loop *l = sp_kafka_owner(opaque);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         on_assign(l, parts);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -395,30 +396,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---------------------------------------------------------------- polling */
 
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+/* A fatal error (librdkafka delivers it to a consumer as a message of consumer_poll, see
+ * kafka_client.h): the member is unusable; stop, and exit 1 so that it is restarted. */
+static void on_fatal(void *owner, const char *reason)
 {
-    struct loop *l = opaque;
-    unsigned long suppressed;
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char why[256];
-        rd_kafka_fatal_error(rk, why, sizeof why);
-        sp_error("kafka_fatal", "%s", why);
-        atomic_store(&l->failed, 1);
-        atomic_store(&l->stop, 1);
-    } else if (sp_ratelog_allow(&l->kafka_log, &suppressed)) {
-        sp_warn("kafka_error", "%s: %s (%lu similar suppressed)", rd_kafka_err2name(err), reason,
-                suppressed);
-    }
-}
-
-/* librdkafka's own log lines, as our JSON lines; called from its threads. */
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    enum sp_log_level lv = level <= 3 ? SP_LOG_ERROR : level == 4 ? SP_LOG_WARN
-                         : level <= 6 ? SP_LOG_INFO : SP_LOG_DEBUG;
-    if (sp_log_enabled(lv))
-        sp_log(lv, "librdkafka", "%s: %s", fac, buf);
+    (void)reason;
+    struct loop *l = owner;
+    atomic_store(&l->failed, 1);
+    atomic_store(&l->stop, 1);
 }
 
 static void take_record(struct loop *l, const rd_kafka_message_t *m)
@@ -438,14 +423,6 @@ static void take_record(struct loop *l, const rd_kafka_message_t *m)
                 e.field ? e.field : "", e.field ? " " : "", e.reason, suppressed);
 }
 
-static void consumer_error(struct loop *l, const rd_kafka_message_t *m)
-{
-    unsigned long suppressed;
-    if (sp_ratelog_allow(&l->kafka_log, &suppressed))
-        sp_warn("kafka_error", "%s (%lu similar suppressed)", rd_kafka_message_errstr(m),
-                suppressed);
-}
-
 /* Polls until the batch is full or, once it holds a record, batch_wait_ms have passed.
  * Returns with an empty batch after IDLE_POLL_MS without records. */
 static void collect(struct loop *l)
@@ -460,14 +437,14 @@ static void collect(struct loop *l)
                 break;
             timeout = (int)(left * 1000.0);
         }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(l->rk, timeout);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(l->kafka.rk, timeout);
         if (!m) {
             if (!l->batch.len)
                 return;
             continue;
         }
         if (m->err)
-            consumer_error(l, m);
+            sp_kafka_error(&l->kafka, m->err, rd_kafka_message_errstr(m));
         else if ((size_t)m->partition < l->nparts && l->assigned[m->partition])
             take_record(l, m);
         if (l->batch.len == 1 && deadline == 0)
@@ -481,7 +458,7 @@ static void update_lag(struct loop *l)
     int64_t lag = 0;
     for (size_t p = 0; p < l->nparts; p++) {
         int64_t lo, hi;
-        if (!l->assigned[p] || rd_kafka_get_watermark_offsets(l->rk, l->cfg.topic, (int32_t)p,
+        if (!l->assigned[p] || rd_kafka_get_watermark_offsets(l->kafka.rk, l->cfg.topic, (int32_t)p,
                                                               &lo, &hi))
             continue;
         int64_t pos = l->next[p] >= 0 ? l->next[p] : lo >= 0 ? lo : 0;
@@ -507,7 +484,7 @@ void loop_run(struct loop *l)
     if (l->batch.len)
         apply_batch(l);
     sp_info("consumer_closing", "leaving the group");
-    rd_kafka_resp_err_t err = rd_kafka_consumer_close(l->rk);
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(l->kafka.rk);
     if (err)
         sp_warn("consumer_close", "%s", rd_kafka_err2str(err));
     atomic_store(&l->finished, 1);
@@ -515,43 +492,34 @@ void loop_run(struct loop *l)
 
 /* ---------------------------------------------------------------- setup */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
-                    size_t errlen)
-{
-    if (rd_kafka_conf_set(conf, name, value, err, errlen) != RD_KAFKA_CONF_OK)
-        return -1;
-    return 0;
-}
-
 static rd_kafka_conf_t *kafka_conf(struct loop *l, char *err, size_t errlen)
 {
     char session[24], prefetch[24];
     snprintf(session, sizeof session, "%ld", l->cfg.session_timeout_ms);
     snprintf(prefetch, sizeof prefetch, "%ld", l->cfg.prefetch_kb);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf_set(conf, "bootstrap.servers", l->cfg.brokers, err, errlen) < 0 ||
-        conf_set(conf, "group.id", l->cfg.group, err, errlen) < 0 ||
-        conf_set(conf, "client.id", "sp-consumer", err, errlen) < 0 ||
-        conf_set(conf, "enable.auto.commit", "false", err, errlen) < 0 ||
-        conf_set(conf, "enable.auto.offset.store", "false", err, errlen) < 0 ||
-        conf_set(conf, "auto.offset.reset", "earliest", err, errlen) < 0 ||
-        conf_set(conf, "session.timeout.ms", session, err, errlen) < 0 ||
-        conf_set(conf, "partition.assignment.strategy", l->cfg.assignment_strategy, err,
-                 errlen) < 0 ||
+    const struct sp_kafka_setting settings[] = {
+        {"bootstrap.servers", l->cfg.brokers},
+        {"group.id", l->cfg.group},
+        {"client.id", "sp-consumer"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"session.timeout.ms", session},
+        {"partition.assignment.strategy", l->cfg.assignment_strategy},
         /* Bounds what librdkafka prefetches per partition and what one fetch answer may hold
          * (64 MiB and 50 MiB by default): with a backlog in Kafka those defaults made the
          * consumer's RSS 60 MB; 1 MiB keeps it near 30 MB at >60k records/s (make bench). */
-        conf_set(conf, "queued.max.messages.kbytes", prefetch, err, errlen) < 0 ||
-        conf_set(conf, "fetch.max.bytes", "1048576", err, errlen) < 0 ||
-        conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) < 0 ||
-        conf_set(conf, "receive.message.max.bytes", "2097152", err, errlen) < 0) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_opaque(conf, l);
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_log_cb(conf, on_log);
+        {"queued.max.messages.kbytes", prefetch},
+        {"fetch.max.bytes", "1048576"},
+        {"max.partition.fetch.bytes", "262144"},
+        {"receive.message.max.bytes", "2097152"},
+    };
+    l->kafka.owner = l;
+    l->kafka.on_fatal = on_fatal;
+    rd_kafka_conf_t *conf = sp_kafka_conf(&l->kafka, settings,
+                                          sizeof settings / sizeof settings[0], err, errlen);
+    if (conf)
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     return conf;
 }
 
@@ -559,7 +527,7 @@ static int subscribe(struct loop *l, char *err, size_t errlen)
 {
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, l->cfg.topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(l->rk, topics);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(l->kafka.rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (e) {
         snprintf(err, errlen, "subscribe to %s: %s", l->cfg.topic, rd_kafka_err2str(e));
@@ -582,14 +550,9 @@ int loop_init(struct loop *l, const struct loop_config *cfg, const struct store_
         goto fail;
     }
     rd_kafka_conf_t *conf = kafka_conf(l, err, errlen);
-    if (!conf)
+    if (!conf || sp_kafka_new(&l->kafka, RD_KAFKA_CONSUMER, conf, err, errlen) < 0)
         goto fail;
-    l->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
-    if (!l->rk) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    rd_kafka_poll_set_consumer(l->rk);
+    rd_kafka_poll_set_consumer(l->kafka.rk);
     if (subscribe(l, err, errlen) < 0)
         goto fail;
     return 0;
@@ -600,8 +563,8 @@ fail:
 
 void loop_free(struct loop *l)
 {
-    if (l->rk)
-        rd_kafka_destroy(l->rk);
+    if (l->kafka.rk)
+        rd_kafka_destroy(l->kafka.rk);
     store_free(&l->store);
     batch_free(&l->batch);
     free(l->next);

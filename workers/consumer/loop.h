@@ -7,7 +7,8 @@
  * until it applies (the script is idempotent); nothing is skipped. On revoke the batch in
  * hand is applied once if Valkey answers, else its revoked records are dropped: the next
  * owner reads them again from Valkey's offsets. Every callback (rebalance, errors) runs on
- * this thread, inside rd_kafka_consumer_poll(). */
+ * this thread, inside rd_kafka_consumer_poll(). A fatal Kafka error stops the loop with
+ * `failed` set (exit status 1). */
 #ifndef CONSUMER_LOOP_H
 #define CONSUMER_LOOP_H
 
@@ -17,7 +18,7 @@
 #include <stdint.h>
 
 #include "batch.h"
-#include "log.h"
+#include "kafka_client.h"
 #include "store.h"
 
 struct loop_config {
@@ -36,7 +37,7 @@ struct loop_config {
 
 struct loop {
     struct loop_config cfg;
-    rd_kafka_t *rk;
+    struct sp_kafka kafka;         /* kafka.rk is the consumer */
     struct store store;
     struct batch batch;
     int64_t *next;         /* per partition: next offset believed stored in Valkey; -1 unknown */
@@ -53,7 +54,7 @@ struct loop {
     double stop_deadline;  /* when the batch in hand is abandoned after a stop; 0 before */
     double next_verify;    /* when to compare Valkey's offsets with ours again */
     double next_lag;       /* when to compute the lag again */
-    struct sp_ratelog decode_log, valkey_log, kafka_log;
+    struct sp_ratelog decode_log, valkey_log;
 };
 
 /* Creates the Kafka consumer and subscribes; Valkey is connected lazily. 0, or -1 with the

@@ -6,71 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "config.h"
+#include "contract.h"
 #include "httpd.h"
 #include "log.h"
 #include "loop.h"
 #include "signals.h"
 
-struct options {
-    const char *brokers, *topic, *group, *strategy, *valkey_url, *valkey_password, *bind,
-        *log_level;
-    long batch_size, batch_wait_ms, wait_replicas, wait_timeout_ms, valkey_timeout_ms,
-        series_ttl_s, series_max_len, series_interval_ms, session_timeout_ms, http_port,
-        prefetch_kb;
-    double stop_grace_s;
-};
-
-static int parse_options(struct options *o, int argc, char **argv)
+static int parse_options(struct sp_consumer_options *o, int argc, char **argv)
 {
-    const struct sp_option table[] = {
-        {"kafka-brokers", "KAFKA_BROKERS", SP_OPT_STRING, &o->brokers, "127.0.0.1:9092",
-         "Kafka bootstrap servers", SP_ANY},
-        {"topic", "KAFKA_TOPIC", SP_OPT_STRING, &o->topic, "sales", "topic of the sales", SP_ANY},
-        {"group", "KAFKA_GROUP", SP_OPT_STRING, &o->group, "sales-consumer",
-         "consumer group (every member applies to the same Valkey)", SP_ANY},
-        {"assignment-strategy", "KAFKA_ASSIGNMENT_STRATEGY", SP_OPT_STRING, &o->strategy,
-         "range,roundrobin", "partition.assignment.strategy (e.g. cooperative-sticky)", SP_ANY},
-        {"session-timeout-ms", "KAFKA_SESSION_TIMEOUT_MS", SP_OPT_INT, &o->session_timeout_ms,
-         "10000", "how long the group waits for a silent member before reassigning",
-         SP_RANGE(1, 3600000)},
-        {"batch-size", "BATCH_SIZE", SP_OPT_INT, &o->batch_size, "500",
-         "records per Valkey call (1-100000)", SP_RANGE(1, 100000)},
-        {"batch-wait-ms", "BATCH_WAIT_MS", SP_OPT_INT, &o->batch_wait_ms, "20",
-         "how long a started batch waits to fill up (0-10000)", SP_RANGE(0, 10000)},
-        {"prefetch-kb", "KAFKA_PREFETCH_KB", SP_OPT_INT, &o->prefetch_kb, "1024",
-         "KiB of records fetched ahead per partition; bounds memory while a backlog drains",
-         SP_RANGE(64, 1048576)},
-        {"valkey-url", "VALKEY_URL", SP_OPT_STRING, &o->valkey_url, "redis://127.0.0.1:6379",
-         "Valkey primary, redis://[[user]:password@]host[:port][/db]", SP_ANY},
-        {"valkey-password", "VALKEY_PASSWORD", SP_OPT_STRING, &o->valkey_password, NULL,
-         "password when the URL has none", SP_ANY},
-        {"valkey-timeout-ms", "VALKEY_TIMEOUT_MS", SP_OPT_INT, &o->valkey_timeout_ms, "5000",
-         "connect and command timeout (WAIT's own timeout is added)", SP_RANGE(1, 3600000)},
-        {"wait-replicas", "VALKEY_WAIT_REPLICAS", SP_OPT_INT, &o->wait_replicas, "0",
-         "after each batch, WAIT for this many replicas (0: off)", SP_RANGE(0, 1000)},
-        {"wait-timeout-ms", "VALKEY_WAIT_TIMEOUT_MS", SP_OPT_INT, &o->wait_timeout_ms, "1000",
-         "WAIT timeout; a batch moves on after it even if short", SP_RANGE(0, 3600000)},
-        {"series-ttl-seconds", "SERIES_TTL_SECONDS", SP_OPT_INT, &o->series_ttl_s, "86400",
-         "expiry of each price series, refreshed on write (0: never); totals never expire",
-         SP_RANGE(0, 315360000)},
-        {"series-max-len", "SERIES_MAX_LEN", SP_OPT_INT, &o->series_max_len, "1000",
-         "approximate length bound of each price series", SP_RANGE(1, 100000000)},
-        {"series-interval-ms", "SERIES_INTERVAL_MS", SP_OPT_INT, &o->series_interval_ms, "1000",
-         "at most one price point per product and interval, by sale time (0: every sale)",
-         SP_RANGE(0, 86400000)},
-        {"stop-grace-seconds", "STOP_GRACE_SECONDS", SP_OPT_DOUBLE, &o->stop_grace_s, "10",
-         "on SIGTERM, how long to keep retrying the batch in hand while Valkey is down",
-         SP_RANGE(0, 3600)},
-        {"http-port", "HTTP_PORT", SP_OPT_INT, &o->http_port, "9092",
-         "port of /healthz /readyz /metrics", SP_RANGE(0, 65535)},
-        {"bind", "BIND_ADDR", SP_OPT_STRING, &o->bind, "0.0.0.0", "address of the HTTP port",
-         SP_ANY},
-        SP_OPTION_LOG_LEVEL(&o->log_level),
-        {0},
-    };
     return sp_config_parse("consumer", "Consumes sales from Kafka into the Valkey aggregates "
-                           "of the dashboard, each sale exactly once.", table, argc, argv);
+                           "of the dashboard, each sale exactly once.", sp_consumer_option_table,
+                           o, argc, argv);
 }
 
 static int ready(void *arg, char *why, size_t cap)
@@ -90,7 +36,7 @@ static void *run(void *arg)
 
 int main(int argc, char **argv)
 {
-    struct options o;
+    struct sp_consumer_options o;
     int rc = parse_options(&o, argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;

@@ -1,4 +1,5 @@
-/* store.c - see store.h. The layout written here is described in ARCHITECTURE.md ("Valkey: the key layout"). */
+/* store.c - see store.h. The layout written here is described in ARCHITECTURE.md ("Valkey:
+ * the key layout"); the script that writes it is apply.lua beside this file. */
 #include "store.h"
 
 #include <hiredis/hiredis.h>
@@ -10,165 +11,56 @@
 #include "sales_keys.h"
 #include "valkey.h"
 
-/* KEYS and the fixed head of ARGV, in the order the script unpacks them. */
+/* The fixed KEYS, in the order apply.lua unpacks them; then the category zsets and the
+ * batch's series keys. */
 static const char *const script_keys[] = {
     SP_KEY_TOTAL_SALES, SP_KEY_REPORTS, SP_KEY_SUM_UNITS, SP_KEY_SUM_PRICE, SP_KEY_AVG_UNITS,
     SP_KEY_AVG_PRICE, SP_KEY_MAX_PRICE, SP_KEY_MIN_PRICE, SP_KEY_UNITS, SP_KEY_OFFSETS,
     SP_KEY_SERIES_LAST};
 #define NKEYS (sizeof script_keys / sizeof script_keys[0])
-/* topic, units-per-category prefix, series prefix, ttl, maxlen, interval, partition count */
-#define HEAD_ARGS 7
-#define REC_ARGS 7      /* partition, offset, category ('' = offset only), id, precio, units, ts */
-#define REC_TEXT 112    /* formatted numbers of one record, NULs included */
+/* topic, ttl, maxlen, interval, 3 field names, 4 category names, partition count */
+#define HEAD_ARGS 12
+#define REC_ARGS 8      /* partition, offset, category ('' = offset only), id, precio, units,
+                         * ts, series key index */
+#define REC_TEXT 128    /* formatted numbers of one record, NULs included */
 #define PART_TEXT 48    /* partition + expected offset */
+#define SERIES_KEY_MAX (sizeof SP_KEY_SERIES + SP_PRODUCT_ID_BYTES)
 
-/* Per batch, each category's count and sums are read once and written once, each product's
- * units added once; per sale only the price series may get an XADD (every sale, or the first
- * sale of each product in each interval). Floats are written with the shortest text that
- * reads back as the same double. Returns {1, applied, duplicates, skipped}, or
- * {0, p, stored, ...} when a partition's stored next offset is below the caller's belief. */
-const char store_script[] =
-    "-- Applies one batch of records and the next offset of each partition, atomically.\n"
-    "local K_TOTAL, K_REPORTS, K_SUNITS, K_SPRICE, K_AUNITS, K_APRICE, K_MAX, K_MIN, K_UNITS,\n"
-    "      K_OFFS, K_LAST = unpack(KEYS)\n"
-    "local topic, catp, serp = ARGV[1], ARGV[2], ARGV[3]\n"
-    "local ttl, maxlen, every = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])\n"
-    "local n, i = #ARGV, 8\n"
-    "\n"
-    "local function fmt(x)\n"
-    "  local s = string.format('%.15g', x)\n"
-    "  if tonumber(s) ~= x then s = string.format('%.17g', x) end\n"
-    "  return s\n"
-    "end\n"
-    "local function num(v) if v then return tonumber(v) end return nil end\n"
-    "\n"
-    "-- Stored next offset per partition; a caller that applied more than Valkey holds gets the\n"
-    "-- partitions back (nothing applied) and rewinds.\n"
-    "local nxt, dirty, behind = {}, {}, {0}\n"
-    "for _ = 1, tonumber(ARGV[7]) do\n"
-    "  local p, want = ARGV[i], tonumber(ARGV[i + 1])\n"
-    "  local have = num(redis.call('HGET', K_OFFS, topic .. ':' .. p)) or -1\n"
-    "  if have < want then behind[#behind + 1] = tonumber(p); behind[#behind + 1] = have end\n"
-    "  nxt[p] = have\n"
-    "  i = i + 2\n"
-    "end\n"
-    "if #behind > 1 then return behind end\n"
-    "\n"
-    "-- Pass 1: the offset check, and the batch's sums in Lua tables.\n"
-    "local dups, skipped, sales = 0, 0, {}\n"
-    "local cnt, su, sp, units, cunits = {}, {}, {}, {}, {}\n"
-    "local maxp, maxs, maxid, minp, mins, minid\n"
-    "while i <= n do\n"
-    "  local p, off, cat = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]\n"
-    "  if off < nxt[p] then\n"
-    "    dups = dups + 1\n"
-    "  else\n"
-    "    nxt[p] = off + 1; dirty[p] = true\n"
-    "    if cat == '' then\n"
-    "      skipped = skipped + 1\n"
-    "    else\n"
-    "      local id, ps, u = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])\n"
-    "      local price = tonumber(ps)\n"
-    "      sales[#sales + 1] = i\n"
-    "      cnt[cat] = (cnt[cat] or 0) + 1\n"
-    "      su[cat] = (su[cat] or 0) + u\n"
-    "      sp[cat] = (sp[cat] or 0) + price\n"
-    "      units[id] = (units[id] or 0) + u\n"
-    "      local cu = cunits[cat]\n"
-    "      if not cu then cu = {}; cunits[cat] = cu end\n"
-    "      cu[id] = (cu[id] or 0) + u\n"
-    "      if not maxp or price > maxp then maxp, maxs, maxid = price, ps, id end\n"
-    "      if not minp or price < minp then minp, mins, minid = price, ps, id end\n"
-    "    end\n"
-    "  end\n"
-    "  i = i + 7\n"
-    "end\n"
-    "\n"
-    "local function write_totals()\n"
-    "  redis.call('INCRBY', K_TOTAL, #sales)\n"
-    "  for cat, c in pairs(cnt) do\n"
-    "    local total = redis.call('HINCRBY', K_REPORTS, cat, c)\n"
-    "    local sumu = redis.call('HINCRBY', K_SUNITS, cat, string.format('%d', su[cat]))\n"
-    "    local sump = (num(redis.call('HGET', K_SPRICE, cat)) or 0) + sp[cat]\n"
-    "    redis.call('HSET', K_SPRICE, cat, fmt(sump))\n"
-    "    redis.call('HSET', K_AUNITS, cat, fmt(sumu / total))\n"
-    "    redis.call('HSET', K_APRICE, cat, fmt(sump / total))\n"
-    "    for id, u in pairs(cunits[cat]) do\n"
-    "      redis.call('ZINCRBY', catp .. cat, string.format('%d', u), id)\n"
-    "    end\n"
-    "  end\n"
-    "  for id, u in pairs(units) do redis.call('ZINCRBY', K_UNITS, string.format('%d', u), id) end\n"
-    "  local m = num(redis.call('HGET', K_MAX, '" SP_FIELD_PRICE "'))\n"
-    "  if not m or maxp > m then redis.call('HSET', K_MAX, '" SP_FIELD_PRICE "', maxs, '" SP_FIELD_PRODUCT "', maxid) end\n"
-    "  m = num(redis.call('HGET', K_MIN, '" SP_FIELD_PRICE "'))\n"
-    "  if not m or minp < m then redis.call('HSET', K_MIN, '" SP_FIELD_PRICE "', mins, '" SP_FIELD_PRODUCT "', minid) end\n"
-    "end\n"
-    "\n"
-    "-- The start of the interval of each product's last point (-1: none), for `every` > 0.\n"
-    "local function last_points()\n"
-    "  local ids, last = {}, {}\n"
-    "  for _, j in ipairs(sales) do\n"
-    "    local id = ARGV[j + 3]\n"
-    "    if not last[id] then last[id] = -1; ids[#ids + 1] = id end\n"
-    "  end\n"
-    "  for k = 1, #ids, 500 do\n"
-    "    local chunk = {}\n"
-    "    for m = k, math.min(k + 499, #ids) do chunk[#chunk + 1] = ids[m] end\n"
-    "    local got = redis.call('HMGET', K_LAST, unpack(chunk))\n"
-    "    for m = 1, #chunk do last[chunk[m]] = tonumber(got[m]) or -1 end\n"
-    "  end\n"
-    "  return last\n"
-    "end\n"
-    "\n"
-    "-- Pass 2: a point per sale, or (every > 0) per product and interval of `every` ms.\n"
-    "local function write_series()\n"
-    "  local last = every > 0 and last_points() or nil\n"
-    "  local wrote = {}\n"
-    "  for _, j in ipairs(sales) do\n"
-    "    local id, ts = ARGV[j + 3], tonumber(ARGV[j + 6])\n"
-    "    local start = every > 0 and ts - ts % every or nil\n"
-    "    if not last or start > last[id] then\n"
-    "      redis.call('XADD', serp .. id, 'MAXLEN', '~', maxlen, '*', '" SP_FIELD_TS "', ARGV[j + 6],\n"
-    "                 '" SP_FIELD_PRICE "', ARGV[j + 4])\n"
-    "      wrote[id] = true\n"
-    "      if last then last[id] = start end\n"
-    "    end\n"
-    "  end\n"
-    "  for id in pairs(wrote) do\n"
-    "    if last then redis.call('HSET', K_LAST, id, string.format('%d', last[id])) end\n"
-    "    if ttl > 0 then redis.call('EXPIRE', serp .. id, ttl) end\n"
-    "  end\n"
-    "  if last and ttl > 0 and next(wrote) then redis.call('EXPIRE', K_LAST, ttl) end\n"
-    "end\n"
-    "\n"
-    "if #sales > 0 then\n"
-    "  write_totals()\n"
-    "  write_series()\n"
-    "end\n"
-    "for p in pairs(dirty) do\n"
-    "  redis.call('HSET', K_OFFS, topic .. ':' .. p, string.format('%d', nxt[p]))\n"
-    "end\n"
-    "return {1, #sales, dups, skipped}\n";
+static size_t pow2_at_least(size_t n)
+{
+    size_t p = 16;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
 
 int store_init(struct store *s, const struct store_config *cfg, size_t batch_cap)
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
     s->rec_cap = batch_cap;
-    size_t argc = 3 + NKEYS + HEAD_ARGS + 2 * batch_cap + REC_ARGS * batch_cap;
-    s->text_cap = 64 + batch_cap * (REC_TEXT + PART_TEXT);
+    size_t argc = 3 + NKEYS + SP_CATEGORIES + batch_cap + HEAD_ARGS + 2 * batch_cap +
+                  REC_ARGS * batch_cap;
+    s->text_cap = 64 + batch_cap * (REC_TEXT + PART_TEXT + SERIES_KEY_MAX);
+    s->nslots = pow2_at_least(2 * batch_cap);
     s->argv = calloc(argc, sizeof *s->argv);
     s->argvlen = calloc(argc, sizeof *s->argvlen);
     s->text = malloc(s->text_cap);
     s->parts = calloc(batch_cap, sizeof *s->parts);
     s->last = calloc(batch_cap, sizeof *s->last);
+    s->slots = calloc(s->nslots, sizeof *s->slots);
+    s->series_rec = calloc(batch_cap, sizeof *s->series_rec);
+    s->series_of = calloc(batch_cap, sizeof *s->series_of);
     s->res.behind_part = calloc(batch_cap, sizeof *s->res.behind_part);
     s->res.behind_next = calloc(batch_cap, sizeof *s->res.behind_next);
-    if (!s->argv || !s->argvlen || !s->text || !s->parts || !s->last || !s->res.behind_part ||
-        !s->res.behind_next) {
+    if (!s->argv || !s->argvlen || !s->text || !s->parts || !s->last || !s->slots ||
+        !s->series_rec || !s->series_of || !s->res.behind_part || !s->res.behind_next) {
         store_free(s);
         return -1;
     }
+    for (int c = 1; c <= SP_CATEGORIES; c++)
+        snprintf(s->category_keys[c - 1], sizeof s->category_keys[c - 1], "%s%s",
+                 SP_KEY_UNITS_CAT, sp_category_name(c));
     return 0;
 }
 
@@ -187,6 +79,9 @@ void store_free(struct store *s)
     free(s->text);
     free(s->parts);
     free(s->last);
+    free(s->slots);
+    free(s->series_rec);
+    free(s->series_of);
     free(s->res.behind_part);
     free(s->res.behind_next);
     memset(s, 0, sizeof *s);
@@ -213,7 +108,7 @@ static enum store_rc fail_reply(struct store *s, redisReply *r, const char *what
 
 static enum store_rc load_script(struct store *s)
 {
-    const char *argv[3] = {"SCRIPT", "LOAD", store_script};
+    const char *argv[3] = {"SCRIPT", "LOAD", consumer_apply_lua};
     redisReply *r = redisCommandArgv(s->c, 3, argv, NULL);
     if (!r || r->type != REDIS_REPLY_STRING || r->len != 40)
         return fail_reply(s, r, "SCRIPT LOAD", "a sha1");
@@ -273,7 +168,8 @@ static void push_price(struct store *s, size_t *argc, size_t *used, double v)
     push_arg(s, argc, dst, (size_t)n);
 }
 
-static void push_record(struct store *s, size_t *argc, size_t *used, const struct batch_rec *r)
+static void push_record(struct store *s, size_t *argc, size_t *used, const struct batch_rec *r,
+                        uint32_t series)
 {
     push_num(s, argc, used, r->partition);
     push_num(s, argc, used, r->offset);
@@ -287,6 +183,38 @@ static void push_record(struct store *s, size_t *argc, size_t *used, const struc
     push_price(s, argc, used, r->sale.precio);
     push_num(s, argc, used, r->sale.cantidad_vendida);
     push_num(s, argc, used, r->ts_ms);
+    push_num(s, argc, used, series);
+}
+
+static uint32_t id_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h;
+}
+
+/* The batch's distinct products, so that each price series key is passed once in KEYS:
+ * series_rec[k] is the first record of product k + 1, series_of[i] record i's product. */
+static void find_series(struct store *s, const struct batch *b)
+{
+    size_t mask = s->nslots - 1;
+    memset(s->slots, 0, s->nslots * sizeof *s->slots);
+    s->nseries = 0;
+    for (size_t i = 0; i < b->len; i++) {
+        if (b->recs[i].kind != BATCH_SALE)
+            continue;
+        const char *id = b->recs[i].sale.producto_id;
+        size_t h = id_hash(id) & mask;
+        while (s->slots[h] &&
+               strcmp(b->recs[s->series_rec[s->slots[h] - 1]].sale.producto_id, id) != 0)
+            h = (h + 1) & mask;
+        if (!s->slots[h]) {
+            s->series_rec[s->nseries++] = i;
+            s->slots[h] = (uint32_t)s->nseries;
+        }
+        s->series_of[i] = s->slots[h];
+    }
 }
 
 /* Fills argv for EVALSHA; returns argc. */
@@ -294,17 +222,30 @@ static size_t build_args(struct store *s, const struct batch *b, const int64_t *
                          size_t nexpected)
 {
     size_t argc = 0, used = 0;
+    find_series(s, b);
     push_str(s, &argc, "EVALSHA");
     push_str(s, &argc, s->sha);
-    push_num(s, &argc, &used, (int64_t)NKEYS);
+    push_num(s, &argc, &used, (int64_t)(NKEYS + SP_CATEGORIES + s->nseries));
     for (size_t i = 0; i < NKEYS; i++)
         push_str(s, &argc, script_keys[i]);
+    for (int c = 0; c < SP_CATEGORIES; c++)
+        push_str(s, &argc, s->category_keys[c]);
+    for (size_t k = 0; k < s->nseries; k++) {
+        char *key = s->text + used;
+        int n = snprintf(key, s->text_cap - used, "%s%s", SP_KEY_SERIES,
+                         b->recs[s->series_rec[k]].sale.producto_id);
+        used += (size_t)n + 1;
+        push_arg(s, &argc, key, (size_t)n);
+    }
     push_str(s, &argc, s->cfg.topic);
-    push_str(s, &argc, SP_KEY_UNITS_CAT);
-    push_str(s, &argc, SP_KEY_SERIES);
     push_num(s, &argc, &used, s->cfg.series_ttl_s);
     push_num(s, &argc, &used, s->cfg.series_max_len);
     push_num(s, &argc, &used, s->cfg.series_interval_ms);
+    push_str(s, &argc, SP_FIELD_PRICE);
+    push_str(s, &argc, SP_FIELD_PRODUCT);
+    push_str(s, &argc, SP_FIELD_TS);
+    for (int c = 1; c <= SP_CATEGORIES; c++)
+        push_str(s, &argc, sp_category_name(c));
     size_t nparts = batch_partitions(b, s->parts, s->last, s->rec_cap);
     push_num(s, &argc, &used, (int64_t)nparts);
     for (size_t i = 0; i < nparts; i++) {
@@ -313,7 +254,7 @@ static size_t build_args(struct store *s, const struct batch *b, const int64_t *
         push_num(s, &argc, &used, p >= 0 && (size_t)p < nexpected ? expected[p] : -1);
     }
     for (size_t i = 0; i < b->len; i++)
-        push_record(s, &argc, &used, &b->recs[i]);
+        push_record(s, &argc, &used, &b->recs[i], s->series_of[i]);
     return argc;
 }
 

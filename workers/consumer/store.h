@@ -1,5 +1,6 @@
-/* store.h - the consumer's side of Valkey: one Lua script, loaded once, applies a whole batch
- * (aggregates + next offset of each partition) atomically; see ARCHITECTURE.md ("Valkey: the key layout").
+/* store.h - the consumer's side of Valkey: one Lua script (apply.lua), loaded once, applies a
+ * whole batch (aggregates + next offset of each partition) atomically, every key it touches
+ * passed in KEYS; see ARCHITECTURE.md ("Valkey: the key layout").
  *
  * The script is idempotent: a record is applied only if its offset is at or past the next
  * offset stored for its partition, so a batch may be retried after any error, and a stale
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "batch.h"
+#include "sale.h"
 
 struct redisContext;
 
@@ -56,6 +58,11 @@ struct store {
     size_t text_cap, rec_cap;
     int32_t *parts;
     int64_t *last;
+    uint32_t *slots;           /* the batch's distinct products (find_series) */
+    size_t nslots, nseries;
+    size_t *series_rec;
+    uint32_t *series_of;
+    char category_keys[SP_CATEGORIES][32];
     struct store_result res;
 };
 
@@ -82,7 +89,7 @@ enum store_rc store_ping(struct store *s);
 /* WAIT replicas timeout_ms; *acked receives the number of replicas that acknowledged. */
 enum store_rc store_wait(struct store *s, long replicas, long timeout_ms, long *acked);
 
-/* The script's source, for tests and docs. */
-extern const char store_script[];
+/* apply.lua, embedded by the Makefile (build/gen/lua/consumer/apply.c). */
+extern const char consumer_apply_lua[];
 
 #endif

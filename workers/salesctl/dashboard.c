@@ -17,15 +17,6 @@ enum panel {
 };
 
 
-int dashboard_category_of(const char *carnet)
-{
-    size_t len = strlen(carnet);
-    if (len == 0 || carnet[len - 1] < '0' || carnet[len - 1] > '9')
-        return 0;
-    static const int by_digit[10] = {1, 1, 1, 2, 2, 2, 3, 3, 4, 4};
-    return by_digit[carnet[len - 1] - '0'];
-}
-
 static int is_string(const redisReply *r)
 {
     return r && r->type == REDIS_REPLY_STRING;
@@ -33,7 +24,7 @@ static int is_string(const redisReply *r)
 
 static void copy_id(char *dst, const redisReply *r)
 {
-    size_t n = r->len < SP_PRODUCT_ID_MAX ? r->len : SP_PRODUCT_ID_MAX;
+    size_t n = r->len < SP_PRODUCT_ID_BYTES ? r->len : SP_PRODUCT_ID_BYTES;
     memcpy(dst, r->str, n);
     dst[n] = '\0';
 }
@@ -203,7 +194,7 @@ int dashboard_read(redisContext *c, const char *carnet, struct dashboard *d, cha
                    size_t errlen)
 {
     memset(d, 0, sizeof *d);
-    d->categoria = dashboard_category_of(carnet);
+    d->categoria = sp_category_of_carnet(carnet);
     if (!d->categoria || strlen(carnet) > DASH_CARNET_MAX)
         return sp_fail(err, errlen, "the carnet '%s' must end in a digit (at most %d characters)",
                     carnet, DASH_CARNET_MAX);

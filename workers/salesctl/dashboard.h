@@ -18,13 +18,13 @@
 
 struct dash_product {
     int present;
-    char id[SP_PRODUCT_ID_MAX + 1];
+    char id[SP_PRODUCT_ID_BYTES + 1];
     double units;
 };
 
 struct dash_price {
     int present;
-    char id[SP_PRODUCT_ID_MAX + 1];
+    char id[SP_PRODUCT_ID_BYTES + 1];
     double precio;
 };
 
@@ -46,10 +46,6 @@ struct dashboard {
     struct dash_point *points;                      /* price series of cat_best, by time */
     size_t npoints;
 };
-
-/* 1..4 from the carnet's last digit (0-2 Electronica, 3-5 Ropa, 6-7 Hogar, 8-9 Belleza);
- * 0 when the carnet does not end in a digit. */
-int dashboard_category_of(const char *carnet);
 
 /* Reads every panel. 0, or -1 with the reason in `err`. Free with dashboard_free(). */
 int dashboard_read(redisContext *c, const char *carnet, struct dashboard *d, char *err,

@@ -17,10 +17,10 @@ static void test_category_of(void **state)
     char carnet[] = "20230053x";
     for (int d = 0; d < 10; d++) {
         carnet[8] = (char)('0' + d);
-        assert_int_equal(dashboard_category_of(carnet), want[d]);
+        assert_int_equal(sp_category_of_carnet(carnet), want[d]);
     }
-    assert_int_equal(dashboard_category_of(""), 0);
-    assert_int_equal(dashboard_category_of("12a"), 0);
+    assert_int_equal(sp_category_of_carnet(""), 0);
+    assert_int_equal(sp_category_of_carnet("12a"), 0);
 }
 
 static void test_json(void **state)

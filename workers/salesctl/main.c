@@ -1,19 +1,22 @@
 /* salesctl - command-line tools for the sales pipeline.
  *
  *   salesctl dashboard [--json] [--carnet N] [--valkey-url URL]
- *       every dashboard panel, read from Valkey, as tables (or JSON with --json) */
+ *       every dashboard panel, read from Valkey, as tables (or JSON with --json)
+ *   salesctl deadlines [--timeout-ms N]
+ *       the api's, the bridge's and the writers' deadlines for an api deadline (contract.h) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "contract.h"
 #include "dashboard.h"
 #include "valkey.h"
 
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: salesctl COMMAND [OPTIONS]\n\nCommands:\n"
-                 "  dashboard   print every dashboard panel, read from Valkey (--help for options)\n");
+                 "  dashboard   print every dashboard panel, read from Valkey (--help for options)\n"
+                 "  deadlines   print the deadline of each hop for the api's (--help for options)\n");
 }
 
 static int print_dashboard(redisContext *c, const char *carnet, int json, long points)
@@ -41,42 +44,50 @@ static int print_dashboard(redisContext *c, const char *carnet, int json, long p
 
 static int cmd_dashboard(int argc, char **argv)
 {
-    const char *url = NULL, *password = NULL, *carnet = NULL;
-    int json = 0;
-    long points = 0, timeout_ms = 0;
-    const struct sp_option table[] = {
-        {"json", NULL, SP_OPT_BOOL, &json, "false", "print the panels as one JSON object", SP_ANY},
-        {"carnet", "CARNET", SP_OPT_STRING, &carnet, "202300539",
-         "student id; its last digit picks the assigned category", SP_ANY},
-        {"valkey-url", "VALKEY_URL", SP_OPT_STRING, &url, "redis://127.0.0.1:6379",
-         "Valkey to read, redis://[[user]:password@]host[:port][/db]", SP_ANY},
-        {"valkey-password", "VALKEY_PASSWORD", SP_OPT_STRING, &password, NULL,
-         "password when the URL has none", SP_ANY},
-        {"valkey-timeout-ms", "VALKEY_TIMEOUT_MS", SP_OPT_INT, &timeout_ms, "5000",
-         "connect and read timeout", SP_RANGE(1, 3600000)},
-        {"points", NULL, SP_OPT_INT, &points, "20",
-         "table output: how many of the latest price points to print", SP_RANGE(0, 100000)},
-        {0},
-    };
-    int rc = sp_config_parse("salesctl dashboard",
-                             "Prints every dashboard panel, read from Valkey.", table, argc, argv);
+    struct sp_dashboard_options o;
+    int rc = sp_config_parse("salesctl dashboard", "Prints every dashboard panel, read from Valkey.",
+                             sp_dashboard_option_table, &o, argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;
-    if (!dashboard_category_of(carnet) || strlen(carnet) > DASH_CARNET_MAX) {
+    if (!sp_category_of_carnet(o.carnet) || strlen(o.carnet) > DASH_CARNET_MAX) {
         fprintf(stderr, "salesctl: the carnet '%s' must end in a digit (at most %d characters)\n",
-                carnet, DASH_CARNET_MAX);
+                o.carnet, DASH_CARNET_MAX);
         return 2;
     }
     char err[512];
-    redisContext *c = sp_valkey_connect(url, password, (double)timeout_ms / 1000.0, err,
-                                        sizeof err);
+    redisContext *c = sp_valkey_connect(o.valkey_url, o.valkey_password,
+                                        (double)o.valkey_timeout_ms / 1000.0, err, sizeof err);
     if (!c) {
         fprintf(stderr, "salesctl: %s\n", err);
         return 1;
     }
-    rc = print_dashboard(c, carnet, json, points);
+    rc = print_dashboard(c, o.carnet, o.json, o.points);
     redisFree(c);
     return rc;
+}
+
+#define DEADLINES_OPTIONS(X)                                                                 \
+    X(timeout_ms, "timeout-ms", "DOWNSTREAM_TIMEOUT_MS", INT, SP_DEADLINE_DEFAULT_MS,        \
+      SP_RANGE(SP_DEADLINE_MIN_MS, SP_DEADLINE_MAX_MS), NONE, "the api's deadline per sale")
+
+struct deadlines_options { DEADLINES_OPTIONS(SP_OPTION_FIELD) };
+#define SP_OPTION_STRUCT struct deadlines_options
+static const struct sp_option deadlines_table[] = {DEADLINES_OPTIONS(SP_OPTION_ENTRY){0}};
+#undef SP_OPTION_STRUCT
+
+/* One line per hop, "<hop> <milliseconds>", for people and for scripts/local.sh. */
+static int cmd_deadlines(int argc, char **argv)
+{
+    struct deadlines_options o;
+    int rc = sp_config_parse("salesctl deadlines",
+                             "Prints the deadline of each hop for the api's: the bridge's gRPC "
+                             "deadline and the writers' Kafka delivery timeout nest inside it.",
+                             deadlines_table, &o, argc, argv);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    printf("api %ld\nbridge %ld\nwriter %ld\n", o.timeout_ms, SP_DEADLINE_BRIDGE_MS(o.timeout_ms),
+           SP_DEADLINE_WRITER_MS(o.timeout_ms));
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -91,6 +102,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "dashboard"))
         return cmd_dashboard(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "deadlines"))
+        return cmd_deadlines(argc - 1, argv + 1);
     fprintf(stderr, "salesctl: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -8,11 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka_client.h"
 #include "log.h"
 #include "metrics.h"
 
 struct wr_kafka {
-    rd_kafka_t *rk;
+    struct sp_kafka client;            /* client.rk is the producer */
     rd_kafka_topic_t *rkt;
     wr_delivery_fn *on_delivery;
     pthread_t poll_thread;
@@ -24,84 +25,56 @@ struct wr_kafka {
     struct sp_metric *up_gauge;
 };
 
+/* After a fatal error nothing is answered OK, not even a record confirmed before it whose
+ * report comes after: the producer's guarantees are gone, and the caller hears UNAVAILABLE
+ * or INTERNAL (may or may not be stored) rather than a success we can no longer vouch for. */
 static void on_delivery_report(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
-    struct wr_kafka *k = opaque;
-    if (m->err)
+    struct wr_kafka *k = sp_kafka_owner(opaque);
+    rd_kafka_resp_err_t err = m->err;
+    if (!err && sp_kafka_failed(&k->client))
+        err = RD_KAFKA_RESP_ERR__FATAL;
+    if (err)
         sp_counter_add(k->delivery_errors, 1);
-    k->on_delivery(m->_private, m->err);
-}
-
-/* librdkafka's own log lines, from its threads, as our JSON logs. */
-static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    if (level <= 4)
-        sp_warn("kafka_log", "%s: %s", fac, buf);
-    else if (level <= 6)
-        sp_info("kafka_log", "%s: %s", fac, buf);
-    else
-        sp_debug("kafka_log", "%s: %s", fac, buf);
-}
-
-/* Transient errors are also in the log lines above; only a fatal one needs saying here. */
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    (void)opaque;
-    char why[256];
-    if (err == RD_KAFKA_RESP_ERR__FATAL && rd_kafka_fatal_error(rk, why, sizeof why))
-        sp_error("kafka_fatal", "%s", why);
-    else
-        sp_debug("kafka_error", "%s: %s", rd_kafka_err2name(err), reason);
+    k->on_delivery(m->_private, err);
 }
 
 static double queue_length(void *arg)
 {
     struct wr_kafka *k = arg;
-    return (double)rd_kafka_outq_len(k->rk);
+    return (double)rd_kafka_outq_len(k->client.rk);
 }
 
 static void *poll_main(void *arg)
 {
     struct wr_kafka *k = arg;
     while (!atomic_load(&k->stop))
-        rd_kafka_poll(k->rk, 100);
+        rd_kafka_poll(k->client.rk, 100);
     return NULL;
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
-                    size_t errlen)
-{
-    char why[256];
-    if (rd_kafka_conf_set(conf, name, value, why, sizeof why) == RD_KAFKA_CONF_OK)
-        return 0;
-    snprintf(err, errlen, "kafka setting %s=%s: %s", name, value, why);
-    return -1;
 }
 
 static rd_kafka_conf_t *producer_conf(struct wr_kafka *k, const struct wr_kafka_options *o,
                                       char *err, size_t errlen)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char timeout[32], linger[32], queue[32];
     snprintf(timeout, sizeof timeout, "%ld", o->delivery_timeout_ms);
     snprintf(linger, sizeof linger, "%ld", o->linger_ms);
     snprintf(queue, sizeof queue, "%ld", o->queue_max);
-    if (conf_set(conf, "bootstrap.servers", o->brokers, err, errlen) < 0 ||
-        conf_set(conf, "client.id", o->client_id, err, errlen) < 0 ||
-        conf_set(conf, "enable.idempotence", "true", err, errlen) < 0 ||
-        conf_set(conf, "acks", "all", err, errlen) < 0 ||
-        conf_set(conf, "message.timeout.ms", timeout, err, errlen) < 0 ||
-        conf_set(conf, "linger.ms", linger, err, errlen) < 0 ||
-        conf_set(conf, "queue.buffering.max.messages", queue, err, errlen) < 0) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_opaque(conf, k);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery_report);
-    rd_kafka_conf_set_log_cb(conf, on_log);
-    rd_kafka_conf_set_error_cb(conf, on_error);
+    const struct sp_kafka_setting settings[] = {
+        {"bootstrap.servers", o->brokers},
+        {"client.id", o->client_id},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"message.timeout.ms", timeout},
+        {"linger.ms", linger},
+        {"queue.buffering.max.messages", queue},
+    };
+    k->client.owner = k;   /* a fatal error: main sees wr_kafka_failed within a second */
+    rd_kafka_conf_t *conf = sp_kafka_conf(&k->client, settings,
+                                          sizeof settings / sizeof settings[0], err, errlen);
+    if (conf)
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery_report);
     return conf;
 }
 
@@ -114,15 +87,10 @@ struct wr_kafka *wr_kafka_new(const struct wr_kafka_options *o, char *err, size_
         return NULL;
     }
     k->on_delivery = o->on_delivery;
-    if (!(conf = producer_conf(k, o, err, errlen)))
+    if (!(conf = producer_conf(k, o, err, errlen)) ||
+        sp_kafka_new(&k->client, RD_KAFKA_PRODUCER, conf, err, errlen) < 0)
         goto fail;
-    char why[512];
-    if (!(k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why))) {
-        rd_kafka_conf_destroy(conf);
-        snprintf(err, errlen, "kafka producer: %s", why);
-        goto fail;
-    }
-    if (!(k->rkt = rd_kafka_topic_new(k->rk, o->topic, NULL))) {
+    if (!(k->rkt = rd_kafka_topic_new(k->client.rk, o->topic, NULL))) {
         snprintf(err, errlen, "kafka topic %s: %s", o->topic, rd_kafka_err2str(rd_kafka_last_error()));
         goto fail;
     }
@@ -148,7 +116,7 @@ rd_kafka_resp_err_t wr_kafka_send(struct wr_kafka *k, const struct wr_record *r,
     char received[24];
     snprintf(received, sizeof received, "%" PRId64, r->received_ms);
     /* No RD_KAFKA_MSG_F_COPY: the caller keeps key and value alive until the report. */
-    return rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt),
+    return rd_kafka_producev(k->client.rk, RD_KAFKA_V_RKT(k->rkt),
                              RD_KAFKA_V_KEY(r->key, r->key_len),
                              RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
                              RD_KAFKA_V_HEADER("sale-id", r->sale_id, -1),
@@ -159,7 +127,7 @@ rd_kafka_resp_err_t wr_kafka_send(struct wr_kafka *k, const struct wr_record *r,
 void wr_kafka_probe(struct wr_kafka *k, int timeout_ms)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(k->rk, 0, k->rkt, &md, timeout_ms);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(k->client.rk, 0, k->rkt, &md, timeout_ms);
     if (!err && md->topic_cnt == 1)
         err = md->topics[0].err;
     if (md)
@@ -174,19 +142,40 @@ void wr_kafka_probe(struct wr_kafka *k, int timeout_ms)
     k->probed = true;
 }
 
-bool wr_kafka_up(const struct wr_kafka *k)
+bool wr_kafka_up(struct wr_kafka *k)
 {
-    return atomic_load(&k->up);
+    return atomic_load(&k->up) && !sp_kafka_failed(&k->client);
+}
+
+bool wr_kafka_failed(struct wr_kafka *k)
+{
+    return sp_kafka_failed(&k->client);
+}
+
+rd_kafka_t *wr_kafka_producer(struct wr_kafka *k)
+{
+    return k->client.rk;
+}
+
+void wr_kafka_abandon(struct wr_kafka *k)
+{
+    rd_kafka_resp_err_t err = rd_kafka_purge(k->client.rk, RD_KAFKA_PURGE_F_QUEUE |
+                                                               RD_KAFKA_PURGE_F_INFLIGHT |
+                                                               RD_KAFKA_PURGE_F_NON_BLOCKING);
+    if (err)
+        sp_warn("kafka_purge", "%s", rd_kafka_err2str(err));
 }
 
 void wr_kafka_free(struct wr_kafka *k, int timeout_ms)
 {
     if (!k)
         return;
-    if (k->rk) {
-        rd_kafka_resp_err_t err = rd_kafka_flush(k->rk, timeout_ms);
+    if (k->client.rk && sp_kafka_failed(&k->client))
+        wr_kafka_abandon(k);   /* nothing will be delivered: do not wait for it */
+    else if (k->client.rk) {
+        rd_kafka_resp_err_t err = rd_kafka_flush(k->client.rk, timeout_ms);
         if (err)
-            sp_warn("kafka_flush", "%d records not delivered: %s", rd_kafka_outq_len(k->rk),
+            sp_warn("kafka_flush", "%d records not delivered: %s", rd_kafka_outq_len(k->client.rk),
                     rd_kafka_err2str(err));
     }
     atomic_store(&k->stop, true);
@@ -194,7 +183,7 @@ void wr_kafka_free(struct wr_kafka *k, int timeout_ms)
         pthread_join(k->poll_thread, NULL);
     if (k->rkt)
         rd_kafka_topic_destroy(k->rkt);
-    if (k->rk)
-        rd_kafka_destroy(k->rk);
+    if (k->client.rk)
+        rd_kafka_destroy(k->client.rk);
     free(k);
 }

@@ -11,7 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Called on the poll thread once per record, with the opaque given to wr_kafka_send. */
+/* Called on the poll thread once per record, with the opaque given to wr_kafka_send. After a
+ * fatal error (wr_kafka_failed) `err` is never RD_KAFKA_RESP_ERR_NO_ERROR. */
 typedef void wr_delivery_fn(void *opaque, rd_kafka_resp_err_t err);
 
 struct wr_kafka_options {
@@ -46,8 +47,18 @@ rd_kafka_resp_err_t wr_kafka_send(struct wr_kafka *k, const struct wr_record *r,
 /* Asks a broker for the topic's metadata, waiting up to `timeout_ms`, and records whether
  * Kafka is reachable; logs each change. */
 void wr_kafka_probe(struct wr_kafka *k, int timeout_ms);
-/* The result of the last probe. Thread-safe. */
-bool wr_kafka_up(const struct wr_kafka *k);
+/* The result of the last probe, and no fatal error. Thread-safe. */
+bool wr_kafka_up(struct wr_kafka *k);
+/* Whether librdkafka reported a fatal error: the producer is unusable, the writer must stop
+ * (exit non-zero). Thread-safe. */
+bool wr_kafka_failed(struct wr_kafka *k);
+
+/* The producer itself, for fault injection in tests (rd_kafka_test_fatal_error). */
+rd_kafka_t *wr_kafka_producer(struct wr_kafka *k);
+
+/* Fails every record still queued or in flight at once (their reports come with
+ * RD_KAFKA_RESP_ERR__PURGE_*): after a fatal error nothing more will be delivered. */
+void wr_kafka_abandon(struct wr_kafka *k);
 
 /* Waits up to `timeout_ms` for queued records to be delivered (their reports still reach
  * on_delivery), stops the poll thread and destroys the producer. NULL is a no-op. */

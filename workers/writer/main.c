@@ -8,14 +8,18 @@
  * HTTP thread (/healthz /readyz /metrics), plus librdkafka's and gRPC's own.
  *
  * SIGTERM: /readyz turns 503, the server stops accepting calls and waits for those in flight
- * to be answered, the producer is flushed, exit 0. */
+ * to be answered, the producer is flushed, exit 0.
+ *
+ * A fatal producer error (librdkafka's: the idempotent producer lost its guarantees) ends the
+ * writer with exit status 1: from the moment librdkafka raises it no sale is answered OK,
+ * /readyz says so, the calls in flight get errors, and the Deployment starts a new writer. */
 #include <grpc/grpc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "contract.h"
 #include "httpd.h"
 #include "kafka.h"
 #include "log.h"
@@ -24,48 +28,25 @@
 
 #define PROBE_TIMEOUT_MS 2000
 
-struct writer_config {
-    long grpc_port, http_port, max_in_flight, delivery_timeout_ms, linger_ms;
-    const char *brokers, *topic, *bind, *log_level, *instance;
-};
-
-static struct writer_config cfg;
-
-static const struct sp_option options[] = {
-    {"grpc-port", "GRPC_PORT", SP_OPT_INT, &cfg.grpc_port, "50051", "gRPC port (0: any free port)",
-     SP_RANGE(0, 65535)},
-    {"http-port", "HTTP_PORT", SP_OPT_INT, &cfg.http_port, "9091",
-     "admin HTTP port for /healthz, /readyz and /metrics", SP_RANGE(0, 65535)},
-    {"bind", "BIND_ADDR", SP_OPT_STRING, &cfg.bind, "0.0.0.0", "IPv4 address to listen on", SP_ANY},
-    {"kafka-brokers", "KAFKA_BROKERS", SP_OPT_STRING, &cfg.brokers, "127.0.0.1:9092",
-     "Kafka bootstrap servers, comma-separated host:port", SP_ANY},
-    {"topic", "KAFKA_TOPIC", SP_OPT_STRING, &cfg.topic, "sales", "Kafka topic for the sales",
-     SP_ANY},
-    {"max-in-flight", "MAX_IN_FLIGHT", SP_OPT_INT, &cfg.max_in_flight, "4096",
-     "sales waiting for Kafka at most; beyond, calls get RESOURCE_EXHAUSTED", SP_RANGE(1, 1000000)},
-    {"delivery-timeout-ms", "DELIVERY_TIMEOUT_MS", SP_OPT_INT, &cfg.delivery_timeout_ms, "10000",
-     "a sale Kafka has not confirmed by then fails with UNAVAILABLE (message.timeout.ms)",
-     SP_RANGE(1, 3600000)},
-    {"linger-ms", "KAFKA_LINGER_MS", SP_OPT_INT, &cfg.linger_ms, "5",
-     "how long the producer waits to fill a batch", SP_RANGE(0, 900000)},
-    SP_OPTION_LOG_LEVEL(&cfg.log_level),
-    {"instance", "INSTANCE", SP_OPT_STRING, &cfg.instance, NULL,
-     "name of this writer in logs and the Kafka client id (empty: the host name)", SP_ANY},
-    {0}};
+static struct sp_writer_options cfg;
 
 static int kafka_ready(void *arg, char *why, size_t cap)
 {
     if (wr_kafka_up(arg))
         return 1;
-    snprintf(why, cap, "kafka unreachable (topic %s at %s)", cfg.topic, cfg.brokers);
+    if (wr_kafka_failed(arg))
+        snprintf(why, cap, "the Kafka producer failed (fatal error): restarting");
+    else
+        snprintf(why, cap, "kafka unreachable (topic %s at %s)", cfg.topic, cfg.brokers);
     return 0;
 }
 
-/* Serves until SIGTERM/SIGINT, probing Kafka once a second. */
+/* Serves until SIGTERM/SIGINT (returns the signal) or a fatal producer error (returns 0),
+ * probing Kafka once a second. */
 static int serve(struct wr_kafka *kafka)
 {
     int sig;
-    while (!(sig = sp_signals_wait(1.0)))
+    while (!(sig = sp_signals_wait(1.0)) && !wr_kafka_failed(kafka))
         wr_kafka_probe(kafka, PROBE_TIMEOUT_MS);
     return sig;
 }
@@ -102,9 +83,15 @@ static int run(const char *instance)
             instance, cfg.bind, wr_server_port(server),
             bound ? (unsigned)bound->port : (unsigned)cfg.http_port, cfg.brokers, cfg.topic);
     int sig = serve(kafka);
-    sp_info("stopping", "writer %s: signal %d, answering the calls in flight", instance, sig);
     sp_admin_set_stopping();
-    rc = 0;
+    if (sig) {
+        sp_info("stopping", "writer %s: signal %d, answering the calls in flight", instance, sig);
+        rc = 0;
+    } else {
+        sp_error("stopping", "writer %s: the Kafka producer failed; failing the calls in flight "
+                 "and exiting", instance);
+        wr_kafka_abandon(kafka);
+    }
 done:
     if (server)
         wr_server_stop(server, (double)cfg.delivery_timeout_ms / 1000 + 5);
@@ -122,7 +109,7 @@ int main(int argc, char **argv)
     int r = sp_config_parse("writer",
                             "gRPC server for blackfriday.ProductSaleService: stores each sale in "
                             "Kafka and answers once Kafka has confirmed it.",
-                            options, argc, argv);
+                            sp_writer_option_table, &cfg, argc, argv);
     if (r)
         return r > 0 ? 0 : 2;
     char host[256] = "writer";

@@ -26,7 +26,6 @@
 #define WR_SALE_REQUESTS 128   /* ProcesarVenta calls requested from gRPC ahead of arrival */
 #define WR_SPARE_SLOTS 256     /* slots for answers given at once (refusals, health) */
 #define WR_SALE_ID_MAX 64
-#define WR_VALUE_MAX 128       /* a valid sale packs to at most about 90 bytes */
 #define WR_SERVICE "blackfriday.ProductSaleService"
 
 enum call_kind { CALL_HEALTH, CALL_OTHER, CALL_SALE, CALL_KINDS };
@@ -51,7 +50,7 @@ struct wr_call {
     int cancelled;                /* from GRPC_OP_RECV_CLOSE_ON_SERVER */
     double started;
     struct sp_sale sale;
-    uint8_t value[WR_VALUE_MAX];  /* the Kafka value and key (sale.producto_id) live here */
+    uint8_t value[SP_SALE_PB_MAX];  /* the Kafka value and key (sale.producto_id) live here */
     size_t value_len;
     char sale_id[WR_SALE_ID_MAX + 1];
     struct wr_call *next_free;
