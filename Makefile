@@ -4,6 +4,8 @@
 #   make test       install what is missing, build normal + ASan/UBSan, run unit and integration tests
 #   make run        the whole pipeline locally under a Locust scenario, then the dashboard
 #   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`)
+#   make images     the container images (buildah, no daemon, nothing pulled); make push sends
+#                   them and the catalog artifact to $REGISTRY (make registry-up: a local one)
 #
 # Binaries: one folder each under workers/ (plus operator/); every .c there except *_test.c is
 # linked with common/ and the generated protobuf code. A file `foo_test.c` beside the code is a
@@ -39,8 +41,8 @@ BINS       := $(PROGRAMS:%=$(O)/bin/%) $(O)/bin/operator
 UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
-.PHONY: all bins unit-bins asan deps deps-base test unit-test run up down bench clean \
-        cluster-up cluster-down operator-run
+.PHONY: all bins unit-bins asan deps deps-base deps-images test unit-test run up down bench clean \
+        cluster-up cluster-down operator-run images push registry-up registry-down
 all: bins
 bins: $(BINS)
 unit-bins: $(UNIT_BINS)
@@ -111,6 +113,26 @@ up: deps-base
 
 down:
 	scripts/local.sh down
+
+# Containers, the local registry and ORAS (not needed by `make run`).
+deps-images:
+	scripts/deps.sh images
+
+images: deps-images
+	scripts/images.sh build
+
+push: deps-images
+	scripts/images.sh push
+
+registry-up: deps-images
+	scripts/registry.sh up
+
+registry-down:
+	scripts/registry.sh down
+
+# `make -s print-PKGS`: the pkg-config packages, for scripts/images.sh.
+print-%:
+	@echo $($*)
 
 bench: deps
 	$(MAKE) -j2 bins

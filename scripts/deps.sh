@@ -14,6 +14,13 @@ apt_get() { DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeou
 apt_packages=$(grep -v '^#' "$top/scripts/apt-packages.txt" | xargs)
 backports_packages="valkey-server valkey-tools"
 
+missing_packages() { # package... -> those not installed
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+
 apt_step() {
   local stamp="$top/build/.deps-apt"
   local want; want=$(cat "$top/scripts/apt-packages.txt" "$0" | sha256sum | cut -c1-16)
@@ -32,9 +39,7 @@ apt_step() {
     fi
   fi
   local missing=()
-  for p in $apt_packages $backports_packages; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-  done
+  mapfile -t missing < <(missing_packages $apt_packages $backports_packages)
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     apt_get update -qq
@@ -66,12 +71,33 @@ kafka_step() { "$top/scripts/kafka.sh" install; }
 # etcd, kube-apiserver, kube-controller-manager and kubectl, built once from the Go module proxy.
 cluster_step() { "$top/scripts/cluster.sh" build; }
 
+# Containers (buildah, podman with runc, mmdebstrap), the local registry, and ORAS from tools/oras.
+images_step() {
+  local stamp="$top/build/.deps-images"
+  local want; want=$(cat "$top/scripts/apt-packages-images.txt" "$0" | sha256sum | cut -c1-16)
+  if ! [ -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    local missing=()
+    mapfile -t missing < <(missing_packages $(grep -v '^#' "$top/scripts/apt-packages-images.txt"))
+    if [ ${#missing[@]} -gt 0 ]; then
+      log "apt-get install ${missing[*]}"
+      apt_get update -qq
+      # --no-install-recommends: runc, never crun (fails here: cgroups in hybrid mode).
+      apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      # Never the packaged registry service: scripts/registry.sh runs its own.
+      as_root systemctl disable --now docker-registry 2>/dev/null || true
+    fi
+    echo "$want" > "$stamp"
+  fi
+  "$top/scripts/gotool.sh" oras >/dev/null
+}
+
 case "${1:-all}" in
   apt) apt_step ;;
   venv) venv_step ;;
   kafka) kafka_step ;;
   cluster) cluster_step ;;
+  images) images_step ;;
   base) apt_step; venv_step; kafka_step ;;
-  all) apt_step; venv_step; kafka_step; cluster_step ;;
-  *) echo "usage: $0 [all|base|apt|venv|kafka|cluster]" >&2; exit 2 ;;
+  all) apt_step; venv_step; kafka_step; images_step; cluster_step ;;
+  *) echo "usage: $0 [all|base|apt|venv|kafka|images|cluster]" >&2; exit 2 ;;
 esac
