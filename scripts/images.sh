@@ -27,7 +27,8 @@
 #
 # Environment: REGISTRY (host:port/prefix; default: build/registry/env's, else none), IMAGE_VERSION
 # (default: the programs' SP_VERSION), IMAGE_SOURCE (the source label; default: git remote
-# origin), REGISTRY_USER / REGISTRY_PASSWORD / REGISTRY_CA for push, SP_CACHE.
+# origin), for push REGISTRY_AUTH_FILE (a docker config.json) or REGISTRY_USER +
+# REGISTRY_PASSWORD, and REGISTRY_CA (the registry's CA certificate), SP_CACHE.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -323,6 +324,7 @@ print_sizes() {
 # Credentials for the registry host, in the docker config.json format that buildah, skopeo,
 # ORAS and the api (REGISTRY_AUTH_FILE) all read.
 auth_file() {
+  if [ -n "${REGISTRY_AUTH_FILE:-}" ]; then echo "$REGISTRY_AUTH_FILE"; return; fi
   local host=${REGISTRY%%/*} f=$store/auth.json
   [ -n "${REGISTRY_USER:-}" ] || die "REGISTRY_USER / REGISTRY_PASSWORD are not set"
   local token; token=$(printf '%s:%s' "$REGISTRY_USER" "$REGISTRY_PASSWORD" | base64 -w0)

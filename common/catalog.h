@@ -1,0 +1,61 @@
+/* catalog.h - the product catalog (locust/catalog.json, schema locust/catalog.schema.json):
+ * parsed once into an immutable table with a hash index, looked up per sale.
+ *
+ * The same file travels as an OCI artifact (docs/catalog.md): sp_catalog_pull() fetches it
+ * from a registry with oci.h and parses it. A catalog is never changed after it is made, so
+ * any number of threads may look up in it at once; replacing it is the owner's business. */
+#ifndef SP_CATALOG_H
+#define SP_CATALOG_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "oci.h"
+
+/* The artifact's types (docs/catalog.md). */
+#define SP_CATALOG_ARTIFACT_TYPE "application/vnd.salespipeline.catalog.v1"
+#define SP_CATALOG_MEDIA_TYPE "application/vnd.salespipeline.catalog.v1+json"
+/* A catalog file larger than this is refused (the committed one is 33 KB for 300 products). */
+#define SP_CATALOG_MAX_BYTES (16u * 1024 * 1024)
+
+/* The options of a program that reads the catalog from a registry; `o` points to a struct with
+ * `const char *catalog_artifact, *registry_auth_file, *registry_ca`. */
+#define SP_CATALOG_OPTIONS(o)                                                                \
+    {"catalog-artifact", "CATALOG_ARTIFACT", SP_OPT_STRING, &(o)->catalog_artifact, NULL,    \
+     "the product catalog's OCI artifact, host[:port]/repository:tag or ...@sha256:<hex> "   \
+     "(docs/catalog.md); empty: no catalog", SP_ANY},                                         \
+    {"registry-auth-file", "REGISTRY_AUTH_FILE", SP_OPT_STRING, &(o)->registry_auth_file,    \
+     NULL, "docker config.json with the registry's credentials (the form of a "              \
+     "kubernetes.io/dockerconfigjson pull Secret); empty: anonymous", SP_ANY},               \
+    {"registry-ca", "REGISTRY_CA", SP_OPT_STRING, &(o)->registry_ca, NULL,                   \
+     "PEM CA certificate that the registry's TLS certificate must chain to; empty: the "     \
+     "system's CAs", SP_ANY}
+
+struct sp_catalog_product {
+    const char *id;
+    const char *name;
+    int categoria;          /* 1..4 */
+    double base_price;
+};
+
+struct sp_catalog;
+
+/* Parses a catalog file: {"version": 1, "products": [{"id", "name", "category", "base_price"}]}.
+ * Every product must be complete and valid and ids unique. NULL with the reason in `err`. */
+struct sp_catalog *sp_catalog_parse(const char *json, size_t len, char *err, size_t errcap);
+void sp_catalog_free(struct sp_catalog *c);
+
+/* The product with this id, or NULL. */
+const struct sp_catalog_product *sp_catalog_find(const struct sp_catalog *c, const char *id);
+size_t sp_catalog_count(const struct sp_catalog *c);
+/* The sha256 digest ("sha256:<hex>") of the bytes parsed; for a pulled catalog, the layer's. */
+const char *sp_catalog_digest(const struct sp_catalog *c);
+
+/* Reads and parses a catalog file. NULL with the reason in `err`. */
+struct sp_catalog *sp_catalog_load_file(const char *path, char *err, size_t errcap);
+/* Pulls the catalog artifact `reference` (registry/repository:tag or @sha256:...) and parses
+ * its layer of SP_CATALOG_MEDIA_TYPE. NULL with the reason in `err`. */
+struct sp_catalog *sp_catalog_pull(struct sp_oci_client *client, const char *reference,
+                                   char *err, size_t errcap);
+
+#endif
