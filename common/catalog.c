@@ -57,6 +57,11 @@ size_t sp_catalog_count(const struct sp_catalog *c)
     return c ? c->count : 0;
 }
 
+const struct sp_catalog_product *sp_catalog_at(const struct sp_catalog *c, size_t i)
+{
+    return &c->products[i];
+}
+
 const char *sp_catalog_digest(const struct sp_catalog *c)
 {
     return c->digest;

@@ -48,6 +48,8 @@ void sp_catalog_free(struct sp_catalog *c);
 /* The product with this id, or NULL. */
 const struct sp_catalog_product *sp_catalog_find(const struct sp_catalog *c, const char *id);
 size_t sp_catalog_count(const struct sp_catalog *c);
+/* Product `i` (0 <= i < count), in the file's order. */
+const struct sp_catalog_product *sp_catalog_at(const struct sp_catalog *c, size_t i);
 /* The sha256 digest ("sha256:<hex>") of the bytes parsed; for a pulled catalog, the layer's. */
 const char *sp_catalog_digest(const struct sp_catalog *c);
 

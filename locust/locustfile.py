@@ -9,7 +9,11 @@ Settings (environment):
   SP_DURATION      length of the blackfriday shape in seconds (default 60)
   SP_PEAK_USERS    users at the spike (default 60)
   SP_INVALID_SHARE share of deliberately invalid sales, 0..1 (default 0); they must get 400
-  SP_CATALOG       catalog path (default: catalog.json beside this file)
+  CATALOG_ARTIFACT the catalog's OCI artifact (host:port/repo:tag); when set, the catalog is
+                   pulled from the registry at start instead of read from a file
+                   (REGISTRY_AUTH_FILE or REGISTRY_USER/REGISTRY_PASSWORD, REGISTRY_CA; see
+                   docs/catalog.md)
+  SP_CATALOG       catalog path when no artifact is set (default: catalog.json beside this file)
   SP_SUMMARY       if set, a JSON file written at the end: accepted (2xx) and rejected counts
   SP_ACCEPTED_IDS  if set, a file that gets the sale id of every 2xx answer, one per line
 """
@@ -17,12 +21,23 @@ import json
 import math
 import os
 import random
+import sys
 import threading
 from pathlib import Path
 
 from locust import FastHttpUser, LoadTestShape, constant_throughput, events, task
 
-CATALOG = json.loads(Path(os.environ.get("SP_CATALOG", Path(__file__).with_name("catalog.json"))).read_text())
+def load_catalog():
+    artifact = os.environ.get("CATALOG_ARTIFACT")
+    if artifact:
+        from catalog_artifact import pull_with_retries
+        data, digest = pull_with_retries(artifact)
+        print(f"catalog: {artifact} ({digest}, {len(data)} bytes)", file=sys.stderr)
+        return json.loads(data)
+    return json.loads(Path(os.environ.get("SP_CATALOG", Path(__file__).with_name("catalog.json"))).read_text())
+
+
+CATALOG = load_catalog()
 PRODUCTS = CATALOG["products"]
 INVALID_SHARE = float(os.environ.get("SP_INVALID_SHARE", "0"))
 SCENARIO = os.environ.get("SP_SCENARIO", "steady")

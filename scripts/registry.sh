@@ -4,7 +4,9 @@
 # implementation of the OCI Distribution Spec that Zot implements too), on 127.0.0.1.
 #
 #   scripts/registry.sh up     start it (idempotent); writes build/registry/env
-#   scripts/registry.sh down   stop it by its pid, remove its state (images included)
+#   scripts/registry.sh stop   stop it by its pid, keep its state (a later `up` serves the same
+#                              images with the same CA and password)
+#   scripts/registry.sh down   stop it and remove its state (images included)
 #   scripts/registry.sh status
 #
 # build/registry/env (shell, exported): REGISTRY (host:port/blackfriday), REGISTRY_USER,
@@ -20,9 +22,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 log() { printf '[registry] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-port=${SP_REGISTRY_PORT:-15000}
 state=${SP_REGISTRY_DIR:-build/registry}
 case $state in /*) ;; *) state=$top/$state ;; esac
+# A registry brought up again keeps its port (the references pushed to it name it).
+port=${SP_REGISTRY_PORT:-$(cat "$state/port" 2>/dev/null || echo 15000)}
 user=${SP_REGISTRY_USER:-salespipeline}
 prefix=${SP_REGISTRY_PREFIX:-blackfriday}
 auth=${SP_REGISTRY_AUTH:-htpasswd}
@@ -114,6 +117,7 @@ up() {
   if running_pid > /dev/null; then log "already running on $host"; return; fi
   command -v docker-registry > /dev/null || die "docker-registry is not installed (scripts/deps.sh images)"
   mkdir -p "$state/data"
+  echo "$port" > "$state/port"
   make_pki
   write_config
   # setsid: survives the caller's Ctrl-C; 8>&- 9>&-: holds none of the callers' lock files.
@@ -128,7 +132,7 @@ up() {
   log "up on https://$host (auth $auth, CA $state/pki/ca.crt); . $state/env"
 }
 
-down() {
+stop() {
   local pid
   if pid=$(running_pid); then
     kill "$pid"
@@ -137,12 +141,17 @@ down() {
     if running_pid > /dev/null; then kill -9 "$pid"; fi
     log "stopped (pid $pid)"
   fi
+}
+
+down() {
+  stop
   rm -rf "$state"
 }
 
 case "${1:-}" in
   up) up ;;
+  stop) stop ;;
   down) down ;;
   status) if pid=$(running_pid); then echo "running (pid $pid) on https://$host"; else echo "not running"; exit 1; fi ;;
-  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac

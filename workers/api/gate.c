@@ -91,7 +91,8 @@ int api_gate_ready(void *arg, char *why, size_t cap)
         pthread_rwlock_unlock(&g->lock);
         if (!loaded) {
             pthread_mutex_lock(&g->error_lock);
-            snprintf(why, cap, "product catalog %s not loaded yet%s%s", g->artifact,
+            /* The error names the artifact; /readyz has room for about 250 characters. */
+            snprintf(why, cap, "product catalog not loaded yet%s%s",
                      *g->last_error ? ": " : "", g->last_error);
             pthread_mutex_unlock(&g->error_lock);
             return 0;
