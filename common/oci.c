@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -476,6 +477,7 @@ static long http_get(struct sp_oci_client *c, const char *url, const char *accep
         return sp_fail(err, cap, "out of memory");
     }
     curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "salespipeline-oci/" SP_VERSION);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, out);

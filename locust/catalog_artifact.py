@@ -75,6 +75,7 @@ class _Session:
 
     def __init__(self, registry, repository, creds, ca_file, timeout):
         self.http = requests.Session()
+        self.http.headers["User-Agent"] = "salespipeline-locust"
         # Per request: a session-wide `verify` loses to REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE.
         self.verify = ca_file or True
         self.registry, self.repository, self.creds, self.timeout = registry, repository, creds, timeout

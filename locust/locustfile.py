@@ -8,7 +8,9 @@ Settings (environment):
                    LoadTestShape: ramp, spike, plateau, wind-down over SP_DURATION seconds)
   SP_DURATION      length of the blackfriday shape in seconds (default 60)
   SP_PEAK_USERS    users at the spike (default 60)
-  SP_INVALID_SHARE share of deliberately invalid sales, 0..1 (default 0); they must get 400
+  SP_INVALID_SHARE share of deliberately invalid sales, 0..1 (default 0); they must get 400.
+                   With CATALOG_ARTIFACT set the api checks sales against the same catalog,
+                   so unknown products and wrong categories join the invalid kinds
   CATALOG_ARTIFACT the catalog's OCI artifact (host:port/repo:tag); when set, the catalog is
                    pulled from the registry at start instead of read from a file
                    (REGISTRY_AUTH_FILE or REGISTRY_USER/REGISTRY_PASSWORD, REGISTRY_CA; see
@@ -88,10 +90,13 @@ def valid_sale(rng):
             "cantidad_vendida": units}
 
 
+CATALOG_CHECKED = bool(os.environ.get("CATALOG_ARTIFACT"))
+
+
 def invalid_body(rng):
     """One of the mistakes the api must refuse with 400."""
     sale = valid_sale(rng)
-    kind = rng.randrange(7)
+    kind = rng.randrange(9 if CATALOG_CHECKED else 7)
     if kind == 0:
         sale["categoria"] = "Juguetes"
     elif kind == 1:
@@ -104,6 +109,12 @@ def invalid_body(rng):
         del sale["producto_id"]
     elif kind == 5:
         sale["cantidad_vendida"] = 1.5
+    elif kind == 7:
+        sale["producto_id"] = f"ZZZ-{rng.randrange(1000):03d}"   # in no catalog
+    elif kind == 8:
+        product = next(p for p in PRODUCTS if p["id"] == sale["producto_id"])
+        sale["categoria"] = next(c for c in ["Electronica", "Ropa", "Hogar", "Belleza"]
+                                 if c != product["category"])
     else:
         return '{"categoria": 1, "producto_id": '  # malformed JSON
     return json.dumps(sale)
