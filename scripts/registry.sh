@@ -16,6 +16,9 @@
 # Environment: SP_REGISTRY_PORT (15000), SP_REGISTRY_DIR (build/registry), SP_REGISTRY_USER
 # (salespipeline), SP_REGISTRY_PREFIX (blackfriday), SP_REGISTRY_AUTH (htpasswd | token: the
 # tests' Bearer-token mode, with SP_REGISTRY_TOKEN_REALM, SP_REGISTRY_TOKEN_CERT).
+# To serve with the Zot VM kit's own TLS and users (zot-vm/render.sh's folder):
+# SP_REGISTRY_PKI_DIR (its ca.crt, server.crt, server.key), SP_REGISTRY_HTPASSWD, and the user
+# and password to write into env as SP_REGISTRY_USER and SP_REGISTRY_PASSWORD.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -40,11 +43,16 @@ running_pid() {
   echo "$pid"
 }
 
-# A CA and a server certificate for 127.0.0.1 and localhost (EC P-256, like the Zot VM's kit).
+# A CA and a server certificate for 127.0.0.1 and localhost (EC P-256, like the Zot VM's kit),
+# or the ones given.
 make_pki() {
   local pki=$state/pki
   [ -f "$pki/server.crt" ] && return
   mkdir -p "$pki"
+  if [ -n "${SP_REGISTRY_PKI_DIR:-}" ]; then
+    cp "$SP_REGISTRY_PKI_DIR"/{ca.crt,server.crt,server.key} "$pki/"
+    return
+  fi
   openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 3650 \
     -subj "/CN=salespipeline local registry CA" -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
   openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj "/CN=127.0.0.1" \
@@ -70,12 +78,17 @@ auth_section() {
 
 write_config() {
   local password
-  if [ -f "$state/password" ]; then password=$(cat "$state/password"); else
+  if [ -n "${SP_REGISTRY_PASSWORD:-}" ]; then password=$SP_REGISTRY_PASSWORD
+  elif [ -f "$state/password" ]; then password=$(cat "$state/password"); else
     password=$(openssl rand -hex 16)
     (umask 077 && echo "$password" > "$state/password")
   fi
-  # bcrypt, as Zot's htpasswd requires (and distribution accepts only bcrypt).
-  htpasswd -Bbn "$user" "$password" > "$state/htpasswd" 2>/dev/null
+  if [ -n "${SP_REGISTRY_HTPASSWD:-}" ]; then
+    cp "$SP_REGISTRY_HTPASSWD" "$state/htpasswd"
+  else
+    # bcrypt, as Zot's htpasswd requires (and distribution accepts only bcrypt).
+    htpasswd -Bbn "$user" "$password" > "$state/htpasswd" 2>/dev/null
+  fi
   cat > "$state/config.yml" <<EOF
 version: 0.1
 log:
@@ -153,5 +166,5 @@ case "${1:-}" in
   stop) stop ;;
   down) down ;;
   status) if pid=$(running_pid); then echo "running (pid $pid) on https://$host"; else echo "not running"; exit 1; fi ;;
-  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
 esac

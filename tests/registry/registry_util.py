@@ -37,9 +37,9 @@ class Registry:
     """scripts/registry.sh in its own state folder and port; stop() keeps the state, so start()
     serves the same content, CA and password again."""
 
-    def __init__(self, state_dir, auth="htpasswd", extra_env=None):
+    def __init__(self, state_dir, auth="htpasswd", extra_env=None, port=None):
         self.dir = Path(state_dir)
-        self.port = free_port()
+        self.port = port or free_port()
         self.env_base = dict(os.environ, SP_REGISTRY_DIR=str(self.dir),
                              SP_REGISTRY_PORT=str(self.port), SP_REGISTRY_AUTH=auth, **(extra_env or {}))
         self.host = f"127.0.0.1:{self.port}"
