@@ -240,7 +240,8 @@ local_ref() { echo "$LOCAL_PREFIX/$1:$version"; }
 
 # What the Dockerfile's build copies, as listed in it, plus the recipe.
 dockerfile_inputs() {
-  echo Dockerfile .dockerignore "$0"
+  # Paths relative to the checkout: the digest lists them, whichever way the script was called.
+  echo Dockerfile .dockerignore scripts/images.sh
   sed -n 's/^COPY \([^-][^ ]*\) .*/\1/p' Dockerfile
 }
 
