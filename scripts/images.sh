@@ -38,7 +38,8 @@ log() { printf '[images] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # The images, in build order. Each is a target of the Dockerfile unless a function
-# build_<name> exists (then that builds it, and inputs_<name> lists what its content key hashes).
+# build_<name> KEY exists: then that builds it and ends with label_and_tag, and inputs_<name>
+# lists the files its content key hashes (paths in the checkout).
 IMAGES=(api bridge writer consumer operator)
 
 LOCAL_PREFIX=localhost/blackfriday
@@ -269,12 +270,18 @@ revision() {
 }
 
 build_from_dockerfile() { # image key
-  local name=$1 key=$2 built c
+  local name=$1 key=$2 built
   built=$(buildah bud --quiet --isolation chroot --pull=never --layers --target "$name" \
     --build-arg "BUILD_BASE=$(base_ref build)" --build-arg "RUNTIME_BASE=$(base_ref runtime)" \
     -f Dockerfile .)
-  # The labels of this build, outside the layer cache (which ignores --label and ARG values in
-  # LABEL): one commit more, adding an empty layer.
+  label_and_tag "$built" "$name" "$key"
+}
+
+# Gives a built image (id) the labels of this build and its local name. Every builder ends
+# with it. Outside the layer cache (which ignores --label and ARG values in LABEL): one commit
+# more, adding an empty layer.
+label_and_tag() { # image-id name key
+  local built=$1 name=$2 key=$3 c
   c=$(buildah from --pull=never "$built")
   buildah config --label "org.opencontainers.image.source=$(source_url)" \
     --label "org.opencontainers.image.version=$version" \
