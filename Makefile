@@ -4,6 +4,8 @@
 #   make test       install what is missing, build normal + ASan/UBSan, run unit and integration tests
 #   make run        the whole pipeline locally under a Locust scenario, then the dashboard
 #   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`)
+#   make valkey-disk     the Valkey VMs' disk (qcow2 + KubeVirt containerDisk) into build/vm/
+#   make valkey-vm-test  boot that disk here (QEMU) as primary and replica (`make test` runs it too)
 #   make images     the container images (buildah, no daemon, nothing pulled); make push sends
 #                   them and the catalog artifact to $REGISTRY (make registry-up: a local one)
 #
@@ -42,7 +44,8 @@ UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
 .PHONY: all bins unit-bins asan deps deps-base deps-images test unit-test run up down bench clean \
-        cluster-up cluster-down operator-run images push registry-up registry-down
+        cluster-up cluster-down operator-run valkey-disk valkey-vm-test images push registry-up \
+        registry-down
 all: bins
 bins: $(BINS)
 unit-bins: $(UNIT_BINS)
@@ -138,11 +141,29 @@ bench: deps
 	$(MAKE) -j2 bins
 	scripts/bench.sh
 
+# Debian bookworm + Valkey + cloud-init, built from Debian packages; cached by content.
+valkey-disk: deps-base
+	scripts/valkey-disk.sh build
+
+valkey-vm-test: deps-base
+	$(MAKE) -j2 bins
+	$(MAKE) asan
+	scripts/valkey-disk.sh build
+	scripts/test.sh -k test_valkey_vm
+
+# The local cluster with its node; `make cluster-up SP_CLUSTER_NODE=0`: the control plane alone.
 cluster-up:
-	scripts/cluster.sh up
+	SP_CLUSTER_NODE=$${SP_CLUSTER_NODE:-1} scripts/cluster.sh up
 
 cluster-down:
 	scripts/cluster.sh down
+
+# The pause program of the test node's pod sandboxes (scripts/cluster-node.sh): static, so that
+# it runs alone in a FROM-scratch image.
+build/node/pause: tools/pause/pause.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) -std=c17 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -static -s -o $@ $<
 
 operator-run: cluster-up
 	$(MAKE) -j2 bins

@@ -28,6 +28,11 @@
  * pipeline-wide objects) and `app` (the image name, "writer") label the object. */
 cJSON *build_object(struct jb *b, const struct pipeline *p, enum kind_id kind, const char *name,
                     const char *component, const char *app);
+/* The same in namespace `ns`. Outside the pipeline's namespace an owner reference would not
+ * hold (the garbage collector treats a cross-namespace owner as absent and deletes the
+ * object): such objects carry OP_PIPELINE_NS_LABEL instead (kinds.h). */
+cJSON *build_object_in(struct jb *b, const struct pipeline *p, enum kind_id kind, const char *ns,
+                       const char *name, const char *component, const char *app);
 /* The labels that select a component's pods (stable: Deployment selectors are immutable). */
 void build_selector_labels(struct jb *b, cJSON *dst, const struct pipeline *p,
                            const char *component, const char *app);

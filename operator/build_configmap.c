@@ -1,5 +1,6 @@
 /* build_configmap.c - <name>-config: the environment every worker reads (envFrom). */
 #include "build.h"
+#include "infra.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -33,7 +34,7 @@ static void add_data(struct jb *b, cJSON *data, const struct pipeline *p)
     jb_str(b, data, "KAFKA_TOPIC", p->kafka.topic);
     snprintf(v, sizeof v, "%s-consumer", p->name);
     jb_str(b, data, "KAFKA_GROUP", v);
-    snprintf(v, sizeof v, "redis://%s-valkey-primary:6379", p->name);
+    infra_valkey_url(p, v, sizeof v);   /* in the data namespace (spec.valkey.namespace) */
     jb_str(b, data, "VALKEY_URL", v);
     snprintf(v, sizeof v, "%ld", p->valkey.ttl_seconds);
     jb_str(b, data, "SERIES_TTL_SECONDS", v);

@@ -403,10 +403,10 @@ cJSON *build_grafana_dashboard(const struct pipeline *p, bool health)
 cJSON *build_grafana_datasource(const struct pipeline *p, const char *password)
 {
     struct jb b = {0};
-    char uid[64], url[300], svc[128], title[160], name[128];
+    char uid[64], url[300], host[256], title[160], name[128];
     grafana_uid(p, "valkey", uid, sizeof uid);
-    infra_valkey_service_name(p, VALKEY_REPLICA, svc, sizeof svc);
-    snprintf(url, sizeof url, "redis://%s.%s.svc.cluster.local:%d", svc, p->ns, INFRA_VALKEY_PORT);
+    infra_valkey_host(p, VALKEY_REPLICA, host, sizeof host);
+    snprintf(url, sizeof url, "redis://%s:%d", host, INFRA_VALKEY_PORT);
     snprintf(title, sizeof title, "Valkey %s/%s", p->ns, p->name);
     cJSON *doc = cJSON_CreateObject();
     jb_int(&b, doc, "apiVersion", 1);

@@ -2,12 +2,13 @@
 #include "build.h"
 
 #include <stdio.h>
+#include <string.h>
 
 void build_selector_labels(struct jb *b, cJSON *dst, const struct pipeline *p,
                            const char *component, const char *app)
 {
     jb_str(b, dst, "app.kubernetes.io/name", app ? app : "salespipeline");
-    jb_str(b, dst, "app.kubernetes.io/instance", p->name);
+    jb_str(b, dst, OP_INSTANCE_LABEL, p->name);
     if (component)
         jb_str(b, dst, "app.kubernetes.io/component", component);
 }
@@ -34,8 +35,8 @@ static void owner_reference(struct jb *b, cJSON *md, const struct pipeline *p)
     jb_bool(b, ref, "blockOwnerDeletion", true);
 }
 
-cJSON *build_object(struct jb *b, const struct pipeline *p, enum kind_id kind, const char *name,
-                    const char *component, const char *app)
+cJSON *build_object_in(struct jb *b, const struct pipeline *p, enum kind_id kind, const char *ns,
+                       const char *name, const char *component, const char *app)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) {
@@ -46,8 +47,18 @@ cJSON *build_object(struct jb *b, const struct pipeline *p, enum kind_id kind, c
     jb_str(b, o, "kind", kinds[kind].kind);
     cJSON *md = jb_obj(b, o, "metadata");
     jb_str(b, md, "name", name);
-    jb_str(b, md, "namespace", p->ns);
-    build_labels(b, jb_obj(b, md, "labels"), p, component, app);
-    owner_reference(b, md, p);
+    jb_str(b, md, "namespace", ns);
+    cJSON *labels = jb_obj(b, md, "labels");
+    build_labels(b, labels, p, component, app);
+    if (strcmp(ns, p->ns))
+        jb_str(b, labels, OP_PIPELINE_NS_LABEL, p->ns);
+    else
+        owner_reference(b, md, p);
     return o;
+}
+
+cJSON *build_object(struct jb *b, const struct pipeline *p, enum kind_id kind, const char *name,
+                    const char *component, const char *app)
+{
+    return build_object_in(b, p, kind, p->ns, name, component, app);
 }

@@ -252,7 +252,9 @@ static void test_configmap(void **state)
     assert_string_equal(s_at(data, "KAFKA_BROKERS"), "black-friday-kafka-bootstrap.blackfriday.svc:9092");
     assert_string_equal(s_at(data, "KAFKA_TOPIC"), "sales");
     assert_string_equal(s_at(data, "KAFKA_GROUP"), "black-friday-consumer");
-    assert_string_equal(s_at(data, "VALKEY_URL"), "redis://black-friday-valkey-primary:6379");
+    /* The VMs live in the data namespace: the consumer dials across. */
+    assert_string_equal(s_at(data, "VALKEY_URL"),
+                        "redis://black-friday-valkey-primary.blackfriday-data.svc.cluster.local:6379");
     assert_string_equal(s_at(data, "SERIES_TTL_SECONDS"), "86400");
     assert_string_equal(s_at(data, "VALKEY_WAIT_REPLICAS"), "0");
     assert_string_equal(s_at(data, "CATEGORY"), "Belleza");  /* carnet ends in 9 */
@@ -293,9 +295,9 @@ static void test_desired_deterministic(void **state)
         free(x);
         free(y);
     }
-    assert_true(desired_has(&a, KIND_SERVICE, "black-friday-writer-b-headless"));
-    assert_true(desired_has(&a, KIND_VM, "black-friday-valkey-replica-1"));
-    assert_false(desired_has(&a, KIND_DEPLOYMENT, "black-friday-writer-c"));
+    assert_true(desired_has(&a, KIND_SERVICE, "blackfriday", "black-friday-writer-b-headless"));
+    assert_true(desired_has(&a, KIND_VM, "blackfriday-data", "black-friday-valkey-replica-1"));
+    assert_false(desired_has(&a, KIND_DEPLOYMENT, "blackfriday", "black-friday-writer-c"));
     desired_free(&a);
     desired_free(&b);
     /* One writer group, no Ingress, an existing Kafka cluster, one Valkey VM, no persistence. */
@@ -307,7 +309,7 @@ static void test_desired_deterministic(void **state)
     p.valkey.persistence = false;
     assert_int_equal(desired_build(&p, PW, &a), 0);
     assert_int_equal(a.n, 1 + 2 * 4 + 1 + INFRA_OBJECTS - 2 - 1 - 1);
-    assert_false(desired_has(&a, KIND_KAFKA, "black-friday"));
+    assert_false(desired_has(&a, KIND_KAFKA, "blackfriday", "black-friday"));
     desired_free(&a);
 }
 

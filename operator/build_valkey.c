@@ -1,12 +1,16 @@
 /* build_valkey.c - Valkey in KubeVirt VirtualMachines (kubevirt.io/v1).
  *
  * One primary VM (AOF on a PersistentVolumeClaim disk when spec.valkey.persistence) and
- * spec.valkey.replicas - 1 replica VMs, all from a stock cloud image (containerDisk) that
- * cloud-init turns into a Valkey server (cloudinit.c). The user data reaches KubeVirt
- * through a Secret (cloudInitNoCloud.secretRef), so the password is never in a VM spec.
- * Services select the VMs' virt-launcher pods by the labels of the VM template: the primary
- * for writes (the consumer), the replicas for reads (Grafana; the primary when there are no
- * replicas). The password comes from valkey_password.c. */
+ * spec.valkey.replicas - 1 replica VMs, from our disk image (scripts/valkey-disk.sh, a
+ * containerDisk with Valkey and cloud-init preinstalled) that cloud-init configures
+ * (cloudinit.c). The user data reaches KubeVirt through a Secret (cloudInitNoCloud.secretRef),
+ * so the password is never in a VM spec. Services select the VMs' virt-launcher pods by the
+ * labels of the VM template: the primary for writes (the consumer), the replicas for reads
+ * (Grafana; the primary when there are no replicas). The password comes from valkey_password.c.
+ *
+ * All of it lives in the data namespace (spec.valkey.namespace, default <ns>-data), made here
+ * with the privileged Pod Security level that KubeVirt's virt-launcher pods need, so that the
+ * workers' namespace keeps its own (restricted) level. */
 #include "build.h"
 #include "infra.h"
 
@@ -41,7 +45,8 @@ cJSON *build_valkey_cloudinit_secret(const struct pipeline *p, enum valkey_role 
     if (!userdata)
         return NULL;
     cloudinit_secret_name(p, role, name, sizeof name);
-    cJSON *o = infra_secret(p, name, component_of(role), INFRA_CLOUDINIT_KEY, userdata);
+    cJSON *o = infra_secret_in(p, p->valkey.ns, name, component_of(role), INFRA_CLOUDINIT_KEY,
+                               userdata);
     free(userdata);
     return o;
 }
@@ -56,7 +61,7 @@ cJSON *build_valkey_pvc(const struct pipeline *p)
     struct jb b = {0};
     char name[128];
     pvc_name(p, name, sizeof name);
-    cJSON *o = build_object(&b, p, KIND_PVC, name, "valkey-primary", "valkey");
+    cJSON *o = build_object_in(&b, p, KIND_PVC, p->valkey.ns, name, "valkey-primary", "valkey");
     cJSON *spec = jb_obj(&b, o, "spec");
     jb_str(&b, jb_arr(&b, spec, "accessModes"), NULL, "ReadWriteOnce");
     jb_str(&b, spec, "volumeMode", "Filesystem");  /* KubeVirt keeps a disk.img in it */
@@ -115,15 +120,24 @@ static void domain(struct jb *b, cJSON *dom, const struct pipeline *p, enum valk
     jb_str(b, port, "name", "valkey");
     jb_int(b, port, "port", INFRA_VALKEY_PORT);
     jb_str(b, port, "protocol", "TCP");
-    jb_obj(b, dev, "rng");   /* entropy for the guest's TLS and apt at first boot */
+    jb_obj(b, dev, "rng");   /* entropy at boot (cloud-init seeds the guest's random pool) */
+}
+
+void infra_pull_secret_copy_name(const struct pipeline *p, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s-pull", p->name);
 }
 
 static void volumes(struct jb *b, cJSON *vols, const struct pipeline *p, enum valkey_role role)
 {
     char name[128];
-    cJSON *root = jb_obj(b, vols, NULL);
+    cJSON *root = jb_obj(b, vols, NULL), *disk;
     jb_str(b, root, "name", "root");
-    jb_str(b, jb_obj(b, root, "containerDisk"), "image", p->valkey.image);
+    jb_str(b, disk = jb_obj(b, root, "containerDisk"), "image", p->valkey.image);
+    if (*p->pull_secret) {  /* KubeVirt reads it in the VM's namespace: our copy there */
+        infra_pull_secret_copy_name(p, name, sizeof name);
+        jb_str(b, disk, "imagePullSecret", name);
+    }
     cJSON *ci = jb_obj(b, vols, NULL);
     jb_str(b, ci, "name", "cloudinit");
     cloudinit_secret_name(p, role, name, sizeof name);
@@ -155,8 +169,7 @@ cJSON *build_valkey_vm(const struct pipeline *p, enum valkey_role role, int inde
     if (firmware_uuid(p, role, password, uuid) < 0)
         return NULL;
     infra_vm_name(p, role, index, name, sizeof name);
-    cJSON *o = build_object(&b, p, KIND_VM, name, component_of(role),
-                            "valkey");
+    cJSON *o = build_object_in(&b, p, KIND_VM, p->valkey.ns, name, component_of(role), "valkey");
     cJSON *spec = jb_obj(&b, o, "spec");
     jb_str(&b, spec, "runStrategy", "Always");
     cJSON *tpl = jb_obj(&b, spec, "template"), *md = jb_obj(&b, tpl, "metadata");
@@ -178,7 +191,8 @@ cJSON *build_valkey_service(const struct pipeline *p, enum valkey_role role)
     struct jb b = {0};
     char name[128];
     infra_valkey_service_name(p, role, name, sizeof name);
-    cJSON *o = build_object(&b, p, KIND_SERVICE, name, component_of(role), "valkey");
+    cJSON *o = build_object_in(&b, p, KIND_SERVICE, p->valkey.ns, name, component_of(role),
+                               "valkey");
     cJSON *spec = jb_obj(&b, o, "spec");
     jb_str(&b, spec, "type", "ClusterIP");
     /* Reads go to the replicas; with none, to the primary. */
@@ -191,5 +205,42 @@ cJSON *build_valkey_service(const struct pipeline *p, enum valkey_role role)
     jb_int(&b, port, "targetPort", INFRA_VALKEY_PORT);
     jb_str(&b, port, "protocol", "TCP");
     jb_str(&b, port, "appProtocol", "redis");
+    return jb_done(&b, o);
+}
+
+cJSON *build_valkey_pull_secret(const struct pipeline *p, const cJSON *source)
+{
+    struct jb b = {0};
+    char name[128];
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(source, "type"));
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(source, "data");
+    infra_pull_secret_copy_name(p, name, sizeof name);
+    cJSON *o = build_object_in(&b, p, KIND_SECRET, p->valkey.ns, name, "valkey", NULL);
+    jb_str(&b, o, "type", type ? type : "kubernetes.io/dockerconfigjson");
+    cJSON *copy = cJSON_IsObject(data) ? cJSON_Duplicate(data, true) : cJSON_CreateObject();
+    if (!o || !copy || !cJSON_AddItemToObject(o, "data", copy)) {
+        cJSON_Delete(copy);
+        b.oom = true;
+    }
+    return jb_done(&b, o);
+}
+
+cJSON *build_data_namespace(const struct pipeline *p)
+{
+    struct jb b = {0};
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    jb_str(&b, o, "apiVersion", "v1");
+    jb_str(&b, o, "kind", "Namespace");
+    cJSON *md = jb_obj(&b, o, "metadata");
+    jb_str(&b, md, "name", p->valkey.ns);
+    cJSON *labels = jb_obj(&b, md, "labels");
+    jb_str(&b, labels, "app.kubernetes.io/part-of", "salespipeline");
+    jb_str(&b, labels, "app.kubernetes.io/managed-by", OP_MANAGED_BY);
+    jb_str(&b, labels, INFRA_WORKERS_NS_LABEL, p->ns);
+    /* KubeVirt's level for virt-launcher pods (its PSA integration labels namespaces so). */
+    jb_str(&b, labels, "pod-security.kubernetes.io/enforce", INFRA_DATA_NS_LEVEL);
+    jb_str(&b, labels, "pod-security.kubernetes.io/enforce-version", "latest");
     return jb_done(&b, o);
 }

@@ -1,13 +1,14 @@
 /* cloudinit.c - the cloud-init user data of the Valkey VMs, and the valkey.conf inside it.
  *
- * The guest is a stock Debian cloud image (a containerDisk). cloud-init writes three files
- * and runs the setup script once per instance id: install valkey-server from the release's
- * backports suite, prepare the data disk (primary with persistence: ext4 on the disk whose
- * serial is INFRA_DATA_DISK_SERIAL, mounted on /var/lib/valkey, formatted only when it holds
- * no file system yet), then run the packaged unit with our configuration through a systemd
- * drop-in (the package's own valkey.conf stays untouched: no dpkg conffile prompt).
- * build_valkey.c derives the VM's firmware UUID, which cloud-init uses as its instance id,
- * from this text: a changed configuration re-runs the setup at the VM's next start.
+ * The guest is our own disk image (scripts/valkey-disk.sh, a containerDisk): Debian with
+ * valkey-server and cloud-init preinstalled, Valkey disabled until configured. cloud-init
+ * writes three files and runs the setup script, which needs no network: prepare the data disk
+ * (primary with persistence: ext4 on the disk whose serial is INFRA_DATA_DISK_SERIAL, mounted
+ * on /var/lib/valkey, formatted only when it holds no file system yet), then run the packaged
+ * unit with our configuration through a systemd drop-in (the package's own valkey.conf stays
+ * untouched). A containerDisk is ephemeral: every VM start boots a fresh copy of the image, so
+ * the script runs at every start; every step is safe to repeat. build_valkey.c derives the
+ * VM's firmware UUID, which cloud-init uses as its instance id, from this text.
  *
  * The document is a cJSON tree emitted as YAML by yamljson.c; valkey.conf and the script are
  * plain text files of their own formats. */
@@ -145,7 +146,7 @@ char *cloudinit_valkey_conf(const struct pipeline *p, enum valkey_role role, con
     char primary[256];
     if (text_open(&t) < 0)
         return NULL;
-    infra_valkey_service_name(p, VALKEY_PRIMARY, primary, sizeof primary);
+    infra_valkey_host(p, VALKEY_PRIMARY, primary, sizeof primary);
     say(&t, "# Valkey %s of SalesPipeline %s/%s: written by the salespipeline\n"
             "# operator through cloud-init. Edits are lost when it renders the file again.\n",
         role_name(role), p->ns, p->name);
@@ -161,8 +162,8 @@ char *cloudinit_valkey_conf(const struct pipeline *p, enum valkey_role role, con
     conf_persistence(&t, p, role);
     say(&t, "repl-diskless-sync yes\n");
     if (role == VALKEY_REPLICA)
-        say(&t, "replicaof %s.%s.svc.cluster.local %d\nreplica-read-only yes\n"
-                "replica-serve-stale-data yes\n", primary, p->ns, INFRA_VALKEY_PORT);
+        say(&t, "replicaof %s %d\nreplica-read-only yes\nreplica-serve-stale-data yes\n",
+            primary, INFRA_VALKEY_PORT);
     return text_close(&t);
 }
 
@@ -174,18 +175,20 @@ static char *setup_script(const struct pipeline *p, enum valkey_role role)
     if (text_open(&t) < 0)
         return NULL;
     say(&t, "#!/bin/sh\n"
-            "# Installs Valkey and runs it with the operator's configuration. cloud-init runs\n"
-            "# this once per instance id; every step is safe to repeat.\n"
-            "set -eu\nexport DEBIAN_FRONTEND=noninteractive\n. /etc/os-release\n"
-            "suite=\"${VERSION_CODENAME}-backports\"\n"
-            "echo \"deb http://deb.debian.org/debian ${suite} main\" "
-            ">/etc/apt/sources.list.d/salespipeline-backports.list\n"
-            "apt-get update\napt-get install -y -t \"$suite\" valkey-server\n"
+            "# Runs Valkey with the operator's configuration; no network needed (the image holds\n"
+            "# Valkey). cloud-init runs this once per instance: on a containerDisk, at every start\n"
+            "# of the VM (a fresh copy of the image). Every step is safe to repeat.\n"
+            "set -eu\n"
+            "if ! command -v valkey-server >/dev/null; then\n"
+            "  echo 'salespipeline: valkey-server is not installed in this image; spec.valkey.image "
+            "must be a disk made by scripts/valkey-disk.sh (or hold Valkey 8 and cloud-init)' >&2\n"
+            "  exit 1\n"
+            "fi\n"
             "systemctl stop valkey-server\n");
     if (has_data_disk(p, role))
         say(&t, "disk=/dev/disk/by-id/virtio-%s\n"
                 "i=0\nwhile [ ! -b \"$disk\" ] && [ \"$i\" -lt 120 ]; do sleep 1; i=$((i + 1)); done\n"
-                "# Format only a disk without a file system: the data survives new instance ids.\n"
+                "# Format only a disk without a file system: the data survives restarts and new instance ids.\n"
                 "blkid \"$disk\" >/dev/null 2>&1 || mkfs.ext4 -q -L %s \"$disk\"\n"
                 "grep -q '^LABEL=%s ' /etc/fstab || "
                 "echo 'LABEL=%s /var/lib/valkey ext4 defaults,nofail 0 2' >>/etc/fstab\n"
@@ -198,6 +201,23 @@ static char *setup_script(const struct pipeline *p, enum valkey_role role)
             "install -m 0644 " STAGE_DIR "/valkey-server.override.conf "
             "/etc/systemd/system/valkey-server.service.d/salespipeline.conf\n"
             "systemctl daemon-reload\nsystemctl enable valkey-server\nsystemctl restart valkey-server\n");
+    return text_close(&t);
+}
+
+/* The drop-in: the packaged unit (with its hardening) on our file. With a data disk, Valkey
+ * never runs without it: on an empty root folder it would start empty, and the replicas would
+ * copy that empty data set. */
+static char *override_unit(const struct pipeline *p, enum valkey_role role)
+{
+    struct text t;
+    if (text_open(&t) < 0)
+        return NULL;
+    say(&t, "# The packaged unit, started with the operator's configuration (salespipeline).\n");
+    if (has_data_disk(p, role))
+        say(&t, "[Unit]\nRequiresMountsFor=/var/lib/valkey\n\n");
+    say(&t, "[Service]\nExecStart=\n"
+            "ExecStart=/usr/bin/valkey-server /etc/valkey/salespipeline.conf --supervised systemd "
+            "--daemonize no\n");
     return text_close(&t);
 }
 
@@ -216,27 +236,21 @@ static void add_file(cJSON *files, const char *path, const char *perms, const ch
     }
 }
 
-static const char override_unit[] =
-    "# The packaged unit, started with the operator's configuration (salespipeline).\n"
-    "[Service]\nExecStart=\n"
-    "ExecStart=/usr/bin/valkey-server /etc/valkey/salespipeline.conf --supervised systemd "
-    "--daemonize no\n";
-
 char *cloudinit_render(const struct pipeline *p, enum valkey_role role, const char *password)
 {
     bool oom = false;
     char *conf = cloudinit_valkey_conf(p, role, password), *script = setup_script(p, role);
-    char *text = NULL;
+    char *unit = override_unit(p, role), *text = NULL;
     cJSON *doc = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(doc, "write_files");
     cJSON *run = cJSON_AddArrayToObject(doc, "runcmd"), *cmd = cJSON_CreateArray();
     if (!cmd || !run || !cJSON_AddItemToArray(run, cmd)) {
         cJSON_Delete(cmd);
         goto done;
     }
-    if (!conf || !script || !files || !cJSON_AddItemToArray(cmd, cJSON_CreateString(SETUP_SCRIPT)))
+    if (!conf || !script || !unit || !files || !cJSON_AddItemToArray(cmd, cJSON_CreateString(SETUP_SCRIPT)))
         goto done;
     add_file(files, STAGE_DIR "/valkey.conf", "0600", conf, &oom);
-    add_file(files, STAGE_DIR "/valkey-server.override.conf", "0644", override_unit, &oom);
+    add_file(files, STAGE_DIR "/valkey-server.override.conf", "0644", unit, &oom);
     add_file(files, SETUP_SCRIPT, "0755", script, &oom);
     if (!oom)
         text = yamljson_emit(doc, "#cloud-config\n");
@@ -244,5 +258,6 @@ done:
     cJSON_Delete(doc);
     free(conf);
     free(script);
+    free(unit);
     return text;
 }

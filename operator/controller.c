@@ -30,12 +30,24 @@ static const char *controller_owner(const cJSON *md)
     return NULL;
 }
 
-/* Whether a SalesPipeline event asks for work: its spec is not reconciled yet. Our own status
- * writes (observedGeneration == generation) and metadata-only edits are skipped. */
+/* The SalesPipeline an object outside its namespace belongs to (the data namespace's objects
+ * carry its namespace and name as labels: owner references cannot cross namespaces). */
+static const char *labelled_owner(const cJSON *md, const char **ns)
+{
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(md, "labels");
+    *ns = str(labels, OP_PIPELINE_NS_LABEL);
+    return *ns ? str(labels, OP_INSTANCE_LABEL) : NULL;
+}
+
+/* Whether a SalesPipeline event asks for work: its spec is not reconciled yet, or it is being
+ * deleted and the finalizer waits for us. Our own status writes (observedGeneration ==
+ * generation) and other metadata-only edits are skipped. */
 static bool spec_pending(const cJSON *obj)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
+    if (cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp"))
+        return true;
     const cJSON *gen = cJSON_GetObjectItemCaseSensitive(md, "generation");
     const cJSON *obs = cJSON_GetObjectItemCaseSensitive(st, "observedGeneration");
     return !cJSON_IsNumber(gen) || !cJSON_IsNumber(obs) || gen->valuedouble != obs->valuedouble;
@@ -48,12 +60,13 @@ static void on_event(enum kind_id kind, enum informer_event ev, const cJSON *obj
     const char *ns = str(md, "namespace"), *name;
     char key[WQ_KEY_MAX];
     if (kind == KIND_PIPELINE) {
-        /* A deleted pipeline needs nothing: the garbage collector follows owner references. */
+        /* Gone: the garbage collector follows owner references, and the finalizer already
+         * cleaned up the data namespace. */
         if (ev == INFORMER_DELETED || (ev == INFORMER_MODIFIED && !spec_pending(obj)))
             return;
         name = str(md, "name");
-    } else {
-        name = controller_owner(md);
+    } else if (!(name = controller_owner(md))) {
+        name = labelled_owner(md, &ns);
     }
     if (!ns || !name)
         return;

@@ -15,6 +15,7 @@ static int push(struct desired *d, enum kind_id kind, cJSON *obj, int comp)
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     d->objs[d->n++] = (struct desired_obj){
         .kind = kind,
+        .ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace")),
         .name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name")),
         .obj = obj,
         .comp = comp,
@@ -102,10 +103,17 @@ void desired_free(struct desired *d)
     d->n = 0;
 }
 
-bool desired_has(const struct desired *d, enum kind_id kind, const char *name)
+int desired_add(struct desired *d, enum kind_id kind, cJSON *obj)
 {
-    for (int i = 0; i < d->n; i++)
-        if (d->objs[i].kind == kind && d->objs[i].name && !strcmp(d->objs[i].name, name))
+    return push(d, kind, obj, -1);
+}
+
+bool desired_has(const struct desired *d, enum kind_id kind, const char *ns, const char *name)
+{
+    for (int i = 0; i < d->n; i++) {
+        const struct desired_obj *o = &d->objs[i];
+        if (o->kind == kind && o->name && o->ns && !strcmp(o->name, name) && !strcmp(o->ns, ns))
             return true;
+    }
     return false;
 }

@@ -44,6 +44,20 @@ void infra_valkey_service_name(const struct pipeline *p, enum valkey_role role, 
     snprintf(buf, cap, "%s-valkey-%s", p->name, role == VALKEY_PRIMARY ? "primary" : "replica");
 }
 
+void infra_valkey_host(const struct pipeline *p, enum valkey_role role, char *buf, size_t cap)
+{
+    char svc[128];
+    infra_valkey_service_name(p, role, svc, sizeof svc);
+    snprintf(buf, cap, "%s.%s.svc.cluster.local", svc, p->valkey.ns);
+}
+
+void infra_valkey_url(const struct pipeline *p, char *buf, size_t cap)
+{
+    char host[256];
+    infra_valkey_host(p, VALKEY_PRIMARY, host, sizeof host);
+    snprintf(buf, cap, "redis://%s:%d", host, INFRA_VALKEY_PORT);
+}
+
 bool infra_password_secret_owned(const struct pipeline *p)
 {
     return !*p->valkey.password_secret;
@@ -65,10 +79,16 @@ int infra_valkey_replicas(const struct pipeline *p)
 cJSON *infra_secret(const struct pipeline *p, const char *name, const char *component,
                     const char *key, const char *value)
 {
+    return infra_secret_in(p, p->ns, name, component, key, value);
+}
+
+cJSON *infra_secret_in(const struct pipeline *p, const char *ns, const char *name,
+                       const char *component, const char *key, const char *value)
+{
     struct jb b = {0};
     size_t len = strlen(value);
     char *b64 = malloc(4 * ((len + 2) / 3) + 1);
-    cJSON *o = build_object(&b, p, KIND_SECRET, name, component, NULL);
+    cJSON *o = build_object_in(&b, p, KIND_SECRET, ns, name, component, NULL);
     if (!b64) {
         b.oom = true;
     } else {

@@ -24,14 +24,22 @@
 #define INFRA_PASSWORD_LEN 64                /* hex characters (32 random bytes) */
 #define INFRA_GRAFANA_LABEL "grafana_dashboard"     /* the Grafana chart sidecar's defaults */
 #define INFRA_DATASOURCE_LABEL "grafana_datasource"
+/* The data namespace's Pod Security level: what KubeVirt's virt-launcher pods need (KubeVirt
+ * refuses a VM in any other: "it needs a privileged namespace to run"). */
+#define INFRA_DATA_NS_LEVEL "privileged"
+/* On a data namespace the operator made: the workers' namespace whose pipelines it serves. */
+#define INFRA_WORKERS_NS_LABEL "sales.blackfriday.dev/workers-namespace"
 
 enum valkey_role { VALKEY_PRIMARY, VALKEY_REPLICA };
 
 /* ---------------------------------------------------------------- names */
 
-/* A Secret (type Opaque) holding one key; NULL on out-of-memory. */
+/* A Secret (type Opaque) holding one key, in the pipeline's namespace or in `ns`; NULL on
+ * out-of-memory. */
 cJSON *infra_secret(const struct pipeline *p, const char *name, const char *component,
                     const char *key, const char *value);
+cJSON *infra_secret_in(const struct pipeline *p, const char *ns, const char *name,
+                       const char *component, const char *key, const char *value);
 
 /* The Strimzi Kafka of a managed cluster: named like the pipeline (pipeline_kafka_bootstrap). */
 const char *infra_kafka_cluster(const struct pipeline *p);
@@ -42,6 +50,11 @@ void infra_vm_name(const struct pipeline *p, enum valkey_role role, int index, c
 /* Services: <name>-valkey-primary (writes), <name>-valkey-replica (reads; Grafana). */
 void infra_valkey_service_name(const struct pipeline *p, enum valkey_role role, char *buf,
                                size_t cap);
+/* A Service's DNS name, <service>.<data namespace>.svc.cluster.local: what the workers, Grafana
+ * and the replicas dial (the VMs live in their own namespace, spec.valkey.namespace). */
+void infra_valkey_host(const struct pipeline *p, enum valkey_role role, char *buf, size_t cap);
+/* redis://<primary host>:6379, the consumer's VALKEY_URL. */
+void infra_valkey_url(const struct pipeline *p, char *buf, size_t cap);
 /* The Secret holding the password: spec.valkey.passwordSecret, else <name>-valkey (ours). */
 void infra_password_secret(const struct pipeline *p, char *buf, size_t cap);
 bool infra_password_secret_owned(const struct pipeline *p);
@@ -79,6 +92,13 @@ cJSON *build_valkey_pvc(const struct pipeline *p);     /* only with spec.valkey.
 cJSON *build_valkey_vm(const struct pipeline *p, enum valkey_role role, int index,
                        const char *password);
 cJSON *build_valkey_service(const struct pipeline *p, enum valkey_role role);
+/* <name>-pull: the copy of spec.imagePullSecret in the data namespace, from which KubeVirt
+ * pulls the containerDisk (a Secret is read in the VM's own namespace). */
+void infra_pull_secret_copy_name(const struct pipeline *p, char *buf, size_t cap);
+/* That copy, made from the live Secret `source` of the pipeline's namespace (type and data). */
+cJSON *build_valkey_pull_secret(const struct pipeline *p, const cJSON *source);
+/* The data namespace (cluster-scoped, no owner): Pod Security level INFRA_DATA_NS_LEVEL. */
+cJSON *build_data_namespace(const struct pipeline *p);
 
 /* ---------------------------------------------------------------- cloudinit.c */
 

@@ -58,17 +58,34 @@ static int load_sample(void **state)
     return rc;
 }
 
-static void check_owned(const cJSON *o, const char *api_version, const char *kind, const char *name)
+static void check_kind(const cJSON *o, const char *api_version, const char *kind, const char *name,
+                       const char *ns)
 {
     assert_non_null(o);
     assert_string_equal(s_at(o, "apiVersion"), api_version);
     assert_string_equal(s_at(o, "kind"), kind);
     assert_string_equal(s_at(o, "metadata.name"), name);
-    assert_string_equal(s_at(o, "metadata.namespace"), "blackfriday");
+    assert_string_equal(s_at(o, "metadata.namespace"), ns);
+}
+
+static void check_owned(const cJSON *o, const char *api_version, const char *kind, const char *name)
+{
+    check_kind(o, api_version, kind, name, "blackfriday");
     assert_string_equal(s_at(o, "metadata.ownerReferences.0.uid"), "0b7e5c1e-1111-2222-3333-444455556666");
     assert_true(cJSON_IsTrue(at(o, "metadata.ownerReferences.0.controller")));
     assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/managed-by"), "salespipeline-operator");
     assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/instance"), "black-friday");
+}
+
+/* An object of the data namespace: no owner reference (it would not hold across namespaces),
+ * the pipeline's namespace and name as labels instead. */
+static void check_data(const cJSON *o, const char *api_version, const char *kind, const char *name)
+{
+    check_kind(o, api_version, kind, name, "blackfriday-data");
+    assert_null(at(o, "metadata.ownerReferences"));
+    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/managed-by"), "salespipeline-operator");
+    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/instance"), "black-friday");
+    assert_string_equal(key(at(o, "metadata.labels"), OP_PIPELINE_NS_LABEL), "blackfriday");
 }
 
 /* The text of a Secret's key, decoded. */
@@ -216,7 +233,7 @@ static void test_vm_primary(void **state)
 {
     (void)state;
     cJSON *vm = build_valkey_vm(&sample, VALKEY_PRIMARY, 0, PW);
-    check_owned(vm, "kubevirt.io/v1", "VirtualMachine", "black-friday-valkey-primary");
+    check_data(vm, "kubevirt.io/v1", "VirtualMachine", "black-friday-valkey-primary");
     assert_string_equal(s_at(vm, "spec.runStrategy"), "Always");
     const cJSON *tl = at(vm, "spec.template.metadata.labels"), *ts = at(vm, "spec.template.spec");
     assert_string_equal(key(tl, "app.kubernetes.io/component"), "valkey-primary");
@@ -229,7 +246,11 @@ static void test_vm_primary(void **state)
     assert_string_equal(s_at(ts, "domain.devices.disks.2.serial"), INFRA_DATA_DISK_SERIAL);
     assert_int_equal((int)n_at(ts, "domain.devices.interfaces.0.ports.0.port"), 6379);
     assert_true(cJSON_IsObject(at(ts, "domain.devices.interfaces.0.masquerade")));
-    assert_string_equal(s_at(ts, "volumes.0.containerDisk.image"), "quay.io/containerdisks/debian:12");
+    /* Our disk image, from the pipeline's registry, unless the spec names another. */
+    assert_string_equal(s_at(ts, "volumes.0.containerDisk.image"),
+                        "10.128.0.5:5000/blackfriday/valkey-vm:0.1.0");
+    /* spec.imagePullSecret zot-pull, read from the VM's namespace: our copy there. */
+    assert_string_equal(s_at(ts, "volumes.0.containerDisk.imagePullSecret"), "black-friday-pull");
     assert_string_equal(s_at(ts, "volumes.1.cloudInitNoCloud.secretRef.name"),
                         "black-friday-valkey-primary-cloudinit");
     assert_string_equal(s_at(ts, "volumes.2.persistentVolumeClaim.claimName"), "black-friday-valkey-data");
@@ -258,7 +279,7 @@ static void test_vm_replica_and_services(void **state)
 {
     (void)state;
     cJSON *vm = build_valkey_vm(&sample, VALKEY_REPLICA, 1, PW);
-    check_owned(vm, "kubevirt.io/v1", "VirtualMachine", "black-friday-valkey-replica-1");
+    check_data(vm, "kubevirt.io/v1", "VirtualMachine", "black-friday-valkey-replica-1");
     assert_int_equal(cJSON_GetArraySize(at(vm, "spec.template.spec.domain.devices.disks")), 2);
     assert_int_equal(cJSON_GetArraySize(at(vm, "spec.template.spec.volumes")), 2);
     assert_string_equal(s_at(vm, "spec.template.spec.volumes.1.cloudInitNoCloud.secretRef.name"),
@@ -267,8 +288,8 @@ static void test_vm_replica_and_services(void **state)
     cJSON_Delete(vm);
 
     cJSON *w = build_valkey_service(&sample, VALKEY_PRIMARY), *r = build_valkey_service(&sample, VALKEY_REPLICA);
-    check_owned(w, "v1", "Service", "black-friday-valkey-primary");
-    check_owned(r, "v1", "Service", "black-friday-valkey-replica");
+    check_data(w, "v1", "Service", "black-friday-valkey-primary");
+    check_data(r, "v1", "Service", "black-friday-valkey-replica");
     assert_string_equal(key(at(w, "spec.selector"), "app.kubernetes.io/component"), "valkey-primary");
     assert_string_equal(key(at(r, "spec.selector"), "app.kubernetes.io/component"), "valkey-replica");
     assert_int_equal((int)n_at(r, "spec.ports.0.port"), 6379);
@@ -285,18 +306,50 @@ static void test_cloudinit_secret_and_pvc(void **state)
 {
     (void)state;
     cJSON *s = build_valkey_cloudinit_secret(&sample, VALKEY_REPLICA, PW);
-    check_owned(s, "v1", "Secret", "black-friday-valkey-replica-cloudinit");
+    check_data(s, "v1", "Secret", "black-friday-valkey-replica-cloudinit");
     char *ud = secret_value(s, INFRA_CLOUDINIT_KEY);
     assert_memory_equal(ud, "#cloud-config\n", 14);
-    assert_non_null(strstr(ud, "replicaof black-friday-valkey-primary.blackfriday.svc.cluster.local 6379"));
+    assert_non_null(strstr(ud, "replicaof black-friday-valkey-primary.blackfriday-data.svc.cluster.local 6379"));
     assert_non_null(strstr(ud, "requirepass \"" PW "\""));
     free(ud);
     cJSON_Delete(s);
     cJSON *pvc = build_valkey_pvc(&sample);
-    check_owned(pvc, "v1", "PersistentVolumeClaim", "black-friday-valkey-data");
+    check_data(pvc, "v1", "PersistentVolumeClaim", "black-friday-valkey-data");
     assert_string_equal(s_at(pvc, "spec.resources.requests.storage"), "2Gi");
     assert_string_equal(s_at(pvc, "spec.accessModes.0"), "ReadWriteOnce");
     cJSON_Delete(pvc);
+}
+
+static void test_data_namespace(void **state)
+{
+    (void)state;
+    cJSON *ns = build_data_namespace(&sample);
+    assert_non_null(ns);
+    assert_string_equal(s_at(ns, "kind"), "Namespace");
+    assert_string_equal(s_at(ns, "metadata.name"), "blackfriday-data");
+    assert_null(at(ns, "metadata.namespace"));
+    assert_null(at(ns, "metadata.ownerReferences"));
+    const cJSON *labels = at(ns, "metadata.labels");
+    assert_string_equal(key(labels, "pod-security.kubernetes.io/enforce"), "privileged");
+    assert_string_equal(key(labels, INFRA_WORKERS_NS_LABEL), "blackfriday");
+    assert_string_equal(key(labels, "app.kubernetes.io/managed-by"), "salespipeline-operator");
+    cJSON_Delete(ns);
+}
+
+static void test_pull_secret_copy(void **state)
+{
+    (void)state;
+    cJSON *src = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":"
+                             "{\"name\":\"zot-pull\",\"namespace\":\"blackfriday\",\"uid\":\"x\"},"
+                             "\"type\":\"kubernetes.io/dockerconfigjson\","
+                             "\"data\":{\".dockerconfigjson\":\"e30=\"}}");
+    cJSON *copy = build_valkey_pull_secret(&sample, src);
+    check_data(copy, "v1", "Secret", "black-friday-pull");
+    assert_string_equal(s_at(copy, "type"), "kubernetes.io/dockerconfigjson");
+    assert_string_equal(key(at(copy, "data"), ".dockerconfigjson"), "e30=");
+    assert_null(at(copy, "metadata.uid"));
+    cJSON_Delete(copy);
+    cJSON_Delete(src);
 }
 
 static void test_quantities(void **state)
@@ -350,7 +403,7 @@ static void test_grafana(void **state)
     assert_non_null(doc);
     assert_string_equal(s_at(doc, "datasources.0.type"), "redis-datasource");
     assert_string_equal(s_at(doc, "datasources.0.url"),
-                        "redis://black-friday-valkey-replica.blackfriday.svc.cluster.local:6379");
+                        "redis://black-friday-valkey-replica.blackfriday-data.svc.cluster.local:6379");
     assert_string_equal(s_at(doc, "datasources.0.secureJsonData.password"), PW);
     grafana_uid(&sample, "valkey", uid, sizeof uid);
     assert_string_equal(s_at(doc, "datasources.0.uid"), uid);
@@ -438,6 +491,8 @@ int main(void)
         cmocka_unit_test(test_vm_primary),
         cmocka_unit_test(test_vm_replica_and_services),
         cmocka_unit_test(test_cloudinit_secret_and_pvc),
+        cmocka_unit_test(test_data_namespace),
+        cmocka_unit_test(test_pull_secret_copy),
         cmocka_unit_test(test_quantities),
         cmocka_unit_test(test_grafana),
         cmocka_unit_test(test_read_strimzi),

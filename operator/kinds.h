@@ -44,6 +44,13 @@ extern const struct kind_info kinds[KIND_COUNT];
 #define OP_MANAGED_BY OP_FIELD_MANAGER
 /* Selector that every owned object matches (set by build_meta.c). */
 #define OP_OWNED_SELECTOR "app.kubernetes.io/managed-by=" OP_MANAGED_BY
+/* Objects outside the pipeline's namespace (the Valkey VMs' data namespace) cannot carry an
+ * owner reference to it: they carry the pipeline's namespace in this label (and its name in
+ * app.kubernetes.io/instance), and the pipeline this finalizer, under which the operator
+ * deletes them before the pipeline goes. */
+#define OP_PIPELINE_NS_LABEL OP_GROUP "/pipeline-namespace"
+#define OP_INSTANCE_LABEL "app.kubernetes.io/instance"
+#define OP_FINALIZER OP_GROUP "/data-namespace"
 
 /* Writes the collection path of `k` in `ns` (all namespaces when ns is NULL or "") and, when
  * `name` is set, the object's path. Returns the length, or -1 if `cap` is too small. */

@@ -214,6 +214,29 @@ static int parse_kafka(const cJSON *spec, struct pipeline *p, char *err, size_t 
     return 0;
 }
 
+/* The VMs' image and namespace, when the spec leaves them to the operator: our disk image from
+ * the pipeline's registry, and a namespace of their own beside the workers' (KubeVirt's
+ * virt-launcher pods need the privileged Pod Security level; the workers keep restricted). */
+static int valkey_defaults(struct pipeline *p, const struct at *av)
+{
+    int n;
+    if (!*p->valkey.image) {
+        n = snprintf(p->valkey.image, sizeof p->valkey.image, "%s/valkey-vm:%s", p->registry,
+                     p->version);
+        if ((size_t)n >= sizeof p->valkey.image)
+            return fail(av, "image", "<registry>/valkey-vm:<version> is too long: set it");
+    }
+    if (!*p->valkey.ns) {
+        n = snprintf(p->valkey.ns, sizeof p->valkey.ns, "%s-data", p->ns);
+        if ((size_t)n > 63)
+            return fail(av, "namespace", "<namespace>-data is longer than 63 characters: set it");
+    }
+    if (!strcmp(p->valkey.ns, p->ns))
+        return fail(av, "namespace", "must differ from the pipeline's namespace: the VMs need the "
+                    "privileged Pod Security level, the workers' namespace keeps its own");
+    return 0;
+}
+
 static int parse_valkey(const cJSON *spec, struct pipeline *p, char *err, size_t errcap)
 {
     const cJSON *v = child(spec, "valkey");
@@ -222,13 +245,14 @@ static int parse_valkey(const cJSON *spec, struct pipeline *p, char *err, size_t
                    get_str(v, "cpu", "1", p->valkey.cpu, sizeof p->valkey.cpu, &av) ||
                    get_str(v, "memory", "1Gi", p->valkey.memory, sizeof p->valkey.memory, &av) ||
                    get_str(v, "storage", "2Gi", p->valkey.storage, sizeof p->valkey.storage, &av) ||
-                   get_str(v, "image", "quay.io/containerdisks/debian:12", p->valkey.image,
-                           sizeof p->valkey.image, &av) ||
+                   get_str(v, "image", "", p->valkey.image, sizeof p->valkey.image, &av) ||
+                   get_str(v, "namespace", "", p->valkey.ns, sizeof p->valkey.ns, &av) ||
                    get_bool(v, "persistence", true, &p->valkey.persistence, &av) ||
                    get_int(v, "ttlSeconds", 86400, 1, 1L << 40, &p->valkey.ttl_seconds, &av) ||
                    get_bool(v, "waitForReplica", false, &p->valkey.wait_for_replica, &av) ||
                    get_str(v, "passwordSecret", "", p->valkey.password_secret,
-                           sizeof p->valkey.password_secret, &av)
+                           sizeof p->valkey.password_secret, &av) ||
+                   valkey_defaults(p, &av)
                ? -1
                : 0;
 }

@@ -51,7 +51,10 @@ struct pipeline {
     struct {
         int replicas;
         char cpu[PL_QTY_MAX], memory[PL_QTY_MAX], storage[PL_QTY_MAX], password_secret[254];
-        char image[401];     /* containerDisk image of the VMs */
+        /* containerDisk image of the VMs; spec "" means <registry>/valkey-vm:<version> */
+        char image[401];
+        /* where the VMs, their Services, Secrets and disk live: spec "" means <ns>-data */
+        char ns[64];
         long ttl_seconds;
         bool persistence, wait_for_replica;
     } valkey;

@@ -71,6 +71,7 @@ static void test_errors_name_the_field(void **state)
 {
     (void)state;
     expect_error("{}", "spec.registry");
+    expect_error("{\"registry\":\"r\",\"valkey\":{\"namespace\":\"ns\"}}", "spec.valkey.namespace");
     expect_error("{\"registry\":\"r\",\"api\":{\"minReplicas\":4,\"maxReplicas\":2}}", "spec.api.minReplicas");
     expect_error("{\"registry\":\"r\",\"bridge\":{\"replicas\":\"two\"}}", "spec.bridge.replicas");
     expect_error("{\"registry\":\"r\",\"writers\":[{\"name\":\"a\"},{\"name\":\"a\"}]}", "spec.writers[1].name");
@@ -99,12 +100,39 @@ static void test_int_or_string_and_category(void **state)
     cJSON_Delete(o);
 }
 
+/* The VMs' image and namespace: ours by default, the spec's when it names them. */
+static void test_valkey_image_and_namespace(void **state)
+{
+    (void)state;
+    struct pipeline p;
+    char err[256];
+    cJSON *o = with_spec(cJSON_Parse("{\"registry\":\"zot:5000/bf\",\"version\":\"1.2.3\"}"));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), 0);
+    assert_string_equal(p.valkey.image, "zot:5000/bf/valkey-vm:1.2.3");
+    assert_string_equal(p.valkey.ns, "ns-data");
+    cJSON_Delete(o);
+    o = with_spec(cJSON_Parse("{\"registry\":\"r\",\"valkey\":{\"image\":\"other/disk:9\","
+                              "\"namespace\":\"vms\"}}"));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), 0);
+    assert_string_equal(p.valkey.image, "other/disk:9");
+    assert_string_equal(p.valkey.ns, "vms");
+    cJSON_Delete(o);
+    /* <ns>-data must stay a DNS label: a 60-character namespace needs an explicit one. */
+    o = cJSON_Parse("{\"metadata\":{\"name\":\"p\",\"uid\":\"u\",\"namespace\":"
+                    "\"n23456789012345678901234567890123456789012345678901234567890\"},"
+                    "\"spec\":{\"registry\":\"r\"}}");
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), -1);
+    assert_non_null(strstr(err, "spec.valkey.namespace"));
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_match_crd),
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_int_or_string_and_category),
+        cmocka_unit_test(test_valkey_image_and_namespace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "data_namespace.h"
 #include "desired.h"
 #include "infra.h"
 #include "kinds.h"
@@ -23,6 +24,7 @@ struct run {
     struct status_input in;
     char error[KUBE_ERR_MAX + 128];   /* the first failure; later ones are only logged */
     int dashboards;                   /* Grafana objects applied */
+    char data_ns_error[KUBE_ERR_MAX + 256];  /* why the data namespace cannot be used, or "" */
 };
 
 static void fail(struct run *run, const char *fmt, const char *what, const char *err)
@@ -88,8 +90,12 @@ static void apply_one(struct run *run, const struct desired_obj *o)
 {
     char path[512], err[KUBE_ERR_MAX], what[400];
     long status;
-    snprintf(what, sizeof what, "%s %s", kinds[o->kind].kind, o->name);
-    if (kinds_path(path, sizeof path, o->kind, run->p->ns, o->name) < 0) {
+    snprintf(what, sizeof what, "%s %s/%s", kinds[o->kind].kind, o->ns, o->name);
+    if (strcmp(o->ns, run->p->ns) && *run->data_ns_error) {
+        read_part(run, o, NULL, run->data_ns_error);   /* not tried: its namespace is unusable */
+        return;
+    }
+    if (kinds_path(path, sizeof path, o->kind, o->ns, o->name) < 0) {
         fail(run, "apply %s: %s", what, "path too long");
         return;
     }
@@ -125,14 +131,18 @@ static bool controlled_by(const cJSON *item, const char *uid)
     return false;
 }
 
-/* Deletes the objects of `kind` this pipeline controls but no longer wants. */
-static void prune_kind(struct run *run, const struct desired *d, enum kind_id kind)
+/* Deletes the objects of `kind` this pipeline owns but `d` does not want. In the pipeline's
+ * namespace they are the ones it controls (owner reference); elsewhere (`data`: the data
+ * namespace, whichever it is or was) the ones labelled with its namespace and name. */
+static void prune_kind(struct run *run, const struct desired *d, enum kind_id kind, bool data)
 {
     char path[1024], sel[512], esc[700], err[KUBE_ERR_MAX];
     long status;
     const cJSON *item;
-    snprintf(sel, sizeof sel, OP_OWNED_SELECTOR ",app.kubernetes.io/instance=%s", run->p->name);
-    int n = kinds_path(path, sizeof path, kind, run->p->ns, NULL);
+    int n = snprintf(sel, sizeof sel, OP_OWNED_SELECTOR "," OP_INSTANCE_LABEL "=%s", run->p->name);
+    if (data)
+        snprintf(sel + n, sizeof sel - (size_t)n, "," OP_PIPELINE_NS_LABEL "=%s", run->p->ns);
+    n = kinds_path(path, sizeof path, kind, data ? NULL : run->p->ns, NULL);
     if (n < 0 || kube_escape(esc, sizeof esc, sel) < 0) {
         fail(run, "prune %s: %s", kinds[kind].plural, "path too long");
         return;
@@ -149,9 +159,12 @@ static void prune_kind(struct run *run, const struct desired *d, enum kind_id ki
     cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items")) {
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
-        if (!name || !controlled_by(item, run->p->uid) || desired_has(d, kind, name))
+        const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
+        if (!name || !ns || desired_has(d, kind, ns, name) ||
+            (data ? !strcmp(ns, run->p->ns) : !controlled_by(item, run->p->uid)) ||
+            cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp"))
             continue;
-        if (kinds_path(path, sizeof path, kind, run->p->ns, name) < 0 ||
+        if (kinds_path(path, sizeof path, kind, ns, name) < 0 ||
             kube_delete(run->r->kc, path, err, sizeof err) < 0) {
             fail(run, "delete %s: %s", name, err);
             continue;
@@ -162,11 +175,21 @@ static void prune_kind(struct run *run, const struct desired *d, enum kind_id ki
     cJSON_Delete(list);
 }
 
-static void prune(struct run *run, const struct desired *d)
+/* `keep`: the data namespace in use, or NULL when the pipeline goes (then only the objects
+ * outside its namespace: the garbage collector takes the ones it owns). */
+static void prune(struct run *run, const struct desired *d, const char *keep)
 {
+    char err[KUBE_ERR_MAX];
     for (int k = 0; k < KIND_COUNT; k++)
-        if (kinds[k].owned)
-            prune_kind(run, d, (enum kind_id)k);
+        if (kinds[k].owned) {
+            if (keep)
+                prune_kind(run, d, (enum kind_id)k, false);
+            prune_kind(run, d, (enum kind_id)k, true);
+        }
+    if (*run->error)
+        return;   /* a namespace is collected only once everything of ours in it was deleted */
+    if (data_ns_collect(run->r->kc, run->p, keep, err, sizeof err) < 0)
+        fail(run, "%s: %s", "data namespaces", err);
 }
 
 /* Applies the status if it differs from the object's; returns 0 or -1 (err set). */
@@ -201,6 +224,31 @@ static void init_components(struct run *run, const struct desired *d)
         component_deployment_name(run->p, &d->comps[i], cs->deployment, sizeof cs->deployment);
         cs->replicas = d->comps[i].replicas < 0 ? run->p->api.min_replicas : d->comps[i].replicas;
     }
+}
+
+/* spec.imagePullSecret, copied into the data namespace for KubeVirt's pull of the disk image.
+ * Missing, it is reported, not fatal: the workers' pods would not pull either. */
+static void add_pull_secret_copy(struct run *run, struct desired *d)
+{
+    char path[512], err[KUBE_ERR_MAX];
+    long status;
+    if (!*run->p->pull_secret)
+        return;
+    kinds_path(path, sizeof path, KIND_SECRET, run->p->ns, run->p->pull_secret);
+    cJSON *source = kube_get(run->r->kc, path, &status, err, sizeof err);
+    if (!source && status == 404) {
+        events_emit(run->r->events, run->r->kc, &run->ref, "Warning", "PullSecretMissing",
+                    "spec.imagePullSecret %s does not exist in %s: the Valkey VMs pull %s "
+                    "without credentials", run->p->pull_secret, run->p->ns, run->p->valkey.image);
+        return;
+    }
+    if (!source) {   /* not known to be gone: no pruning of the copy on a passing failure */
+        fail(run, "%s: %s", "reading spec.imagePullSecret", err);
+        return;
+    }
+    if (desired_add(d, KIND_SECRET, build_valkey_pull_secret(run->p, source)) < 0)
+        fail(run, "%s: %s", "pull Secret copy", "out of memory");
+    cJSON_Delete(source);
 }
 
 static long observed_generation(const cJSON *status)
@@ -239,6 +287,13 @@ static enum rec_result reconcile_object(struct run *run, struct pipeline *p, con
     }
     if (parsed < 0)
         return invalid(run, current, perr, err, errcap);
+    /* Before anything is made outside the pipeline's namespace: its deletion must wait for
+     * the operator to clean up there (no owner reference reaches across namespaces). */
+    if (!pipeline_has_finalizer(obj) &&
+        pipeline_set_finalizer(run->r->kc, obj, true, perr, sizeof perr) < 0) {
+        snprintf(err, errcap, "adding finalizer " OP_FINALIZER ": %s", perr);
+        return REC_ERROR;
+    }
     char pw[INFRA_PASSWORD_LEN + 64], perr2[KUBE_ERR_MAX];
     bool generated;
     if (valkey_password_fetch(run->r->kc, p, pw, sizeof pw, &generated, perr2, sizeof perr2) < 0) {
@@ -259,6 +314,13 @@ static enum rec_result reconcile_object(struct run *run, struct pipeline *p, con
         return REC_ERROR;
     }
     init_components(run, &d);
+    add_pull_secret_copy(run, &d);
+    bool ns_created;
+    if (data_ns_ensure(run->r->kc, p, &ns_created, run->data_ns_error,
+                       sizeof run->data_ns_error) < 0)
+        fail(run, "%s: %s", "Valkey VMs", run->data_ns_error);
+    else if (ns_created)
+        note_change(run, "Created", "Namespace", p->valkey.ns);
     int dashboards = 0;
     for (int i = 0; i < d.n; i++) {
         apply_one(run, &d.objs[i]);
@@ -266,7 +328,7 @@ static enum rec_result reconcile_object(struct run *run, struct pipeline *p, con
     }
     run->in.dashboards = run->dashboards == dashboards;
     if (!*run->error && p->generation != run->in.observed_generation)
-        prune(run, &d);
+        prune(run, &d, p->valkey.ns);
     desired_free(&d);
     if (!*run->error)
         run->in.observed_generation = p->generation;
@@ -276,6 +338,35 @@ static enum rec_result reconcile_object(struct run *run, struct pipeline *p, con
     if (*run->error)
         snprintf(err, errcap, "%s", run->error);
     return *run->error ? REC_ERROR : REC_OK;
+}
+
+/* The pipeline is being deleted: its objects in the pipeline's namespace go with it (owner
+ * references); the ones elsewhere are deleted here, then the data namespace if nothing of ours
+ * is left in it, then the finalizer is removed and the deletion completes. */
+static enum rec_result finalize(struct run *run, struct pipeline *p, const cJSON *obj, char *err,
+                                size_t errcap)
+{
+    struct desired none = {0};
+    char perr[256];
+    if (!pipeline_has_finalizer(obj))
+        return REC_OK;
+    /* The labels need only the namespace and name: a spec that does not parse is cleaned up too. */
+    if (pipeline_parse(obj, p, perr, sizeof perr) < 0 && (!*p->ns || !*p->name)) {
+        snprintf(err, errcap, "unusable object: %s", perr);
+        return REC_INVALID;
+    }
+    run->ref = (struct event_ref){p->ns, p->name, p->uid};
+    prune(run, &none, NULL);
+    if (*run->error) {
+        snprintf(err, errcap, "cleaning up before deletion: %s", run->error);
+        return REC_ERROR;
+    }
+    if (pipeline_set_finalizer(run->r->kc, obj, false, perr, sizeof perr) < 0) {
+        snprintf(err, errcap, "removing finalizer " OP_FINALIZER ": %s", perr);
+        return REC_ERROR;
+    }
+    seen_forget(run->r->seen, run->owner, KIND_COUNT, NULL);
+    return REC_OK;
 }
 
 enum rec_result reconcile_pipeline(struct reconciler *r, const char *ns, const char *name,
@@ -298,8 +389,10 @@ enum rec_result reconcile_pipeline(struct reconciler *r, const char *ns, const c
     if (!obj)
         return REC_ERROR;
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    enum rec_result res = REC_OK;
-    if (!cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp"))
+    enum rec_result res;
+    if (cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp"))
+        res = finalize(&run, &p, obj, err, errcap);
+    else
         res = reconcile_object(&run, &p, obj, err, errcap);
     cJSON_Delete(obj);
     return res;

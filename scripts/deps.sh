@@ -14,13 +14,6 @@ apt_get() { DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeou
 apt_packages=$(grep -v '^#' "$top/scripts/apt-packages.txt" | xargs)
 backports_packages="valkey-server valkey-tools"
 
-missing_packages() { # package... -> those not installed
-  local p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
-  done
-}
-
 apt_step() {
   local stamp="$top/build/.deps-apt"
   local want; want=$(cat "$top/scripts/apt-packages.txt" "$0" | sha256sum | cut -c1-16)
@@ -39,7 +32,9 @@ apt_step() {
     fi
   fi
   local missing=()
-  mapfile -t missing < <(missing_packages $apt_packages $backports_packages)
+  for p in $apt_packages $backports_packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     apt_get update -qq
@@ -47,7 +42,7 @@ apt_step() {
     apt_get install -y -qq --no-install-recommends \
       -t bookworm-backports $backports_packages >/dev/null
     # Never the packaged services: tests start their own servers on their own ports.
-    as_root systemctl disable --now valkey-server 2>/dev/null || true
+    as_root systemctl disable --now valkey-server docker-registry 2>/dev/null || true
     as_root pkill -x valkey-server 2>/dev/null || true
     # cloud-init is here only for `cloud-init schema` (checks the Valkey VMs' user data); it
     # must never act on this machine at boot.
@@ -68,28 +63,13 @@ venv_step() {
 
 kafka_step() { "$top/scripts/kafka.sh" install; }
 
-# etcd, kube-apiserver, kube-controller-manager and kubectl, built once from the Go module proxy.
-cluster_step() { "$top/scripts/cluster.sh" build; }
+# etcd, kube-apiserver, kube-controller-manager, kubectl, and the node's kubelet, kube-proxy,
+# kube-scheduler, CoreDNS and metrics-server, built once from the Go module proxy.
+cluster_step() { "$top/scripts/cluster.sh" build --node; }
 
-# Containers (buildah, podman with runc, mmdebstrap), the local registry, and ORAS from tools/oras.
-images_step() {
-  local stamp="$top/build/.deps-images"
-  local want; want=$(cat "$top/scripts/apt-packages-images.txt" "$0" | sha256sum | cut -c1-16)
-  if ! [ -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    local missing=()
-    mapfile -t missing < <(missing_packages $(grep -v '^#' "$top/scripts/apt-packages-images.txt"))
-    if [ ${#missing[@]} -gt 0 ]; then
-      log "apt-get install ${missing[*]}"
-      apt_get update -qq
-      # --no-install-recommends: runc, never crun (fails here: cgroups in hybrid mode).
-      apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-      # Never the packaged registry service: scripts/registry.sh runs its own.
-      as_root systemctl disable --now docker-registry 2>/dev/null || true
-    fi
-    echo "$want" > "$stamp"
-  fi
-  "$top/scripts/gotool.sh" oras >/dev/null
-}
+# What `make images`, `make registry-up` and `make push` need beyond the packages: ORAS, built
+# once from tools/oras.
+images_step() { apt_step; "$top/scripts/gotool.sh" oras >/dev/null; }
 
 case "${1:-all}" in
   apt) apt_step ;;

@@ -52,6 +52,17 @@ def process_gone(pid):
         return True
 
 
+def stop_process(proc, timeout=30.0):
+    """SIGTERM, then SIGKILL if it is still there after `timeout` seconds; None is ignored."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def http_get(url, timeout=2.0):
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -225,10 +236,4 @@ class Valkey:
 
     def stop(self):
         for proc in (self.replica, self.primary):
-            if proc and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)

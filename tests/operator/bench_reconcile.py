@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import ROOT, free_port, http_get, wait_until  # noqa: E402
-from kubekit import CLUSTER_SH, CRD_FILE, UPSTREAM_CRDS, Kube, sample_pipeline  # noqa: E402
+from kubekit import CLUSTER_SH, CRD_FILE, UPSTREAM_CRDS, Kube, data_namespace, sample_pipeline  # noqa: E402
 
 OPERATOR = ROOT / "build" / "bin" / "operator"
 # 4094 more cluster IPs beside scripts/cluster.sh's 10.0.0.0/24 (ServiceCIDR: GA in 1.33).
@@ -123,10 +123,16 @@ def run(kube, n, workers, log_dir):
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
         log.close()
-        kube.delete(f"/api/v1/namespaces/{ns}")
+        # The operator is gone: the pipelines' finalizer (their Valkey VMs' namespace) is lifted
+        # here, and that namespace deleted with the bench's.
+        for sp in kube.get(kube.sp_path(ns))["items"]:
+            kube.merge_patch(kube.sp_path(ns, sp["metadata"]["name"]), {"metadata": {"finalizers": None}})
+        for name in (ns, data_namespace(ns)):
+            kube.delete(f"/api/v1/namespaces/{name}")
         # Gone before the next run: its Services hold cluster IPs (a /24 here).
-        wait_until(lambda: kube.get_or_none(f"/api/v1/namespaces/{ns}") is None, 600, interval=1,
-                   what="the bench namespace to be deleted")
+        for name in (ns, data_namespace(ns)):
+            wait_until(lambda: kube.get_or_none(f"/api/v1/namespaces/{name}") is None, 600, interval=1,
+                       what=f"namespace {name} to be deleted")
 
 
 def main():

@@ -113,6 +113,11 @@ class Kube:
         return self.get(self.path(kind, ns) + "?labelSelector=" + requests.utils.quote(sel))["items"]
 
 
+def data_namespace(ns):
+    """Where a pipeline of namespace `ns` keeps its Valkey VMs by default (spec.valkey.namespace)."""
+    return f"{ns}-data"
+
+
 def sample_pipeline(ns, name="black-friday"):
     """The issue's sample SalesPipeline (manifests/sample-salespipeline.yaml), moved to `ns`."""
     docs = [d for d in yaml.safe_load_all(SAMPLE_FILE.read_text()) if d]
@@ -176,6 +181,6 @@ def infra_ready(kube, ns, name):
             if st.get("observedGeneration") != o["metadata"]["generation"] or \
                     (condition(o, "Ready") or {}).get("status") != "True":
                 strimzi_status(kube, ns, kind, o["metadata"]["name"])
-    for o in kube.owned("VirtualMachine", ns, name):
+    for o in kube.owned("VirtualMachine", data_namespace(ns), name):
         if not (o.get("status") or {}).get("ready"):
-            vm_status(kube, ns, o["metadata"]["name"])
+            vm_status(kube, data_namespace(ns), o["metadata"]["name"])

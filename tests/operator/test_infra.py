@@ -10,18 +10,22 @@ import subprocess
 import yaml
 
 from harness import BIN_DIR, wait_until
-from kubekit import condition, sample_pipeline, strimzi_status, vm_status
+from kubekit import condition, data_namespace, sample_pipeline, strimzi_status, vm_status
 from test_reconcile import make_pods_ready
 
 NAME = "black-friday"
+# In the pipeline's namespace (owner references to it).
 SAMPLE_INFRA = {
     "Kafka": [NAME], "KafkaNodePool": [f"{NAME}-pool"], "KafkaTopic": [f"{NAME}-topic"],
+    "Secret": [f"{NAME}-valkey", f"{NAME}-grafana-datasource"],
+    "ConfigMap": [f"{NAME}-dashboard-sales", f"{NAME}-dashboard-health"],
+}
+# In the data namespace (spec.valkey.namespace, default <ns>-data; labels, no owner reference).
+SAMPLE_DATA = {
     "VirtualMachine": [f"{NAME}-valkey-primary", f"{NAME}-valkey-replica-1"],
     "Service": [f"{NAME}-valkey-primary", f"{NAME}-valkey-replica"],
-    "Secret": [f"{NAME}-valkey", f"{NAME}-valkey-primary-cloudinit",
-               f"{NAME}-valkey-replica-cloudinit", f"{NAME}-grafana-datasource"],
+    "Secret": [f"{NAME}-valkey-primary-cloudinit", f"{NAME}-valkey-replica-cloudinit"],
     "PersistentVolumeClaim": [f"{NAME}-valkey-data"],
-    "ConfigMap": [f"{NAME}-dashboard-sales", f"{NAME}-dashboard-health"],
 }
 CONDITIONS = ("KafkaReady", "ValkeyReady", "WorkersReady", "DashboardReady")
 
@@ -30,8 +34,11 @@ def obj(kube, kind, ns, name):
     return kube.get_or_none(kube.path(kind, ns, name))
 
 
-def all_infra(kube, ns, expected=SAMPLE_INFRA):
-    return all(obj(kube, kind, ns, n) for kind, names in expected.items() for n in names)
+def all_infra(kube, ns, data_ns=None):
+    """Every object of the sample, in the pipeline's namespace and in the data namespace."""
+    data_ns = data_ns or data_namespace(ns)
+    return all(obj(kube, kind, ns, n) for kind, names in SAMPLE_INFRA.items() for n in names) and \
+        all(obj(kube, kind, data_ns, n) for kind, names in SAMPLE_DATA.items() for n in names)
 
 
 def secret_text(secret, key):
@@ -50,7 +57,8 @@ def password_hash(kube, ns, component):
 
 
 def cloud_config(kube, ns, role):
-    text = secret_text(obj(kube, "Secret", ns, f"{NAME}-valkey-{role}-cloudinit"), "userdata")
+    text = secret_text(obj(kube, "Secret", data_namespace(ns), f"{NAME}-valkey-{role}-cloudinit"),
+                       "userdata")
     assert text.startswith("#cloud-config\n")
     return yaml.safe_load(text)
 
@@ -97,8 +105,8 @@ def kafka_ready(kube, ns, managed=True):
 
 
 def valkey_ready(kube, ns):
-    for name in SAMPLE_INFRA["VirtualMachine"]:
-        vm_status(kube, ns, name)
+    for name in SAMPLE_DATA["VirtualMachine"]:
+        vm_status(kube, data_namespace(ns), name)
 
 
 # ---------------------------------------------------------------- tests
@@ -117,8 +125,9 @@ def test_sample_produces_every_infra_object_as_rendered(kube, ns, operator, tmp_
                           "--password", password(kube, ns)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     rendered = json.loads(out.stdout)["items"]
-    names = {(o["kind"], o["metadata"]["name"]) for o in rendered}
-    assert {(k, n) for k, ns_ in SAMPLE_INFRA.items() for n in ns_} <= names
+    names = {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in rendered}
+    assert {(k, ns, n) for k, ns_ in SAMPLE_INFRA.items() for n in ns_} <= names
+    assert {(k, data_namespace(ns), n) for k, ns_ in SAMPLE_DATA.items() for n in ns_} <= names
 
     def contained(want, got, where):
         if isinstance(want, dict):
@@ -134,32 +143,43 @@ def test_sample_produces_every_infra_object_as_rendered(kube, ns, operator, tmp_
         else:
             assert want == got, f"{where}: {want!r} != {got!r}"
     for o in rendered:  # the workers' objects too
-        live = kube.get(kube.path(o["kind"], ns, o["metadata"]["name"]))
+        live = kube.get(kube.path(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]))
         for part in ("spec", "data", "type"):
             if part in o:
                 contained(o[part], live[part], f"{o['kind']}/{o['metadata']['name']}.{part}")
-        assert live["metadata"]["ownerReferences"][0]["uid"] == uid
-        assert live["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "salespipeline-operator"
+        labels = live["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "salespipeline-operator"
+        assert labels["app.kubernetes.io/instance"] == NAME
+        if o["metadata"]["namespace"] == ns:
+            assert live["metadata"]["ownerReferences"][0]["uid"] == uid
+        else:  # an owner reference would not hold across namespaces: labels and the finalizer
+            assert "ownerReferences" not in live["metadata"]
+            assert labels["sales.blackfriday.dev/pipeline-namespace"] == ns
+    assert "sales.blackfriday.dev/data-namespace" in sp_status(kube, ns)["metadata"]["finalizers"]
 
     pw = password(kube, ns)
     assert re.fullmatch(r"[0-9a-f]{64}", pw)
     for role in ("primary", "replica"):
         assert f'requirepass "{pw}"' in valkey_conf(kube, ns, role)
-    vm = obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-primary")
+    vm = obj(kube, "VirtualMachine", data_namespace(ns), f"{NAME}-valkey-primary")
     assert pw not in json.dumps(vm)
-    assert obj(kube, "Service", ns, f"{NAME}-valkey-replica")["spec"]["selector"][
+    assert obj(kube, "Service", data_namespace(ns), f"{NAME}-valkey-replica")["spec"]["selector"][
         "app.kubernetes.io/component"] == "valkey-replica"
     assert obj(kube, "KafkaTopic", ns, f"{NAME}-topic")["metadata"]["labels"]["strimzi.io/cluster"] == NAME
     ds = obj(kube, "Secret", ns, f"{NAME}-grafana-datasource")
     assert ds["metadata"]["labels"]["grafana_datasource"] == "1"
-    assert f"{NAME}-valkey-replica.{ns}.svc" in secret_text(ds, "valkey-datasource.yaml")
+    assert f"redis://{NAME}-valkey-replica.{data_namespace(ns)}.svc.cluster.local:6379" in \
+        secret_text(ds, "valkey-datasource.yaml")
     assert obj(kube, "ConfigMap", ns, f"{NAME}-dashboard-sales")["metadata"]["labels"]["grafana_dashboard"] == "1"
     # The consumer writes to the primary with the password from the Secret.
     consumer = kube.get(kube.path("Deployment", ns, f"{NAME}-consumer"))["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in consumer["env"]}
     assert env["VALKEY_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": f"{NAME}-valkey", "key": "password"}
     assert kube.get(kube.path("ConfigMap", ns, f"{NAME}-config"))["data"]["VALKEY_URL"] == \
-        f"redis://{NAME}-valkey-primary:6379"
+        f"redis://{NAME}-valkey-primary.{data_namespace(ns)}.svc.cluster.local:6379"
+    # The VMs boot our disk image, from the pipeline's registry.
+    assert vm["spec"]["template"]["spec"]["volumes"][0]["containerDisk"]["image"] == \
+        "10.128.0.5:5000/blackfriday/valkey-vm:0.1.0"
 
 
 def test_existing_cluster_reference_produces_only_the_topic(kube, ns, operator):
@@ -192,7 +212,7 @@ def test_spec_changes_are_applied(kube, ns, operator):
     operator()
     create(kube, ns)
     wait_until(lambda: all_infra(kube, ns) and reconciled(kube, ns), 60, what="first reconcile")
-    uuid_before = obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-primary")["spec"]["template"]["spec"][
+    uuid_before = obj(kube, "VirtualMachine", data_namespace(ns), f"{NAME}-valkey-primary")["spec"]["template"]["spec"][
         "domain"]["firmware"]["uuid"]
     assert dashboard(kube, ns)["templating"]["list"][0]["query"] == "ZREVRANGE sp:units:Belleza 0 -1"
 
@@ -202,10 +222,10 @@ def test_spec_changes_are_applied(kube, ns, operator):
         "grafana": {"carnet": "202300533"}}})
     wait_until(lambda: obj(kube, "KafkaTopic", ns, f"{NAME}-topic")["spec"]["partitions"] == 12, 60,
                what="12 partitions")
-    for vm in SAMPLE_INFRA["VirtualMachine"]:
-        wait_until(lambda: (d := obj(kube, "VirtualMachine", ns, vm)["spec"]["template"]["spec"]["domain"])
+    for vm in SAMPLE_DATA["VirtualMachine"]:
+        wait_until(lambda: (d := obj(kube, "VirtualMachine", data_namespace(ns), vm)["spec"]["template"]["spec"]["domain"])
                    ["memory"]["guest"] == "2Gi" and d["cpu"]["cores"] == 2, 60, what=f"{vm} resized")
-    primary = obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-primary")["spec"]["template"]["spec"]
+    primary = obj(kube, "VirtualMachine", data_namespace(ns), f"{NAME}-valkey-primary")["spec"]["template"]["spec"]
     assert primary["domain"]["firmware"]["uuid"] != uuid_before  # cloud-init runs again at restart
     assert f"maxmemory {2 * (1 << 30) // 100 * 60}" in valkey_conf(kube, ns, "primary")
     wait_until(lambda: dashboard(kube, ns)["templating"]["list"][0]["query"] == "ZREVRANGE sp:units:Ropa 0 -1",
@@ -218,9 +238,9 @@ def test_spec_changes_are_applied(kube, ns, operator):
 
     # One Valkey VM only: the replica VM goes, reads go to the primary.
     kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"valkey": {"replicas": 1}}})
-    wait_until(lambda: not obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-replica-1"), 60,
+    wait_until(lambda: not obj(kube, "VirtualMachine", data_namespace(ns), f"{NAME}-valkey-replica-1"), 60,
                what="the replica VM removed")
-    assert obj(kube, "Service", ns, f"{NAME}-valkey-replica")["spec"]["selector"][
+    assert obj(kube, "Service", data_namespace(ns), f"{NAME}-valkey-replica")["spec"]["selector"][
         "app.kubernetes.io/component"] == "valkey-primary"
 
 
@@ -232,20 +252,23 @@ def test_hand_edits_are_undone(kube, ns, operator):
     kube.merge_patch(kube.path("KafkaTopic", ns, f"{NAME}-topic"), {"spec": {"partitions": 2}})
     wait_until(lambda: obj(kube, "KafkaTopic", ns, f"{NAME}-topic")["spec"]["partitions"] == 6, 60,
                what="the topic's partitions restored")
-    kube.merge_patch(kube.path("VirtualMachine", ns, f"{NAME}-valkey-primary"),
+    kube.merge_patch(kube.path("VirtualMachine", data_namespace(ns), f"{NAME}-valkey-primary"),
                      {"spec": {"template": {"spec": {"domain": {"memory": {"guest": "16Gi"}}}}}})
-    wait_until(lambda: obj(kube, "VirtualMachine", ns, f"{NAME}-valkey-primary")["spec"]["template"]["spec"]
+    wait_until(lambda: obj(kube, "VirtualMachine", data_namespace(ns), f"{NAME}-valkey-primary")["spec"]["template"]["spec"]
                ["domain"]["memory"]["guest"] == "1Gi", 60, what="the VM's memory restored")
-    kube.merge_patch(kube.path("Service", ns, f"{NAME}-valkey-replica"),
+    kube.merge_patch(kube.path("Service", data_namespace(ns), f"{NAME}-valkey-replica"),
                      {"spec": {"selector": {"app.kubernetes.io/component": "valkey-primary"}}})
-    wait_until(lambda: obj(kube, "Service", ns, f"{NAME}-valkey-replica")["spec"]["selector"]
+    wait_until(lambda: obj(kube, "Service", data_namespace(ns), f"{NAME}-valkey-replica")["spec"]["selector"]
                ["app.kubernetes.io/component"] == "valkey-replica", 60, what="the replica Service's selector")
-    for kind, name in (("VirtualMachine", f"{NAME}-valkey-replica-1"), ("Kafka", NAME),
-                       ("ConfigMap", f"{NAME}-dashboard-sales"),
-                       ("Secret", f"{NAME}-valkey-primary-cloudinit")):
-        old = obj(kube, kind, ns, name)["metadata"]["uid"]
-        kube.delete(kube.path(kind, ns, name))
-        wait_until(lambda: (o := obj(kube, kind, ns, name)) and o["metadata"]["uid"] != old, 60,
+    # Deleted by hand: back at once, also in the data namespace (its events reach the
+    # pipeline through the labels, owner references cannot cross namespaces).
+    dns = data_namespace(ns)
+    for kind, where, name in (("VirtualMachine", dns, f"{NAME}-valkey-replica-1"), ("Kafka", ns, NAME),
+                              ("ConfigMap", ns, f"{NAME}-dashboard-sales"),
+                              ("Secret", dns, f"{NAME}-valkey-primary-cloudinit")):
+        old = obj(kube, kind, where, name)["metadata"]["uid"]
+        kube.delete(kube.path(kind, where, name))
+        wait_until(lambda: (o := obj(kube, kind, where, name)) and o["metadata"]["uid"] != old, 60,
                    what=f"{kind} {name} to come back")
 
 
@@ -265,12 +288,12 @@ def test_conditions_follow_strimzi_and_kubevirt(kube, ns, operator):
     sp = wait_until(lambda: cond_is(kube, ns, "KafkaReady", "True"), 60, what="KafkaReady=True")
     assert condition(sp, "Ready")["status"] == "False"
     # KubeVirt: one VM still starting.
-    vm_status(kube, ns, f"{NAME}-valkey-primary")
-    vm_status(kube, ns, f"{NAME}-valkey-replica-1", ready=False)
+    vm_status(kube, data_namespace(ns), f"{NAME}-valkey-primary")
+    vm_status(kube, data_namespace(ns), f"{NAME}-valkey-replica-1", ready=False)
     sp = wait_until(lambda: (s := cond_is(kube, ns, "ValkeyReady", "False")) and
                     "valkey-replica-1" in condition(s, "ValkeyReady")["message"] and s, 60,
                     what="ValkeyReady=False naming the replica")
-    vm_status(kube, ns, f"{NAME}-valkey-replica-1")
+    vm_status(kube, data_namespace(ns), f"{NAME}-valkey-replica-1")
     wait_until(lambda: cond_is(kube, ns, "ValkeyReady", "True"), 60, what="ValkeyReady=True")
 
     def all_ready():
@@ -290,7 +313,7 @@ def test_conditions_follow_strimzi_and_kubevirt(kube, ns, operator):
     wait_until(lambda: cond_is(kube, ns, "Ready", "True"), 60, what="Ready=True again")
 
     # A VM still running an older spec says so.
-    vm_status(kube, ns, f"{NAME}-valkey-primary", restart_required=True)
+    vm_status(kube, data_namespace(ns), f"{NAME}-valkey-primary", restart_required=True)
     sp = wait_until(lambda: "restart" in condition(sp_status(kube, ns), "ValkeyReady")["message"].lower()
                     and sp_status(kube, ns), 60, what="ValkeyReady to mention the pending restart")
     assert condition(sp, "ValkeyReady")["status"] == "True"
@@ -342,7 +365,7 @@ def test_user_password_secret_is_used_not_written(kube, ns, operator):
     def mine(spec):
         spec["valkey"]["passwordSecret"] = "my-valkey"
     create(kube, ns, mine)
-    wait_until(lambda: obj(kube, "Secret", ns, f"{NAME}-valkey-primary-cloudinit") and reconciled(kube, ns),
+    wait_until(lambda: obj(kube, "Secret", data_namespace(ns), f"{NAME}-valkey-primary-cloudinit") and reconciled(kube, ns),
                60, what="reconcile with the user's Secret")
     assert 'requirepass "s3cret-Pass"' in valkey_conf(kube, ns, "primary")
     assert not obj(kube, "Secret", ns, f"{NAME}-valkey")

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from harness import BIN_DIR, http_get, wait_until
-from kubekit import condition, infra_ready, sample_pipeline
+from kubekit import condition, data_namespace, infra_ready, sample_pipeline
 
 NAME = "black-friday"
 DEPLOYMENTS = ["api", "bridge", "writer-a", "writer-b", "consumer"]
@@ -221,8 +221,12 @@ def test_deleting_the_pipeline_leaves_no_orphans(kube, ns, operator):
     def gone():
         return all(not kube.owned(kind, ns, NAME) for kind in EXPECTED) and \
             not kube.get(kube.path("Pod", ns))["items"]
-    # kube-controller-manager's garbage collector follows the owner references.
+    # kube-controller-manager's garbage collector follows the owner references; the operator's
+    # finalizer cleans up the Valkey VMs' namespace, which no owner reference reaches.
     wait_until(gone, 120, interval=0.5, what="the garbage collector to remove every owned object")
+    assert kube.get_or_none(kube.sp_path(ns, NAME)) is None
+    data = kube.get_or_none(f"/api/v1/namespaces/{data_namespace(ns)}")
+    assert data is None or "deletionTimestamp" in data["metadata"]
 
 
 def make_pods_ready(kube, ns):

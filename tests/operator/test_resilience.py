@@ -151,4 +151,9 @@ current-context: sa
     assert can("get", "secrets") == "yes"
     assert can("get", "pods") == "no" and can("create", "pods/exec") == "no"
     assert can("patch", "virtualmachines.kubevirt.io") == "yes"
+    # The Valkey VMs' own namespace (made, checked, deleted when empty) and the finalizer.
+    assert can("create", "namespaces") == "yes" and can("delete", "namespaces") == "yes"
+    assert can("patch", "salespipelines.sales.blackfriday.dev") == "yes"
+    assert kube.get_or_none(f"/api/v1/namespaces/{ns}-data")["metadata"]["labels"][
+        "pod-security.kubernetes.io/enforce"] == "privileged"
     assert can("update", "virtualmachines.kubevirt.io/status") == "no"

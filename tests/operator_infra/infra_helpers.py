@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from harness import BIN_DIR, ROOT, SANITIZER_ENV, free_port, wait_until
+from harness import BIN_DIR, ROOT, SANITIZER_ENV, free_port, stop_process, wait_until
 
 SAMPLE_FILE = ROOT / "manifests" / "sample-salespipeline.yaml"
 CONF_PATH = "/etc/salespipeline/valkey.conf"
@@ -122,12 +122,6 @@ class ValkeyFromConf:
                              decode_responses=True)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if self.proc:
             self.log.close()

@@ -1,6 +1,7 @@
 """The Valkey VMs' cloud-init, rendered for the sample SalesPipeline: valid cloud-config, and
 the valkey.conf inside it accepted by a real valkey-server (primary with AOF, then a replica of
 it that syncs), changed only where it binds to the VM (address, port, data folder)."""
+import re
 import subprocess
 
 import pytest
@@ -50,6 +51,11 @@ def test_cloud_config_is_valid_and_complete(tmp_path, role):
     assert check.returncode == 0, check.stderr
     assert ("virtio-valkeydata" in script["content"]) == (role == "primary")
     assert "valkey-server" in script["content"]
+    # No network at boot: the image holds Valkey (scripts/valkey-disk.sh); nothing is installed.
+    assert not re.search(r"\bapt(-get)?\b|https?://", script["content"]), script["content"]
+    unit = written_file(doc, "/etc/salespipeline/valkey-server.override.conf")["content"]
+    # With a data disk Valkey never starts on the root disk (it would start empty).
+    assert ("RequiresMountsFor=/var/lib/valkey" in unit) == (role == "primary")
     # The password is in the configuration, written by the operator (never in the VM spec).
     lines = conf_lines(conf)
     assert lines["requirepass"] == [f'"{PASSWORD}"'] and lines["masterauth"] == [f'"{PASSWORD}"']
@@ -62,7 +68,8 @@ def test_cloud_config_is_valid_and_complete(tmp_path, role):
         assert "replicaof" not in lines
     else:
         assert lines["appendonly"] == ["no"]
-        assert lines["replicaof"] == ["black-friday-valkey-primary.blackfriday.svc.cluster.local 6379"]
+        # The primary's Service, in the VMs' own namespace (spec.valkey.namespace, <ns>-data).
+        assert lines["replicaof"] == ["black-friday-valkey-primary.blackfriday-data.svc.cluster.local 6379"]
 
 
 def test_spec_changes_reach_the_configuration(tmp_path):
