@@ -10,7 +10,7 @@ import pytest
 from harness import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "local"))
-from test_local_stack import Stack, kafka_sale_ids, run_locust, wait_counted  # noqa: E402
+from test_local_stack import Stack, kafka_sale_ids, run_locust, running, wait_counted  # noqa: E402
 
 SECONDS = int(os.environ.get("SP_TEST_LOCUST_SECONDS", "20"))
 
@@ -19,15 +19,8 @@ SECONDS = int(os.environ.get("SP_TEST_LOCUST_SECONDS", "20"))
 def catalog_stack(tmp_path, registry):
     s = Stack(tmp_path / "local")
     s.env.update(registry.client_env(), CATALOG_ARTIFACT=registry.catalog_ref)
-    try:
-        s.local("up")
+    with running(s):
         yield s
-    finally:
-        logs = {p.name: p.read_text(errors="replace")[-3000:] for p in s.dir.glob("*.log")}
-        s.local("down")
-        bad = [name for name, text in logs.items() if "ERROR: AddressSanitizer" in text
-               or "ERROR: LeakSanitizer" in text or "runtime error:" in text]
-        assert not bad, {name: logs[name] for name in bad}
 
 
 def catalog_pulls(registry, user_agent):
