@@ -132,7 +132,8 @@ make_tar_base_build() { # out.tar
 make_tar_base_runtime() { # out.tar
   local pkgs root; pkgs=$(runtime_packages | paste -sd, -)
   local -a mirrors; mapfile -t mirrors < <(debian_mirrors)
-  root=$(mktemp -d "$cache/images/runtime-root.XXXXXX")
+  root=$1.d   # beside the tarball, under its lock; import_base removes both on failure
+  rm -rf "$root" && mkdir -p "$root"
   # extract: the packages' files only, no dpkg, no shell, no maintainer scripts.
   mmdebstrap --quiet --mode=root --variant=extract --include="$pkgs" "$SUITE" "$root" "${mirrors[@]}"
   prune_to_closure "$root"
@@ -221,8 +222,10 @@ import_base() { # kind ref
   if [ ! -s "$tar" ]; then
     local start=$SECONDS
     log "making the $kind base from Debian packages (mmdebstrap; once per package list)"
+    trap 'rm -rf "$tar.tmp" "$tar.tmp.d"' EXIT   # a failed step leaves nothing half made
     "make_tar_base_$kind" "$tar.tmp"
     mv "$tar.tmp" "$tar"
+    trap - EXIT
     log "$kind base: $(du -h "$tar" | cut -f1) in $((SECONDS - start)) s -> $tar"
   fi
   exec 8>&-
