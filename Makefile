@@ -7,6 +7,8 @@
 #   make valkey-disk     the Valkey VMs' disk (qcow2 + KubeVirt containerDisk) into build/vm/
 #   make valkey-vm-test  boot that disk here (QEMU) as primary and replica (`make test` runs it too)
 #   make fuzz       every libFuzzer harness (tests/fuzz/) for FUZZ_SECONDS each
+#   make images     the container images (buildah, no daemon, nothing pulled); make push sends
+#                   them and the catalog artifact to $REGISTRY (make registry-up: a local one)
 #
 # Binaries: one folder each under workers/ (plus operator/); every .c there except *_test.c is
 # linked with libcommon.a (common/ and the generated protobuf code, as an archive: a program
@@ -61,8 +63,9 @@ FUZZ_SECONDS ?= 300
 UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
-.PHONY: all bins unit-bins asan fuzz-bins fuzz deps deps-base test unit-test run up down bench \
-        clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test format-check
+.PHONY: all bins unit-bins asan fuzz-bins fuzz deps deps-base deps-images test unit-test run up \
+        down bench clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test images \
+        push registry-up registry-down format-check
 all: bins
 bins: $(BINS)
 unit-bins: $(UNIT_BINS)
@@ -168,6 +171,26 @@ up: deps-base
 
 down:
 	scripts/local.sh down
+
+# Containers, the local registry and ORAS (not needed by `make run`).
+deps-images:
+	scripts/deps.sh images
+
+images: deps-images
+	scripts/images.sh build
+
+push: deps-images
+	scripts/images.sh push
+
+registry-up: deps-images
+	scripts/registry.sh up
+
+registry-down:
+	scripts/registry.sh down
+
+# `make -s print-PKGS`: the pkg-config packages, for scripts/images.sh.
+print-%:
+	@echo $($*)
 
 bench: deps
 	$(MAKE) -j2 bins

@@ -43,6 +43,8 @@ enum sp_from {
     SP_FROM_SERIES_TTL,       /* spec.valkey.ttlSeconds */
     SP_FROM_WAIT_REPLICAS,    /* spec.valkey.waitForReplica: 1 or 0 */
     SP_FROM_CATALOG_ARTIFACT, /* spec.catalog.artifact */
+    SP_FROM_REGISTRY_AUTH_FILE, /* the imagePullSecret's .dockerconfigjson, mounted (with a catalog) */
+    SP_FROM_REGISTRY_CA,      /* spec.catalog.caConfigMap's ca.crt, mounted (with a catalog) */
 };
 
 struct sp_option {

@@ -75,6 +75,19 @@
       "a connection that sends nothing for this long is closed, kept-alive ones between "    \
       "requests included (0: never)")
 
+/* Where a program reads the product catalog from: an OCI artifact in a registry (catalog.h,
+ * docs/catalog.md). Empty values: no catalog, anonymous pulls, the system's CAs. */
+#define SP_CATALOG_OPTIONS(X)                                                                \
+    X(catalog_artifact, "catalog-artifact", "CATALOG_ARTIFACT", STRING, NULL, SP_ANY,        \
+      CATALOG_ARTIFACT, "the product catalog's OCI artifact, host[:port]/repository:tag or "  \
+      "...@sha256:<hex> (docs/catalog.md); empty: no catalog")                               \
+    X(registry_auth_file, "registry-auth-file", "REGISTRY_AUTH_FILE", STRING, NULL, SP_ANY,  \
+      REGISTRY_AUTH_FILE, "docker config.json with the registry's credentials (the form of a " \
+      "kubernetes.io/dockerconfigjson pull Secret); empty: anonymous")                       \
+    X(registry_ca, "registry-ca", "REGISTRY_CA", STRING, NULL, SP_ANY, REGISTRY_CA,          \
+      "PEM CA certificate that the registry's TLS certificate must chain to; empty: the "    \
+      "system's CAs")
+
 #define SP_API_OPTIONS(X)                                                                    \
     X(port, "port", "PORT", INT, SP_PORT_API, SP_RANGE(1, 65535), PORT_HTTP,                 \
       "TCP port for POST /ventas, /healthz, /readyz and /metrics")                           \
@@ -89,6 +102,10 @@
     X(connections, "max-connections", "BRIDGE_CONNECTIONS", INT, 64, SP_RANGE(1, 10000), NONE, \
       "keep-alive HTTP/1.1 connections to the bridge (= sales sent at once)")                \
     SP_INTAKE_OPTIONS(X)                                                                     \
+    SP_CATALOG_OPTIONS(X)                                                                    \
+    X(catalog_refresh_s, "catalog-refresh-seconds", "CATALOG_REFRESH_SECONDS", INT, 300,     \
+      SP_RANGE(0, 86400), NONE, "pull the catalog again this often (and on SIGHUP); 0: only " \
+      "on SIGHUP")                                                                           \
     SP_OPTION_LOG_LEVEL(X)
 
 #define SP_BRIDGE_OPTIONS(X)                                                                 \
@@ -174,6 +191,12 @@
     SP_BIND_OPTION(X)                                                                        \
     SP_OPTION_LOG_LEVEL(X)
 
+/* salesctl's catalog: from an artifact, or from a file. */
+#define SP_CATALOG_READER_OPTIONS(X)                                                         \
+    SP_CATALOG_OPTIONS(X)                                                                    \
+    X(catalog_file, "catalog", "SP_CATALOG", STRING, NULL, SP_ANY, NONE,                     \
+      "the catalog as a file (locust/catalog.json) instead of an artifact")
+
 /* salesctl dashboard: a tool for people, never run by the operator. */
 #define SP_DASHBOARD_OPTIONS(X)                                                              \
     X(json, "json", NULL, BOOL, 0, SP_ANY, NONE, "print the panels as one JSON object")       \
@@ -186,7 +209,8 @@
     X(valkey_timeout_ms, "valkey-timeout-ms", "VALKEY_TIMEOUT_MS", INT, 5000,                \
       SP_RANGE(1, 3600000), NONE, "connect and read timeout")                                \
     X(points, "points", NULL, INT, 20, SP_RANGE(0, 100000), NONE,                            \
-      "table output: how many of the latest price points to print")
+      "table output: how many of the latest price points to print")                          \
+    SP_CATALOG_READER_OPTIONS(X)
 
 /* The structs holding each worker's values, and their tables (contract.c). */
 struct sp_api_options { SP_API_OPTIONS(SP_OPTION_FIELD) };

@@ -17,6 +17,12 @@ void sp_signals_init(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+void sp_signals_add(int sig)
+{
+    sigaddset(&stop_set, sig);
+    pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
+}
+
 int sp_signals_wait(double seconds)
 {
     struct timespec ts = {.tv_sec = (time_t)seconds,

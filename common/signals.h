@@ -6,6 +6,9 @@
 #define SP_SIGNALS_H
 
 void sp_signals_init(void);
+/* Makes sp_signals_wait() return `sig` too (e.g. SIGHUP to reload); call it before any thread
+ * starts, right after sp_signals_init(). */
+void sp_signals_add(int sig);
 /* Waits up to `seconds`; returns the signal number that arrived, or 0 on timeout. */
 int sp_signals_wait(double seconds);
 

@@ -8,8 +8,14 @@ Settings (environment):
                    LoadTestShape: ramp, spike, plateau, wind-down over SP_DURATION seconds)
   SP_DURATION      length of the blackfriday shape in seconds (default 60)
   SP_PEAK_USERS    users at the spike (default 60)
-  SP_INVALID_SHARE share of deliberately invalid sales, 0..1 (default 0); they must get 400
-  SP_CATALOG       catalog path (default: catalog.json beside this file)
+  SP_INVALID_SHARE share of deliberately invalid sales, 0..1 (default 0); they must get 400.
+                   With CATALOG_ARTIFACT set the api checks sales against the same catalog,
+                   so unknown products and wrong categories join the invalid kinds
+  CATALOG_ARTIFACT the catalog's OCI artifact (host:port/repo:tag); when set, the catalog is
+                   pulled from the registry at start instead of read from a file
+                   (REGISTRY_AUTH_FILE or REGISTRY_USER/REGISTRY_PASSWORD, REGISTRY_CA; see
+                   docs/catalog.md)
+  SP_CATALOG       catalog path when no artifact is set (default: catalog.json beside this file)
   SP_SUMMARY       if set, a JSON file written at the end: accepted (2xx) and rejected counts
   SP_ACCEPTED_IDS  if set, a file that gets the sale id of every 2xx answer, one per line
 """
@@ -17,12 +23,23 @@ import json
 import math
 import os
 import random
+import sys
 import threading
 from pathlib import Path
 
 from locust import FastHttpUser, LoadTestShape, constant_throughput, events, task
 
-CATALOG = json.loads(Path(os.environ.get("SP_CATALOG", Path(__file__).with_name("catalog.json"))).read_text())
+def load_catalog():
+    artifact = os.environ.get("CATALOG_ARTIFACT")
+    if artifact:
+        from catalog_artifact import pull_with_retries
+        data, digest = pull_with_retries(artifact)
+        print(f"catalog: {artifact} ({digest}, {len(data)} bytes)", file=sys.stderr)
+        return json.loads(data)
+    return json.loads(Path(os.environ.get("SP_CATALOG", Path(__file__).with_name("catalog.json"))).read_text())
+
+
+CATALOG = load_catalog()
 PRODUCTS = CATALOG["products"]
 INVALID_SHARE = float(os.environ.get("SP_INVALID_SHARE", "0"))
 SCENARIO = os.environ.get("SP_SCENARIO", "steady")
@@ -73,10 +90,13 @@ def valid_sale(rng):
             "cantidad_vendida": units}
 
 
+CATALOG_CHECKED = bool(os.environ.get("CATALOG_ARTIFACT"))
+
+
 def invalid_body(rng):
     """One of the mistakes the api must refuse with 400."""
     sale = valid_sale(rng)
-    kind = rng.randrange(7)
+    kind = rng.randrange(9 if CATALOG_CHECKED else 7)
     if kind == 0:
         sale["categoria"] = "Juguetes"
     elif kind == 1:
@@ -89,6 +109,12 @@ def invalid_body(rng):
         del sale["producto_id"]
     elif kind == 5:
         sale["cantidad_vendida"] = 1.5
+    elif kind == 7:
+        sale["producto_id"] = f"ZZZ-{rng.randrange(1000):03d}"   # in no catalog
+    elif kind == 8:
+        product = next(p for p in PRODUCTS if p["id"] == sale["producto_id"])
+        sale["categoria"] = next(c for c in ["Electronica", "Ropa", "Hogar", "Belleza"]
+                                 if c != product["category"])
     else:
         return '{"categoria": 1, "producto_id": '  # malformed JSON
     return json.dumps(sale)

@@ -1,7 +1,7 @@
 """Writes catalog.json: the product catalog Locust draws sales from (deterministic, seed 2025).
 
 Run again only to change the catalog: `python3 locust/make_catalog.py > locust/catalog.json`.
-The same file is what the OCI artifact `catalog:v1` carries (see zot-vm/README.md)."""
+The same file is what the OCI artifact `catalog:<version>` carries (see docs/catalog.md)."""
 import json
 import random
 

@@ -19,6 +19,10 @@
 
 #define BUILD_PASSWORD_HASH_ANNOTATION OP_GROUP "/valkey-password-hash"
 #define BUILD_CONTAINER_UID 65532   /* "nonroot" of distroless images */
+/* Where the api finds the registry's credentials (the imagePullSecret's .dockerconfigjson) and
+ * CA (spec.catalog.caConfigMap's ca.crt) to pull the catalog artifact. */
+#define BUILD_REGISTRY_AUTH_DIR "/var/run/secrets/salespipeline/registry-auth"
+#define BUILD_REGISTRY_CA_DIR "/var/run/salespipeline/registry-ca"
 
 /* build_meta.c: the skeleton shared by every kind. `component` ("api", "writer-a"; NULL for
  * pipeline-wide objects) and `app` (the image name, "writer") label the object. */

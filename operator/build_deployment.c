@@ -17,6 +17,57 @@ static bool reads(const struct component *c, enum sp_from from)
     return false;
 }
 
+/* The api pulls the catalog artifact (CATALOG_ARTIFACT) with the pods' own pull credentials and
+ * the registry's CA, mounted read-only from the imagePullSecret and spec.catalog.caConfigMap
+ * (REGISTRY_AUTH_FILE and REGISTRY_CA name the files: env.c). A rotated Secret reaches the file
+ * without a restart (the api reads it on every pull). */
+static bool pulls_catalog(const struct pipeline *p, const struct component *c)
+{
+    return c->type == COMP_API && *p->catalog;
+}
+
+static void mount(struct jb *b, cJSON *mounts, const char *name, const char *path, bool ro)
+{
+    cJSON *m = jb_obj(b, mounts, NULL);
+    jb_str(b, m, "name", name);
+    jb_str(b, m, "mountPath", path);
+    if (ro)
+        jb_bool(b, m, "readOnly", true);
+}
+
+static void catalog_mounts(struct jb *b, cJSON *mounts, const struct pipeline *p)
+{
+    if (*p->pull_secret)
+        mount(b, mounts, "registry-auth", BUILD_REGISTRY_AUTH_DIR, true);
+    if (*p->catalog_ca)
+        mount(b, mounts, "registry-ca", BUILD_REGISTRY_CA_DIR, true);
+}
+
+/* One key of a Secret or ConfigMap as one file. */
+static void key_volume(struct jb *b, cJSON *volumes, const char *name, const char *source_kind,
+                       const char *name_key, const char *source, const char *key,
+                       const char *file)
+{
+    cJSON *v = jb_obj(b, volumes, NULL);
+    jb_str(b, v, "name", name);
+    cJSON *src = jb_obj(b, v, source_kind);
+    jb_str(b, src, name_key, source);
+    jb_int(b, src, "defaultMode", 0444);   /* readable by the non-root user */
+    cJSON *item = jb_obj(b, jb_arr(b, src, "items"), NULL);
+    jb_str(b, item, "key", key);
+    jb_str(b, item, "path", file);
+}
+
+static void catalog_volumes(struct jb *b, cJSON *volumes, const struct pipeline *p)
+{
+    if (*p->pull_secret)
+        key_volume(b, volumes, "registry-auth", "secret", "secretName", p->pull_secret,
+                   ".dockerconfigjson", "config.json");
+    if (*p->catalog_ca)
+        key_volume(b, volumes, "registry-ca", "configMap", "name", p->catalog_ca, "ca.crt",
+                   "ca.crt");
+}
+
 static void http_probe(struct jb *b, cJSON *ctr, const char *key, const char *path,
                        const char *port, int period, int failures)
 {
@@ -82,9 +133,10 @@ static void container(struct jb *b, cJSON *containers, const struct pipeline *p,
     resources(b, ctr, c->res);
     probes(b, ctr, c);
     container_security(b, ctr);
-    cJSON *mount = jb_obj(b, jb_arr(b, ctr, "volumeMounts"), NULL);
-    jb_str(b, mount, "name", "tmp");
-    jb_str(b, mount, "mountPath", "/tmp");
+    cJSON *mounts = jb_arr(b, ctr, "volumeMounts");
+    mount(b, mounts, "tmp", "/tmp", false);
+    if (pulls_catalog(p, c))
+        catalog_mounts(b, mounts, p);
 }
 
 static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
@@ -101,9 +153,11 @@ static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
     jb_int(b, sc, "runAsGroup", BUILD_CONTAINER_UID);
     jb_str(b, jb_obj(b, sc, "seccompProfile"), "type", "RuntimeDefault");
     container(b, jb_arr(b, spec, "containers"), p, c);
-    cJSON *vol = jb_obj(b, jb_arr(b, spec, "volumes"), NULL);
+    cJSON *volumes = jb_arr(b, spec, "volumes"), *vol = jb_obj(b, volumes, NULL);
     jb_str(b, vol, "name", "tmp");
     jb_str(b, jb_obj(b, vol, "emptyDir"), "sizeLimit", "64Mi");
+    if (pulls_catalog(p, c))
+        catalog_volumes(b, volumes, p);
 }
 
 static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,

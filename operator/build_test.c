@@ -30,7 +30,7 @@ static const char *sample_json =
     "\"valkey\":{\"replicas\":2,\"cpu\":\"1\",\"memory\":\"1Gi\",\"storage\":\"2Gi\","
     "\"ttlSeconds\":86400,\"waitForReplica\":false},"
     "\"grafana\":{\"carnet\":\"202300539\"},"
-    "\"catalog\":{\"artifact\":\"10.128.0.5:5000/blackfriday/catalog:v1\"}}}";
+    "\"catalog\":{\"artifact\":\"10.128.0.5:5000/blackfriday/catalog:v1\",\"caConfigMap\":\"zot-ca\"}}}";
 
 static struct pipeline sample;
 
@@ -146,6 +146,31 @@ static void test_deployment_api(void **state)
     const cJSON *sel = at(d, "spec.selector.matchLabels");
     assert_int_equal(cJSON_GetArraySize(sel), 3);  /* no version: selectors are immutable */
     check_restricted(pod);
+    /* The catalog pull: the pull Secret's credentials and the CA, read-only files. */
+    assert_string_equal(env_of(c, "CATALOG_ARTIFACT"), sample.catalog);
+    assert_string_equal(env_of(c, "REGISTRY_AUTH_FILE"), BUILD_REGISTRY_AUTH_DIR "/config.json");
+    assert_string_equal(env_of(c, "REGISTRY_CA"), BUILD_REGISTRY_CA_DIR "/ca.crt");
+    assert_string_equal(s_at(c, "volumeMounts.1.mountPath"), BUILD_REGISTRY_AUTH_DIR);
+    assert_true(cJSON_IsTrue(at(c, "volumeMounts.1.readOnly")));
+    assert_string_equal(s_at(c, "volumeMounts.2.mountPath"), BUILD_REGISTRY_CA_DIR);
+    assert_string_equal(s_at(pod, "volumes.1.secret.secretName"), "zot-pull");
+    assert_string_equal(s_at(pod, "volumes.1.secret.items.0.key"), ".dockerconfigjson");
+    assert_string_equal(s_at(pod, "volumes.1.secret.items.0.path"), "config.json");
+    assert_int_equal((int)n_at(pod, "volumes.1.secret.defaultMode"), 0444);
+    assert_string_equal(s_at(pod, "volumes.2.configMap.name"), "zot-ca");
+    assert_string_equal(s_at(pod, "volumes.2.configMap.items.0.key"), "ca.crt");
+    cJSON_Delete(d);
+
+    /* Without a catalog artifact, nothing of it. */
+    struct pipeline plain = sample;
+    plain.catalog[0] = '\0';
+    d = build_deployment(&plain, comp(cs, n, "api"), "pw-hash");
+    c = at(d, "spec.template.spec.containers.0");
+    assert_string_equal(env_of(c, "CATALOG_ARTIFACT"), "");
+    assert_string_equal(env_of(c, "REGISTRY_AUTH_FILE"), "");
+    assert_string_equal(env_of(c, "REGISTRY_CA"), "");
+    assert_int_equal(cJSON_GetArraySize(at(c, "volumeMounts")), 1);
+    assert_int_equal(cJSON_GetArraySize(at(d, "spec.template.spec.volumes")), 1);
     cJSON_Delete(d);
 }
 

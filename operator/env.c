@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "build.h"
 #include "contract.h"
 #include "infra.h"
 
@@ -72,6 +73,14 @@ int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, si
         return fits(snprintf(buf, cap, "%d", p->valkey.wait_for_replica ? 1 : 0), cap);
     case SP_FROM_CATALOG_ARTIFACT:
         return fits(snprintf(buf, cap, "%s", p->catalog), cap);
+    case SP_FROM_REGISTRY_AUTH_FILE:   /* mounted by build_deployment.c with a catalog */
+        return fits(snprintf(buf, cap, "%s", *p->catalog && *p->pull_secret
+                                                 ? BUILD_REGISTRY_AUTH_DIR "/config.json" : ""),
+                    cap);
+    case SP_FROM_REGISTRY_CA:
+        return fits(snprintf(buf, cap, "%s", *p->catalog && *p->catalog_ca
+                                                 ? BUILD_REGISTRY_CA_DIR "/ca.crt" : ""),
+                    cap);
     }
     return -1;
 }

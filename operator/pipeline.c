@@ -144,7 +144,8 @@ static int parse_top(const cJSON *spec, struct pipeline *p, char *err, size_t er
     const cJSON *g = child(spec, "grafana"), *cat = child(spec, "catalog");
     struct at ag = {"spec.grafana", err, errcap}, ac = {"spec.catalog", err, errcap};
     return get_str(g, "carnet", "", p->carnet, sizeof p->carnet, &ag) ||
-                   get_str(cat, "artifact", "", p->catalog, sizeof p->catalog, &ac)
+                   get_str(cat, "artifact", "", p->catalog, sizeof p->catalog, &ac) ||
+                   get_str(cat, "caConfigMap", "", p->catalog_ca, sizeof p->catalog_ca, &ac)
                ? -1
                : 0;
 }

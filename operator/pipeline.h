@@ -63,7 +63,8 @@ struct pipeline {
         bool persistence, wait_for_replica;
     } valkey;
     char carnet[17];
-    char catalog[401];
+    char catalog[401];          /* spec.catalog.artifact: the api's CATALOG_ARTIFACT */
+    char catalog_ca[254];       /* spec.catalog.caConfigMap: a ConfigMap with the registry's ca.crt */
 };
 
 /* Fills `p` from a SalesPipeline object. Returns 0, or -1 with `err` naming the bad field. */

@@ -42,7 +42,7 @@ apt_step() {
     apt_get install -y -qq --no-install-recommends \
       -t bookworm-backports $backports_packages >/dev/null
     # Never the packaged services: tests start their own servers on their own ports.
-    as_root systemctl disable --now valkey-server 2>/dev/null || true
+    as_root systemctl disable --now valkey-server docker-registry 2>/dev/null || true
     as_root pkill -x valkey-server 2>/dev/null || true
     # cloud-init is here only for `cloud-init schema` (checks the Valkey VMs' user data); it
     # must never act on this machine at boot.
@@ -67,12 +67,17 @@ kafka_step() { "$top/scripts/kafka.sh" install; }
 # kube-scheduler, CoreDNS and metrics-server, built once from the Go module proxy.
 cluster_step() { "$top/scripts/cluster.sh" build --node; }
 
+# What `make images`, `make registry-up` and `make push` need beyond the packages: ORAS, built
+# once from tools/oras.
+images_step() { apt_step; "$top/scripts/gotool.sh" oras >/dev/null; }
+
 case "${1:-all}" in
   apt) apt_step ;;
   venv) venv_step ;;
   kafka) kafka_step ;;
   cluster) cluster_step ;;
+  images) images_step ;;
   base) apt_step; venv_step; kafka_step ;;
-  all) apt_step; venv_step; kafka_step; cluster_step ;;
-  *) echo "usage: $0 [all|base|apt|venv|kafka|cluster]" >&2; exit 2 ;;
+  all) apt_step; venv_step; kafka_step; images_step; cluster_step ;;
+  *) echo "usage: $0 [all|base|apt|venv|kafka|images|cluster]" >&2; exit 2 ;;
 esac

@@ -6,6 +6,8 @@
 #   SP_PEAK_USERS    Locust users at the spike (default 60)
 #   SP_INVALID_SHARE share of invalid sales mixed in (default 0.02)
 #   CARNET           student id; its last digit picks the dashboard's assigned category
+#   CATALOG_ARTIFACT the product catalog's OCI artifact: the api and Locust pull it from the
+#                    registry (with REGISTRY_AUTH_FILE, REGISTRY_CA: `. build/registry/env`)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -20,6 +22,9 @@ trap 'scripts/local.sh down' EXIT
 # shellcheck disable=SC1091
 . "$SP_LOCAL_DIR/env"
 
+if [ -n "${CATALOG_ARTIFACT:-}" ]; then
+  log "catalog $CATALOG_ARTIFACT from the registry: the api has $(grep -o '[0-9]* products, layer sha256:[0-9a-f]*' "$SP_LOCAL_DIR/api.log" | head -n1); Locust pulls it too"
+fi
 summary=$SP_LOCAL_DIR/locust-summary.json
 log "Black Friday scenario for ${seconds}s against $API_URL (Locust, headless)"
 SP_SCENARIO=blackfriday SP_DURATION=$seconds SP_SUMMARY=$summary \

@@ -4,6 +4,7 @@ The stack is scripts/local.sh with the sanitizer-built workers, in a tmp state f
 its own port range. Exactly-once is checked three ways: the dashboard's total equals the 2xx
 count; every 2xx sale id is in Kafka exactly once; the dashboard counts every valid record in
 Kafka once."""
+import contextlib
 import json
 import os
 import random
@@ -62,9 +63,9 @@ class Stack:
         return json.loads(out)
 
 
-@pytest.fixture
-def stack(tmp_path):
-    s = Stack(tmp_path / "local")
+@contextlib.contextmanager
+def running(s):
+    """`local.sh up` for the block, then `down`; a sanitizer report in a part's log fails."""
     try:
         s.local("up")
         yield s
@@ -75,6 +76,12 @@ def stack(tmp_path):
         bad = [name for name, text in logs.items() if "ERROR: AddressSanitizer" in text
                or "ERROR: LeakSanitizer" in text or "runtime error:" in text]
         assert not bad, {name: logs[name] for name in bad}
+
+
+@pytest.fixture
+def stack(tmp_path):
+    with running(Stack(tmp_path / "local")) as s:
+        yield s
 
 
 def run_locust(stack, tmp_path, seconds, invalid_share, during=None):

@@ -41,6 +41,12 @@ def vms(kube, where, name=NAME):
     return {o["metadata"]["name"] for o in kube.owned("VirtualMachine", where, name)}
 
 
+def consumer_env(kube, ns, name=NAME):
+    """The consumer container's environment as the operator rendered it: name -> value."""
+    d = kube.get(kube.path("Deployment", ns, f"{name}-consumer"))
+    return {e["name"]: e.get("value") for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
 def admits(kube, ns, pod):
     """Whether the API server's Pod Security admission lets `pod` into `ns` (a dry run)."""
     try:
@@ -103,7 +109,7 @@ def test_an_existing_namespace_is_used_only_if_privileged(kube, ns, operator, ot
     kube.merge_patch(f"/api/v1/namespaces/{theirs}",
                      {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}})
     wait_until(lambda: len(vms(kube, theirs)) == 2, 120, what="the VMs in the user's namespace")
-    assert kube.get(kube.path("ConfigMap", ns, f"{NAME}-config"))["data"]["VALKEY_URL"] == \
+    assert consumer_env(kube, ns)["VALKEY_URL"] == \
         f"redis://{NAME}-valkey-primary.{theirs}.svc.cluster.local:6379"
     # Deleting the pipeline deletes our objects there, never the namespace itself.
     kube.delete(kube.sp_path(ns, NAME))
@@ -147,8 +153,9 @@ def test_moving_the_data_namespace_leaves_nothing_behind(kube, ns, operator, oth
     wait_until(lambda: not data_objects(kube, old, NAME, ns), 60, what="the old namespace emptied")
     wait_until(lambda: (n := namespace(kube, old)) is None or "deletionTimestamp" in n["metadata"], 60,
                what="the old namespace, ours and empty, deleted")
-    assert kube.get(kube.path("ConfigMap", ns, f"{NAME}-config"))["data"]["VALKEY_URL"] == \
-        f"redis://{NAME}-valkey-primary.{new}.svc.cluster.local:6379"
+    wait_until(lambda: consumer_env(kube, ns)["VALKEY_URL"] ==
+               f"redis://{NAME}-valkey-primary.{new}.svc.cluster.local:6379", 60,
+               what="the consumer's VALKEY_URL in the new namespace")
     # The pipeline's own namespace is not a data namespace: refused, named.
     kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"valkey": {"namespace": ns}}})
     wait_until(lambda: (c := condition(kube.get(kube.sp_path(ns, NAME)), "Ready")) and

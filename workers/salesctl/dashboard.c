@@ -229,11 +229,26 @@ static cJSON *json_double(double v)
     return cJSON_CreateRaw(text);
 }
 
-static cJSON *json_product(const struct dash_product *p)
+/* The catalog's name of a product, or NULL. */
+static const char *name_of(const struct dashboard *d, int present, const char *id)
+{
+    const struct sp_catalog_product *p = present ? sp_catalog_find(d->catalog, id) : NULL;
+    return p ? p->name : NULL;
+}
+
+static void json_name(cJSON *o, const struct dashboard *d, int present, const char *id)
+{
+    const char *name = name_of(d, present, id);
+    if (name)
+        cJSON_AddStringToObject(o, "name", name);
+}
+
+static cJSON *json_product(const struct dashboard *d, const struct dash_product *p)
 {
     cJSON *o = cJSON_CreateObject();
     if (p->present) {
         cJSON_AddStringToObject(o, "producto_id", p->id);
+        json_name(o, d, p->present, p->id);
         cJSON_AddNumberToObject(o, "units", p->units);
     } else {
         cJSON_AddNullToObject(o, "producto_id");
@@ -242,12 +257,13 @@ static cJSON *json_product(const struct dash_product *p)
     return o;
 }
 
-static cJSON *json_price(const struct dash_price *p)
+static cJSON *json_price(const struct dashboard *d, const struct dash_price *p)
 {
     cJSON *o = cJSON_CreateObject();
     if (p->present) {
         cJSON_AddItemToObject(o, "precio", json_double(p->precio));
         cJSON_AddStringToObject(o, "producto_id", p->id);
+        json_name(o, d, p->present, p->id);
     } else {
         cJSON_AddNullToObject(o, "precio");
         cJSON_AddNullToObject(o, "producto_id");
@@ -266,9 +282,10 @@ static cJSON *json_by_category(const double *v)
 static cJSON *json_series(const struct dashboard *d)
 {
     cJSON *s = cJSON_CreateObject(), *points = cJSON_CreateArray();
-    if (d->cat_best.present)
+    if (d->cat_best.present) {
         cJSON_AddStringToObject(s, "producto_id", d->cat_best.id);
-    else
+        json_name(s, d, 1, d->cat_best.id);
+    } else
         cJSON_AddNullToObject(s, "producto_id");
     for (size_t i = 0; i < d->npoints; i++) {
         cJSON *pt = cJSON_CreateArray();
@@ -285,8 +302,8 @@ static cJSON *json_assigned(const struct dashboard *d)
     cJSON *a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "carnet", d->carnet);
     cJSON_AddStringToObject(a, "categoria", sp_category_name(d->categoria));
-    cJSON_AddItemToObject(a, "best_selling_product", json_product(&d->cat_best));
-    cJSON_AddItemToObject(a, "least_selling_product", json_product(&d->cat_least));
+    cJSON_AddItemToObject(a, "best_selling_product", json_product(d, &d->cat_best));
+    cJSON_AddItemToObject(a, "least_selling_product", json_product(d, &d->cat_least));
     cJSON_AddItemToObject(a, "price_series", json_series(d));
     return a;
 }
@@ -301,10 +318,10 @@ char *dashboard_json(const struct dashboard *d)
     cJSON_AddItemToObject(root, "reports_by_category", json_by_category(reports));
     cJSON_AddItemToObject(root, "avg_units_by_category", json_by_category(d->avg_units));
     cJSON_AddItemToObject(root, "avg_price_by_category", json_by_category(d->avg_price));
-    cJSON_AddItemToObject(root, "max_price", json_price(&d->max_price));
-    cJSON_AddItemToObject(root, "min_price", json_price(&d->min_price));
-    cJSON_AddItemToObject(root, "best_selling_product", json_product(&d->best));
-    cJSON_AddItemToObject(root, "least_selling_product", json_product(&d->least));
+    cJSON_AddItemToObject(root, "max_price", json_price(d, &d->max_price));
+    cJSON_AddItemToObject(root, "min_price", json_price(d, &d->min_price));
+    cJSON_AddItemToObject(root, "best_selling_product", json_product(d, &d->best));
+    cJSON_AddItemToObject(root, "least_selling_product", json_product(d, &d->least));
     cJSON_AddItemToObject(root, "assigned", json_assigned(d));
     /* cJSON returns NULL from Print if any allocation above failed. */
     char *text = cJSON_PrintUnformatted(root);
@@ -327,14 +344,29 @@ static void print_by_category(const struct dashboard *d, FILE *out)
                 d->avg_units[c], d->avg_price[c]);
 }
 
-static void print_product(FILE *out, const char *label, const struct dash_product *p)
+/* "  (Name)" after a product the catalog knows, else nothing. */
+static const char *name_suffix(const struct dashboard *d, int present, const char *id,
+                               char *buf, size_t cap)
 {
-    fprintf(out, "%-28s %-24s %14.0f units\n", label, id_or_dash(p->present, p->id), p->units);
+    const char *name = name_of(d, present, id);
+    snprintf(buf, cap, "%s%s%s", name ? "  (" : "", name ? name : "", name ? ")" : "");
+    return buf;
 }
 
-static void print_price(FILE *out, const char *label, const struct dash_price *p)
+static void print_product(FILE *out, const struct dashboard *d, const char *label,
+                          const struct dash_product *p)
 {
-    fprintf(out, "%-28s %-24s %14.2f\n", label, id_or_dash(p->present, p->id), p->precio);
+    char name[600];
+    fprintf(out, "%-28s %-24s %14.0f units%s\n", label, id_or_dash(p->present, p->id), p->units,
+            name_suffix(d, p->present, p->id, name, sizeof name));
+}
+
+static void print_price(FILE *out, const struct dashboard *d, const char *label,
+                        const struct dash_price *p)
+{
+    char name[600];
+    fprintf(out, "%-28s %-24s %14.2f%s\n", label, id_or_dash(p->present, p->id), p->precio,
+            name_suffix(d, p->present, p->id, name, sizeof name));
 }
 
 void dashboard_print(const struct dashboard *d, FILE *out, size_t max_points)
@@ -342,13 +374,13 @@ void dashboard_print(const struct dashboard *d, FILE *out, size_t max_points)
     fprintf(out, "Total sales: %lld\n\n", d->total_sales);
     print_by_category(d, out);
     fprintf(out, "\n");
-    print_price(out, "Highest price", &d->max_price);
-    print_price(out, "Lowest price", &d->min_price);
-    print_product(out, "Best-selling product", &d->best);
-    print_product(out, "Least-selling product", &d->least);
+    print_price(out, d, "Highest price", &d->max_price);
+    print_price(out, d, "Lowest price", &d->min_price);
+    print_product(out, d, "Best-selling product", &d->best);
+    print_product(out, d, "Least-selling product", &d->least);
     fprintf(out, "\nCarnet %s -> %s\n", d->carnet, sp_category_name(d->categoria));
-    print_product(out, "Best-selling in category", &d->cat_best);
-    print_product(out, "Least-selling in category", &d->cat_least);
+    print_product(out, d, "Best-selling in category", &d->cat_best);
+    print_product(out, d, "Least-selling in category", &d->cat_least);
     size_t from = d->npoints > max_points ? d->npoints - max_points : 0;
     fprintf(out, "\nPrice series of %s: %zu points%s\n", id_or_dash(d->cat_best.present,
             d->cat_best.id), d->npoints, from ? " (latest shown)" : "");

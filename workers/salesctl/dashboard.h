@@ -12,6 +12,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "catalog.h"
 #include "sale.h"
 
 #define DASH_CARNET_MAX 32
@@ -45,14 +46,17 @@ struct dashboard {
     struct dash_product cat_best, cat_least;
     struct dash_point *points;                      /* price series of cat_best, by time */
     size_t npoints;
+    const struct sp_catalog *catalog;               /* names the products when set; not owned */
 };
 
-/* Reads every panel. 0, or -1 with the reason in `err`. Free with dashboard_free(). */
+/* Reads every panel. 0, or -1 with the reason in `err`. Free with dashboard_free(). Set
+ * `catalog` afterwards to have products named in the output. */
 int dashboard_read(redisContext *c, const char *carnet, struct dashboard *d, char *err,
                    size_t errlen);
 void dashboard_free(struct dashboard *d);
 
-/* The JSON documented in issue 3; the caller frees the string. NULL when out of memory. */
+/* The JSON documented in issue 3 (plus a "name" beside each producto_id the catalog knows);
+ * the caller frees the string. NULL when out of memory. */
 char *dashboard_json(const struct dashboard *d);
 /* Every panel as a table; prints at most `max_points` of the series (the latest). */
 void dashboard_print(const struct dashboard *d, FILE *out, size_t max_points);

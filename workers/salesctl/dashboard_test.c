@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -53,6 +54,46 @@ static void test_json(void **state)
     free(text);
 }
 
+/* With a catalog, products it knows get their name beside their id; others do not. */
+static void test_names(void **state)
+{
+    (void)state;
+    static const char catalog_json[] =
+        "{\"version\":1,\"products\":[{\"id\":\"ROPA-2\",\"name\":\"Camisa Maya 2\","
+        "\"category\":\"Ropa\",\"base_price\":20}]}";
+    char err[256];
+    struct sp_catalog *catalog = sp_catalog_parse(catalog_json, strlen(catalog_json), err,
+                                                  sizeof err);
+    assert_non_null(catalog);
+    struct dashboard d = {
+        .total_sales = 2, .max_price = {1, "ELEC-1", 5}, .min_price = {1, "ROPA-2", 1},
+        .best = {1, "ELEC-1", 9}, .least = {1, "ROPA-2", 1}, .carnet = "3", .categoria = 2,
+        .cat_best = {1, "ROPA-2", 1}, .cat_least = {1, "ROPA-2", 1}, .catalog = catalog};
+    char *text = dashboard_json(&d);
+    cJSON *root = cJSON_Parse(text);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "min_price"), "name")
+                            ->valuestring, "Camisa Maya 2");
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "max_price"), "name"));
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "best_selling_product"), "name"));
+    cJSON *a = cJSON_GetObjectItem(root, "assigned");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "best_selling_product"),
+                                            "name")->valuestring, "Camisa Maya 2");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "price_series"), "name")
+                            ->valuestring, "Camisa Maya 2");
+    cJSON_Delete(root);
+    free(text);
+
+    char *table = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&table, &len);
+    dashboard_print(&d, out, 5);
+    fclose(out);
+    assert_non_null(strstr(table, "ROPA-2"));
+    assert_non_null(strstr(table, "(Camisa Maya 2)"));
+    free(table);
+    sp_catalog_free(catalog);
+}
+
 static void test_json_empty(void **state)
 {
     (void)state;
@@ -69,6 +110,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_category_of),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_names),
         cmocka_unit_test(test_json_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
