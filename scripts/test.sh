@@ -4,7 +4,7 @@
 # Kafka, Valkey and kube-apiserver, with the sanitizer-built workers).
 #   scripts/test.sh          everything
 #   scripts/test.sh unit     unit tests only
-#   scripts/test.sh fuzz     the fuzzers only (SP_FUZZ_SECONDS each, default 15)
+#   scripts/test.sh fuzz     the fuzzers only (SP_FUZZ_SECONDS each, default 12)
 #   scripts/test.sh -k expr  integration tests matching a pytest expression
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +29,7 @@ run_fuzz() {
   if ! ls build/fuzz/bin/*_fuzz >/dev/null 2>&1; then
     echo "fuzz: no harness built (make fuzz-bins)"; return 1
   fi
-  scripts/fuzz.sh "${SP_FUZZ_SECONDS:-15}"
+  scripts/fuzz.sh "${SP_FUZZ_SECONDS:-12}"
 }
 
 run_integration() {
