@@ -21,6 +21,8 @@
 #   per build are set after it (buildah's layer cache ignores --label). An image carries the label
 #   dev.salespipeline.content, a digest of every input (Dockerfile, sources, base keys, this
 #   script): an image whose label matches is not built again.
+# - valkey-vm is the Valkey VMs' KubeVirt containerDisk (scripts/valkey-disk.sh: a qcow2 under
+#   /disk/, FROM scratch, no user or entrypoint: KubeVirt only copies the disk out of it).
 # - The store is the checkout's own (build/containers, overlay driver), so checkouts and the
 #   host's own images never step on each other; podman runs with runc and cgroupfs (crun fails
 #   here, see CONTAINERS.md).
@@ -40,7 +42,7 @@ die() { log "error: $*"; exit 1; }
 # The images, in build order. Each is a target of the Dockerfile unless a function
 # build_<name> KEY exists: then that builds it and ends with label_and_tag, and inputs_<name>
 # lists the files its content key hashes (paths in the checkout).
-IMAGES=(api bridge writer consumer operator)
+IMAGES=(api bridge writer consumer operator valkey-vm)
 
 LOCAL_PREFIX=localhost/blackfriday
 BASE_PREFIX=localhost/salespipeline
@@ -270,6 +272,16 @@ revision() {
   local rev; rev=$(git rev-parse HEAD 2>/dev/null || echo unknown)
   [ -z "$(git status --porcelain 2>/dev/null)" ] || rev+=-dirty
   echo "$rev"
+}
+
+inputs_valkey-vm() { echo scripts/valkey-disk.sh valkey-vm; }
+
+# The disk is built (or taken from its cache) by valkey-disk.sh as an OCI archive.
+build_valkey-vm() { # key
+  local built
+  scripts/valkey-disk.sh build
+  built=$(buildah pull --quiet "oci-archive:$top/build/vm/valkey-vm.oci.tar")
+  label_and_tag "$built" valkey-vm "$1"
 }
 
 build_from_dockerfile() { # image key
