@@ -10,15 +10,21 @@
  * The api and the bridge serve /metrics on their sale port: the monitoring namespace reaches
  * that port too. The kubelet's probes come from the node, which NetworkPolicies always allow.
  * DNS may go anywhere on port 53 (kube-dns, or NodeLocal DNSCache on the node's link-local
- * address, which no selector matches). Valkey's policy is ingress only (its VMs' cloud-init
+ * address, which no selector matches). With spec.catalog.artifact the api also pulls the
+ * catalog from its registry: that address and port (an IPv4 address as a /32; a host name
+ * cannot be named by a NetworkPolicy, so then the port to any address). Valkey's policy is ingress only (its VMs' cloud-init
  * fetches packages) and lives in the Valkey VMs' namespace (spec.valkey.namespace, a parameter
  * here): there it carries the pipeline's labels instead of an owner reference (build_object_in),
  * like the VMs. */
 #include "build.h"
 #include "infra.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "oci.h"
 
 #define DNS_PORT 53
 
@@ -78,6 +84,29 @@ static void egress_kafka(struct jb *b, cJSON *egress, const struct pipeline *p)
     jb_str(b, m, "strimzi.io/kind", "Kafka");
 }
 
+/* The api's way to the catalog's registry (spec.catalog.artifact, "host[:port]/repo:tag"). */
+static void egress_registry(struct jb *b, cJSON *egress, const char *artifact)
+{
+    struct sp_oci_ref ref;
+    char err[256], host[256];
+    if (sp_oci_ref_parse(artifact, &ref, err, sizeof err) < 0)
+        return;   /* the api refuses it at start; nothing to allow */
+    snprintf(host, sizeof host, "%s", ref.registry);
+    char *colon = strrchr(host, ':');
+    int port = colon ? atoi(colon + 1) : 443;
+    if (colon)
+        *colon = '\0';
+    cJSON *peers = rule(b, egress, "to", port > 0 && port < 65536 ? port : 443);
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) == 1) {
+        char cidr[300];
+        snprintf(cidr, sizeof cidr, "%s/32", host);
+        jb_str(b, jb_obj(b, jb_obj(b, peers, NULL), "ipBlock"), "cidr", cidr);
+    } else {
+        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetArrayItem(egress, cJSON_GetArraySize(egress) - 1), "to");
+    }
+}
+
 /* The skeleton, in namespace `ns`: name <name>-<suffix>, the pods of `app`, the policy types. */
 static cJSON *policy(struct jb *b, const struct pipeline *p, const char *ns, const char *suffix,
                      const char *app, bool egress, cJSON **spec)
@@ -123,6 +152,8 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         out = jb_arr(&b, spec, "egress");
         egress_dns(&b, out);
         pods_peer(&b, rule(&b, out, "to", bridge), p, "bridge");
+        if (*p->catalog)
+            egress_registry(&b, out, p->catalog);
         break;
     case NETPOL_BRIDGE:
         o = policy(&b, p, p->ns, "bridge", "bridge", true, &spec);

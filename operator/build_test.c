@@ -427,6 +427,19 @@ static void test_network_policies(void **state)
     assert_null(at(o, "spec.ingress.2"));
     check_peer(o, "spec.egress.1", 0, NULL, "bridge");
     check_port(o, "spec.egress.1", 0, 8081, "TCP");
+    /* The catalog's registry (spec.catalog.artifact 10.128.0.5:5000/...): that address alone. */
+    check_port(o, "spec.egress.2", 0, 5000, "TCP");
+    assert_string_equal(s_at(o, "spec.egress.2.to.0.ipBlock.cidr"), "10.128.0.5/32");
+    assert_null(at(o, "spec.egress.3"));
+    cJSON_Delete(o);
+    struct pipeline named = sample;   /* a host name cannot be named: its port, anywhere */
+    snprintf(named.catalog, sizeof named.catalog, "zot.example.com/blackfriday/catalog:v1");
+    o = build_netpol(&named, NETPOL_API, named.ns);
+    check_port(o, "spec.egress.2", 0, 443, "TCP");
+    assert_null(at(o, "spec.egress.2.to"));
+    cJSON_Delete(o);
+    named.catalog[0] = '\0';           /* no catalog: the bridge and DNS only */
+    o = build_netpol(&named, NETPOL_API, named.ns);
     assert_null(at(o, "spec.egress.2"));
     cJSON_Delete(o);
 

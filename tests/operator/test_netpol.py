@@ -53,7 +53,9 @@ def test_policies_are_stored_as_rendered(kube, ns, operator):
             assert all(labels[k] == v for k, v in sel.items())
     dns = {(53, "UDP"): [("anywhere", None)], (53, "TCP"): [("anywhere", None)]}
     assert rules(pol["api"], "in") == {(8080, "TCP"): [("ingress-nginx", None), ("monitoring", None)]}
-    assert rules(pol["api"], "out") == {**dns, (8081, "TCP"): [(None, "bridge")]}
+    # The api also pulls the catalog (the sample's spec.catalog.artifact, 10.128.0.5:5000/...).
+    assert rules(pol["api"], "out") == {**dns, (8081, "TCP"): [(None, "bridge")], (5000, "TCP"): [(None, None)]}
+    assert pol["api"]["spec"]["egress"][2]["to"] == [{"ipBlock": {"cidr": "10.128.0.5/32"}}]
     assert rules(pol["bridge"], "in") == {(8081, "TCP"): [(None, "api"), ("monitoring", None)]}
     assert rules(pol["bridge"], "out") == {**dns, (50051, "TCP"): [(None, "writer")]}
     assert rules(pol["writers"], "in") == {(50051, "TCP"): [(None, "bridge")], (9091, "TCP"): [("monitoring", None)]}
