@@ -50,7 +50,30 @@
 #define SP_INTAKE_OPTIONS(X)                                                                \
     X(max_in_flight, "max-in-flight", "MAX_IN_FLIGHT", INT, 2048, SP_RANGE(1, 1000000), NONE, \
       "sales forwarded and not yet answered; past it, 503 with Retry-After at once")        \
-    X(threads, "threads", "HTTP_THREADS", INT, 2, SP_RANGE(1, 64), NONE, "HTTP server threads")
+    X(threads, "threads", "HTTP_THREADS", INT, 2, SP_RANGE(1, 64), NONE, "HTTP server threads") \
+    X(client_connections, "client-connections", "CLIENT_CONNECTIONS", INT, 4096,            \
+      SP_RANGE(1, 1000000), NONE,                                                            \
+      "open client connections (idle keep-alive ones included); past it, a new "             \
+      "connection's request gets 503 + Retry-After + Connection: close. Bounded by the "     \
+      "descriptor limit (RLIMIT_NOFILE)")                                                    \
+    X(client_connections_per_ip, "client-connections-per-ip", "CLIENT_CONNECTIONS_PER_IP",   \
+      INT, 1024, SP_RANGE(0, 1000000), NONE,                                                 \
+      "open connections from one client address; past it 503 as above, and from twice it "  \
+      "on a new connection is closed at accept (0: no limit; behind an ingress, every "     \
+      "connection comes from the ingress controller's pods)")                                \
+    X(header_timeout_ms, "header-timeout-ms", "HEADER_TIMEOUT_MS", INT, 10000,               \
+      SP_RANGE(0, 3600000), NONE,                                                            \
+      "a request's line and headers must be in within this time of the connection's start " \
+      "(kept-alive: of the previous answer plus --idle-timeout-seconds); else the "          \
+      "connection is closed without an answer (0: no limit)")                                \
+    X(body_timeout_ms, "body-timeout-ms", "BODY_TIMEOUT_MS", INT, 10000, SP_RANGE(0, 3600000), \
+      NONE, "a request's body must be in within this time of its headers; else the "        \
+      "connection is closed without an answer (0: no limit). A sale already forwarded is "  \
+      "never cut off")                                                                       \
+    X(idle_timeout_s, "idle-timeout-seconds", "IDLE_TIMEOUT_SECONDS", INT, 60,               \
+      SP_RANGE(0, 86400), NONE,                                                              \
+      "a connection that sends nothing for this long is closed, kept-alive ones between "    \
+      "requests included (0: never)")
 
 /* Where a program reads the product catalog from: an OCI artifact in a registry (catalog.h,
  * docs/catalog.md). Empty values: no catalog, anonymous pulls, the system's CAs. */
