@@ -1,0 +1,414 @@
+"""Tables (Markdown) and plots (PNG) from the CSV files of report.py, and the splice of each
+table into docs/informe.md between `<!-- BEGIN report/NAME.md -->` and `<!-- END ... -->`.
+Nothing here measures: every number comes from a CSV file, which says which command made it."""
+import csv
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+PARTS = ["api", "bridge", "writers", "consumer", "valkey", "kafka"]
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt(v, digits=0):
+    x = num(v)
+    if x is None:
+        return "—" if v in (None, "") else str(v)
+    return f"{x:,.{digits}f}".replace(",", " ")
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def provenance(out, name):
+    meta = json.loads((out / f"{name}.json").read_text())
+    return (f"*Medido con `{meta['command']}` el {meta['date']} (commit `{meta['commit']}`), "
+            f"{meta['machine']}; carga media (1, 5, 15 min) antes {meta['loadavg_before']}, "
+            f"después {meta['loadavg_after']}; {meta['seconds_per_run']} s por corrida de wrk; "
+            f"{meta['wall_seconds']} s en total. wrk y otros trabajos comparten los mismos "
+            f"núcleos.*\n\n"), meta
+
+
+def by(rows, key):
+    out = {}
+    for r in rows:
+        out.setdefault(r[key], []).append(r)
+    return out
+
+
+def savefig(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cpu_cells(r):
+    return [fmt(r.get(f"cpu_us_{p}"), 0) for p in PARTS] + [fmt(r.get("cpu_us_machine"), 0)]
+
+
+CPU_HEADER = ["api", "bridge", "writers", "consumer", "valkey", "kafka", "máquina"]
+
+
+# ----------------------------------------------------------------------------------- Kafka
+
+def kafka(out):
+    rows = read_csv(out / "kafka.csv")
+    head, meta = provenance(out, "kafka")
+    md = [head, "Rendimiento de la cadena completa (wrk → api → bridge → writers → Kafka → "
+          "consumer → Valkey) y lo que recibió el broker. CPU en µs por venta aceptada.\n\n"]
+    md.append(table(["configuración", "conex.", "ventas/s", "p50 ms", "p99 ms", *CPU_HEADER,
+                     "registros/lote", "bytes/lote", "lotes de 1 registro", "máquina ocupada",
+                     "no-2xx", "más CPU"],
+                    [[r["config"], r["connections"], fmt(r["sales_per_s"]), fmt(r["p50_ms"], 1),
+                      fmt(r["p99_ms"], 1), *cpu_cells(r), fmt(r["records_per_batch"], 2),
+                      fmt(r["bytes_per_batch"]), fmt(r["single_record_batches_pct"], 1) + " %",
+                      fmt(r["machine_busy_pct"]) + " %", r["non2xx"], r["top_part"]] for r in rows]))
+    note = meta.get("notes", {})
+    if note:
+        md.append(f"\n`acks=1` con `enable.idempotence=true`: el writer sale con código "
+                  f"{note.get('acks1_idempotence_exit')} y dice: `{note.get('acks1_idempotence_message')}`\n")
+    top = max(int(r["connections"]) for r in rows)
+    peak = [r for r in rows if int(r["connections"]) == top]
+    base = peak[0]
+    best = max(peak, key=lambda r: num(r["sales_per_s"]) or 0)
+    cheap = min(peak, key=lambda r: num(r["cpu_us_kafka"]) or 1e9)
+    md.append(f"\nCon {top} conexiones: la base dio {fmt(base['sales_per_s'])} ventas/s con lotes "
+              f"de {fmt(base['records_per_batch'], 2)} registros y {fmt(base['cpu_us_kafka'])} µs "
+              f"de CPU del broker por venta; la configuración más rápida fue «{best['config']}» "
+              f"({fmt(best['sales_per_s'])} ventas/s, lotes de {fmt(best['records_per_batch'], 2)}); "
+              f"la de broker más barato por venta, «{cheap['config']}» ({fmt(cheap['cpu_us_kafka'])} µs, "
+              f"lotes de {fmt(cheap['records_per_batch'], 2)}).\n")
+
+    configs = list(by(rows, "config"))
+    loads = sorted({int(r["connections"]) for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / len(loads)
+    for j, c in enumerate(loads):
+        vals = [num(next((r["sales_per_s"] for r in rows if r["config"] == k and int(r["connections"]) == c), 0)) or 0
+                for k in configs]
+        axes[0].bar([i + j * width for i in range(len(configs))], vals, width, label=f"{c} conexiones")
+        p99 = [num(next((r["p99_ms"] for r in rows if r["config"] == k and int(r["connections"]) == c), 0)) or 0
+               for k in configs]
+        axes[1].bar([i + j * width for i in range(len(configs))], p99, width, label=f"{c} conexiones")
+    for ax, title in ((axes[0], "ventas aceptadas por segundo"), (axes[1], "latencia p99 (ms), wrk")):
+        ax.set_xticks([i + width * (len(loads) - 1) / 2 for i in range(len(configs))])
+        ax.set_xticklabels(configs, rotation=30, ha="right", fontsize=8)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    savefig(fig, out / "kafka-rate.png")
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for k, rs in by(rows, "config").items():
+        xs = [num(r["records_per_batch"]) for r in rs]
+        ys = [num(r["cpu_us_kafka"]) for r in rs]
+        ax.plot(xs, ys, "o-", label=k)
+        for r, x, y in zip(rs, xs, ys):
+            ax.annotate(r["connections"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("registros por lote que guardó el broker (DumpLogSegments)")
+    ax.set_ylabel("CPU del broker, µs por venta")
+    ax.set_title("Kafka: el costo es por lote (número = conexiones de wrk)")
+    ax.legend(fontsize=7)
+    savefig(fig, out / "kafka-batches.png")
+    return "".join(md)
+
+
+# ----------------------------------------------------------------------------------- Valkey
+
+def valkey(out):
+    rows = read_csv(out / "valkey.csv")
+    drains = read_csv(out / "valkey-drain.csv")
+    crashes = read_csv(out / "valkey-crash.csv")
+    head, _ = provenance(out, "valkey")
+    md = [head, "**Bajo carga** (la cadena completa; el consumer escribe en Valkey en lotes, un "
+          "script Lua por lote). CPU en µs por venta aceptada; el lote del consumer incluye el "
+          "`WAIT` cuando está activo.\n\n"]
+    md.append(table(["configuración", "conex.", "ventas/s", "p99 ms (wrk)", "consumer µs", "primario µs",
+                     "réplica µs", "ventas/lote", "ms por lote (media)", "ms por lote (p99 est.)",
+                     "lag máx. (registros)"],
+                    [[r["setting"], r["connections"], fmt(r["sales_per_s"]), fmt(r["p99_ms"], 1),
+                      fmt(r["cpu_us_consumer"], 1), fmt(r.get("cpu_us_valkey-primary"), 1),
+                      fmt(r.get("cpu_us_valkey-replica"), 1) if r.get("cpu_us_valkey-replica") else "—",
+                      fmt(r["sales_per_batch"], 1), fmt(r["batch_ms_mean"], 2), fmt(r["batch_ms_p99"], 2),
+                      fmt(r["consumer_lag_max"])] for r in rows]))
+    md.append("\n**Vaciado de un atraso**: el ritmo máximo del consumer en cada configuración, "
+              "con `tests/consume/bench_consumer.py` (el de `make bench`): un topic lleno de antemano, "
+              "lotes de 500, el `WAIT` de la configuración; Valkey vaciado antes.\n\n")
+    md.append(table(["configuración", "registros", "segundos", "registros/s", "consumer µs/registro",
+                     "primario µs/registro", "RSS máx. consumer MB"],
+                    [[d["setting"], fmt(d["drain_records"]), fmt(d["drain_seconds"], 2),
+                      fmt(d["drain_records_per_s"]), fmt(d["drain_cpu_us_consumer"], 2),
+                      fmt(d["drain_cpu_us_valkey_primary"], 2), fmt(d["drain_consumer_peak_rss_mb"], 1)]
+                     for d in drains]))
+    md.append("\n**kill -9 del primario con carga** (wrk con 16 conexiones; el primario se reinicia con "
+              "la misma línea de comandos y sus datos mientras el consumer está detenido, para leer qué "
+              "conservó antes de que el consumer vuelva a escribir). «Confirmadas» = ventas que el "
+              "consumer contaba como aplicadas (`sp_consumer_sales_applied_total`) al morir el "
+              "primario; las demás columnas cuentan registros por los offsets guardados en Valkey "
+              "(`sp:offsets`). wrk no cuenta las respuestas de las peticiones que siguen en vuelo "
+              "cuando termina (a lo sumo una por conexión), por eso Kafka puede tener hasta 16 "
+              "registros más que sus 2xx. «s hasta alcanzar a Kafka»: desde que el consumer sigue "
+              "hasta que Valkey tiene todo lo que Kafka tenía en ese momento.\n\n")
+    md.append(table(["configuración", "confirmadas al kill", "réplica al kill", "primario reiniciado",
+                     "perdidas por el primario", "faltan en la réplica", "rebobinados", "2xx de wrk",
+                     "registros en Kafka", "total final del dashboard", "s hasta alcanzar a Kafka"],
+                    [[c["setting"], fmt(c["acknowledged_at_kill"]),
+                      fmt(c.get("replica_at_kill")) if c.get("replica_at_kill") else "—",
+                      fmt(c["restarted_primary"]), fmt(c["lost_by_primary"]),
+                      fmt(c.get("missing_on_replica")) if c.get("missing_on_replica") not in (None, "") else "—",
+                      fmt(c["rewinds"]), fmt(c["accepted_2xx"]), fmt(c["kafka_records"]),
+                      fmt(c["dashboard_total"]), fmt(c["caught_up_seconds"], 2)] for c in crashes]))
+    exact = all(c["dashboard_total"] == c["kafka_records"] for c in crashes)
+    md.append(f"\nEn {'todas' if exact else 'no todas'} las configuraciones el total final del dashboard "
+              f"es igual al número de registros en Kafka.\n")
+
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    names = [c["setting"] for c in crashes]
+    series = [("confirmadas al kill", "acknowledged_at_kill"), ("réplica al kill", "replica_at_kill"),
+              ("primario reiniciado", "restarted_primary"), ("dashboard al final", "dashboard_total"),
+              ("registros en Kafka", "kafka_records")]
+    w = 0.16
+    for j, (label, key) in enumerate(series):
+        ax.bar([i + j * w for i in range(len(names))], [num(c.get(key)) or 0 for c in crashes], w, label=label)
+    ax.set_xticks([i + 2 * w for i in range(len(names))])
+    ax.set_xticklabels(names, fontsize=8)
+    ax.set_ylabel("ventas / registros")
+    ax.set_title("Valkey: kill -9 del primario con carga (lo perdido y lo que queda al final)")
+    ax.legend(fontsize=8)
+    savefig(fig, out / "valkey-crash.png")
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    names = [d["setting"] for d in drains]
+    axes[0].bar(names, [num(d["drain_records_per_s"]) or 0 for d in drains], color="tab:green")
+    axes[0].set_title("consumer: registros/s al vaciar un atraso")
+    cons = [num(d["drain_cpu_us_consumer"]) or 0 for d in drains]
+    prim = [num(d["drain_cpu_us_valkey_primary"]) or 0 for d in drains]
+    axes[1].bar(names, cons, label="consumer")
+    axes[1].bar(names, prim, bottom=cons, label="Valkey primario")
+    axes[1].set_title("CPU por registro (µs) al vaciar")
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.tick_params(axis="x", labelrotation=25, labelsize=8)
+    savefig(fig, out / "valkey-drain.png")
+    return "".join(md)
+
+
+# ------------------------------------------------------------------------------ REST vs gRPC
+
+def hops(out):
+    runs = read_csv(out / "hops.csv")
+    bytes_rows = read_csv(out / "hops-bytes.csv")
+    cpu_rows = read_csv(out / "hops-cpu.csv")
+    head, _ = provenance(out, "hops")
+    md = [head, "**Corridas.** Un solo writer (`SP_WRITER_GROUPS=writer-a`). Latencias por capa: media "
+          "exacta (suma/cuenta del histograma de cada proceso) y p99 estimado de sus cubetas. "
+          "«Salto REST» = media del api − media del bridge (el api y su llamada HTTP al bridge); "
+          "«salto gRPC» = media del bridge − media del writer (el bridge y su llamada gRPC).\n\n"]
+    rows = []
+    for r in runs:
+        api, br, wr = num(r["api_ms_mean"]), num(r["bridge_ms_mean"]), num(r["writer_ms_mean"])
+        rows.append([r["layout"], r["connections"], fmt(r["sales_per_s"]), fmt(r["p50_ms"], 2),
+                     fmt(r["p99_ms"], 1), fmt(api, 2), fmt(br, 2), fmt(wr, 2),
+                     fmt(api - br, 2) if api is not None and br is not None else "—",
+                     fmt(br - wr, 2) if br is not None and wr is not None else "—",
+                     fmt(r["cpu_us_api"], 0), fmt(r["cpu_us_bridge"], 0), fmt(r["cpu_us_writers"], 0),
+                     fmt(r["cpu_us_kafka"], 0), fmt(r["cpu_us_machine"], 0)])
+    md.append(table(["recorrido", "conex.", "ventas/s", "p50 ms", "p99 ms", "api ms", "bridge ms", "writer ms",
+                     "salto REST ms", "salto gRPC ms", "api µs", "bridge µs", "writer µs", "kafka µs",
+                     "máquina µs"], rows))
+    md.append("\n**Bytes por llamada en cada salto**, de los contadores TCP del kernel (`ss -ti`) de los "
+              "sockets del servidor de ese salto: carga útil TCP (sin cabeceras IP/TCP; cada segmento "
+              "suma 52 bytes de cabeceras en loopback: IPv4 20 + TCP 20 + timestamps 12).\n\n")
+    md.append(table(["recorrido", "conex.", "salto", "protocolo", "petición B/llamada", "respuesta B/llamada",
+                     "segmentos entrantes/llamada", "segmentos salientes/llamada", "conexiones",
+                     "cerradas durante la corrida"],
+                    [[b["layout"], b["connections"], b["hop"], b["protocol"], fmt(b["request_bytes_per_call"], 1),
+                      fmt(b["response_bytes_per_call"], 1), fmt(b["segments_in_per_call"], 2),
+                      fmt(b["segments_out_per_call"], 2), b["connections_open"], b["connections_closed"]]
+                     for b in bytes_rows]))
+    md.append("\n**CPU por llamada según el hilo** (µs), de `/proc/PID/task/*/schedstat` (ns en CPU de cada hilo vivo; «hilos terminados» es el resto hasta el total del proceso, que `/proc/PID/stat` cuenta en ticks de 10 ms): cada proceso "
+              "partido por el papel de sus hilos. El intake REST es el mismo código (common/rest.c) en "
+              "api y bridge; el api llama al bridge con libcurl, el bridge al writer con gRPC.\n\n")
+    full = [c for c in cpu_rows if c["layout"] == runs[0]["layout"]]
+    loads = sorted({int(c["connections"]) for c in full})
+    keys = []
+    for c in full:
+        if (c["part"], c["threads"]) not in keys:
+            keys.append((c["part"], c["threads"]))
+    cell = {(c["part"], c["threads"], int(c["connections"])): c["cpu_us_per_call"] for c in full}
+    md.append(table(["proceso", "hilos", *[f"{c} conex." for c in loads]],
+                    [[p, t, *[fmt(cell.get((p, t, c)), 1) for c in loads]] for p, t in keys]))
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    full_bytes = [b for b in bytes_rows if b["layout"] == runs[0]["layout"]]
+    labels = [f"{b['hop']}\n{b['connections']} conex." for b in full_bytes]
+    req = [num(b["request_bytes_per_call"]) for b in full_bytes]
+    resp = [num(b["response_bytes_per_call"]) for b in full_bytes]
+    colors = ["tab:orange" if "gRPC" in b["protocol"] else "tab:blue" for b in full_bytes]
+    axes[0].bar(labels, req, color=colors, label="petición")
+    axes[0].bar(labels, resp, bottom=req, color=colors, alpha=0.45, label="respuesta")
+    axes[0].set_title("bytes TCP por llamada (azul REST, naranja gRPC)")
+    axes[0].tick_params(axis="x", labelsize=7)
+    axes[0].legend(fontsize=8)
+    full_runs = [r for r in runs if r["layout"] == runs[0]["layout"]]
+    x = [r["connections"] for r in full_runs]
+    api = [num(r["api_ms_mean"]) or 0 for r in full_runs]
+    br = [num(r["bridge_ms_mean"]) or 0 for r in full_runs]
+    wr = [num(r["writer_ms_mean"]) or 0 for r in full_runs]
+    axes[1].bar(x, wr, label="writer (Kafka)")
+    axes[1].bar(x, [b - w for b, w in zip(br, wr)], bottom=wr, label="salto gRPC (bridge → writer)")
+    axes[1].bar(x, [a - b for a, b in zip(api, br)], bottom=br, label="salto REST (api → bridge)")
+    axes[1].set_xlabel("conexiones de wrk")
+    axes[1].set_ylabel("ms (media)")
+    axes[1].set_title("latencia media por capa")
+    axes[1].legend(fontsize=8)
+    savefig(fig, out / "hops.png")
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for layout, rs in by(runs, "layout").items():
+        xs = [int(r["connections"]) for r in rs]
+        ax.plot(xs, [num(r["sales_per_s"]) for r in rs], "o-", label=f"{layout}: ventas/s")
+    ax2 = ax.twinx()
+    for layout, rs in by(runs, "layout").items():
+        xs = [int(r["connections"]) for r in rs]
+        ax2.plot(xs, [num(r["cpu_us_machine"]) for r in rs], "s--", label=f"{layout}: µs máquina/venta")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("conexiones de wrk")
+    ax.set_ylabel("ventas/s")
+    ax2.set_ylabel("CPU de la máquina por venta (µs)")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper left")
+    ax.set_title("El costo de un salto REST: con y sin el api")
+    savefig(fig, out / "hops-api.png")
+    return "".join(md)
+
+
+# ----------------------------------------------------------------------------------- writers
+
+def writers(out):
+    rows = read_csv(out / "writers.csv")
+    timeline = read_csv(out / "writers-crash-timeline.csv")
+    crashes = read_csv(out / "writers-crash.csv")
+    head, _ = provenance(out, "writers")
+    md = [head, "**Bajo carga.** El bridge llama a un solo grupo de writers: `writer-a` (1 réplica) o "
+          "`writer-b` (2 réplicas, round robin). «Reparto» = llamadas OK de cada writer "
+          "(`sp_writer_requests_total` de su /metrics).\n\n"]
+    md.append(table(["writers", "conex.", "ventas/s", "p50 ms", "p99 ms", "writers µs/venta", "kafka µs/venta",
+                     "máquina µs/venta", "máquina ocupada", "reparto", "no-2xx"],
+                    [[r["config"], r["connections"], fmt(r["sales_per_s"]), fmt(r["p50_ms"], 1),
+                      fmt(r["p99_ms"], 1), fmt(r["cpu_us_writers"]), fmt(r["cpu_us_kafka"]),
+                      fmt(r["cpu_us_machine"]), fmt(r["machine_busy_pct"]) + " %", r["spread"], r["non2xx"]]
+                     for r in rows]))
+    md.append("\n**kill -9 de un writer con carga** (wrk, 16 conexiones), reiniciado en seguida por "
+              "`local.sh up` como lo haría su Deployment. Tiempos en segundos desde el inicio de wrk.\n\n")
+    md.append(table(["writers", "matado", "kill en s", "listo de nuevo en s", "recibe llamadas de nuevo en s",
+                     "peticiones", "2xx", "errores vistos por el cliente", "5xx del api",
+                     "errores desde s", "errores hasta s"],
+                    [[c["config"], c["killed"], fmt(c["kill_at_s"], 2), fmt(c["restarted_ready_at_s"], 2),
+                      fmt(c["victim_serving_again_at_s"], 2), fmt(c["requests"]), fmt(c["accepted"]),
+                      fmt(c["client_errors"]), fmt(c["api_5xx"]), fmt(c["errors_from_s"], 2),
+                      fmt(c["errors_until_s"], 2)] for c in crashes]))
+
+    configs = list(by(rows, "config"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for k in configs:
+        rs = by(rows, "config")[k]
+        xs = [int(r["connections"]) for r in rs]
+        axes[0].plot(xs, [num(r["sales_per_s"]) for r in rs], "o-", label=k)
+        axes[1].plot(xs, [num(r["p99_ms"]) for r in rs], "o-", label=k)
+    for ax, t in ((axes[0], "ventas/s"), (axes[1], "p99 ms (wrk)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("conexiones de wrk")
+        ax.set_title(t)
+        ax.legend(fontsize=8)
+    savefig(fig, out / "writers.png")
+
+    fig, axes = plt.subplots(len(configs), 1, figsize=(10, 3.2 * len(configs)), sharex=True, squeeze=False)
+    for ax, k in zip(axes[:, 0], configs):
+        ts = [r for r in timeline if r["config"] == k]
+        t = [num(r["t_s"]) for r in ts]
+        ax.plot(t, [num(r["ok_per_s"]) for r in ts], label="2xx/s (api)")
+        ax.plot(t, [num(r["errors_per_s"]) for r in ts], label="5xx/s (api)", color="tab:red")
+        for col in [c for c in ts[0] if c.startswith("ok_per_s_")] if ts else []:
+            ax.plot(t, [num(r[col]) for r in ts], ":", label=f"OK/s {col[9:]}")
+        c = next(c for c in crashes if c["config"] == k)
+        ax.axvline(num(c["kill_at_s"]), color="k", ls="--", lw=0.8)
+        ax.text(num(c["kill_at_s"]), ax.get_ylim()[1] * 0.9, " kill -9", fontsize=8)
+        ax.set_title(k)
+        ax.legend(fontsize=7, loc="lower right")
+    axes[-1, 0].set_xlabel("segundos desde el inicio de wrk")
+    savefig(fig, out / "writers-crash.png")
+    return "".join(md)
+
+
+# ------------------------------------------------------------------------------------- HPA
+
+HPA_FILES = ("hpa.csv", "hpa.png")
+
+
+def hpa(out):
+    """The HPA recording of `make hpa-demo` (issue 12), quoted when it is there."""
+    csvs = sorted(out.glob("hpa*.csv"))
+    if not csvs:
+        return ("**Pendiente:** esta sección citará la grabación de `make hpa-demo` (issue 12, rama "
+                "`e2e`), que escribe `docs/report/hpa.csv` y `docs/report/hpa.png`. Aún no está en "
+                "el repositorio: no hay números que citar todavía.\n")
+    lines = [f"Grabación de `make hpa-demo`: `docs/report/{csvs[0].name}`"]
+    with open(csvs[0]) as f:
+        comments = [line[1:].strip() for line in f if line.startswith("#")]
+    lines += [f"- {c}" for c in comments]
+    rows = read_csv(csvs[0])
+    if rows:
+        cols = list(rows[0])
+        step = max(1, len(rows) // 20)
+        lines.append("\n" + table(cols, [[r[c] for c in cols] for r in rows[::step]]))
+    for png in sorted(out.glob("hpa*.png")):
+        lines.append(f"\n![{png.stem}](report/{png.name})\n")
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"kafka": ("kafka.csv", kafka), "valkey": ("valkey-crash.csv", valkey),
+             "hops": ("hops.csv", hops), "writers": ("writers.csv", writers)}
+
+
+def splice(informe, name, text):
+    src = informe.read_text()
+    pattern = re.compile(rf"(<!-- BEGIN report/{re.escape(name)} -->\n).*?(<!-- END report/{re.escape(name)} -->)",
+                         re.S)
+    if not pattern.search(src):
+        return False
+    informe.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), src))
+    return True
+
+
+def render_all(out, informe=None):
+    made = {}
+    for name, (marker_file, fn) in RENDERERS.items():
+        if (out / marker_file).exists() and (out / f"{name}.json").exists():
+            made[f"{name}.md"] = fn(out)
+    made["hpa.md"] = hpa(out)
+    for fname, text in made.items():
+        (out / fname).write_text(text)
+        if informe is not None and informe.exists():
+            splice(informe, fname, text)
+    return made
