@@ -33,6 +33,14 @@ def fmt(v, digits=0):
     return f"{x:,.{digits}f}".replace(",", " ")
 
 
+def pct(value, ref):
+    """`value` against `ref` as a signed percentage, e.g. "+12 %"."""
+    v, r = num(value), num(ref)
+    if v is None or not r:
+        return "—"
+    return f"{100 * (v - r) / r:+.0f} %"
+
+
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -85,7 +93,7 @@ def kafka(out):
     note = meta.get("notes", {})
     if note:
         md.append(f"\n`acks=1` con `enable.idempotence=true`: el writer sale con código "
-                  f"{note.get('acks1_idempotence_exit')} y dice: `{note.get('acks1_idempotence_message')}`\n")
+                  f"{note.get('acks1_idempotence_exit')} y dice: ``{note.get('acks1_idempotence_message')}``\n")
     top = max(int(r["connections"]) for r in rows)
     peak = [r for r in rows if int(r["connections"]) == top]
     base = peak[0]
@@ -97,6 +105,13 @@ def kafka(out):
               f"({fmt(best['sales_per_s'])} ventas/s, lotes de {fmt(best['records_per_batch'], 2)}); "
               f"la de broker más barato por venta, «{cheap['config']}» ({fmt(cheap['cpu_us_kafka'])} µs, "
               f"lotes de {fmt(cheap['records_per_batch'], 2)}).\n")
+    named = {r["config"]: r for r in peak}
+    pairs = [(k, named[k]) for k in named if k != base["config"]]
+    md.append(f"\nCon {top} conexiones, frente a la base ({fmt(base['sales_per_s'])} ventas/s, p99 "
+              f"{fmt(base['p99_ms'], 1)} ms, broker {fmt(base['cpu_us_kafka'])} µs/venta): "
+              + "; ".join(f"«{k}» {fmt(r['sales_per_s'])} ventas/s ({pct(r['sales_per_s'], base['sales_per_s'])}), "
+                          f"p99 {fmt(r['p99_ms'], 1)} ms, broker {fmt(r['cpu_us_kafka'])} µs/venta "
+                          f"({pct(r['cpu_us_kafka'], base['cpu_us_kafka'])})" for k, r in pairs) + ".\n")
 
     configs = list(by(rows, "config"))
     loads = sorted({int(r["connections"]) for r in rows})
@@ -178,8 +193,28 @@ def valkey(out):
                       fmt(c["rewinds"]), fmt(c["accepted_2xx"]), fmt(c["kafka_records"]),
                       fmt(c["dashboard_total"]), fmt(c["caught_up_seconds"], 2)] for c in crashes]))
     exact = all(c["dashboard_total"] == c["kafka_records"] for c in crashes)
-    md.append(f"\nEn {'todas' if exact else 'no todas'} las configuraciones el total final del dashboard "
+    lost = [c for c in crashes if (num(c["lost_by_primary"]) or 0) > 0]
+    kept = [c for c in crashes if (num(c["lost_by_primary"]) or 0) == 0]
+    short = [c for c in crashes if (num(c.get("missing_on_replica")) or 0) > 0]
+    with_replica = [c for c in crashes if c.get("replica_at_kill")]
+    md.append("\nResumen de esta corrida: el primario reiniciado "
+              + ("perdió ventas confirmadas en " + ", ".join(f"«{c['setting']}» ({fmt(c['lost_by_primary'])} de "
+                                                               f"{fmt(c['acknowledged_at_kill'])})" for c in lost)
+                 if lost else "no perdió ninguna venta confirmada")
+              + (("; no perdió ninguna en " + ", ".join(f"«{c['setting']}»" for c in kept)) if lost and kept else "")
+              + ". "
+              + (("A la réplica le faltaban ventas confirmadas en " + ", ".join(
+                  f"«{c['setting']}» ({fmt(c['missing_on_replica'])})" for c in short) + ". ") if short else
+                 ("La réplica tenía todas las ventas confirmadas en " + ", ".join(
+                     f"«{c['setting']}»" for c in with_replica) + ". ") if with_replica else "")
+              + f"En {'todas' if exact else 'no todas'} las configuraciones el total final del dashboard "
               f"es igual al número de registros en Kafka.\n")
+    top = max(int(r["connections"]) for r in rows)
+    md.append(f"\nTiempo medio por lote del consumer con {top} conexiones: "
+              + "; ".join(f"«{r['setting']}» {fmt(r['batch_ms_mean'], 2)} ms ({fmt(r['sales_per_batch'], 1)} "
+                          f"ventas/lote)" for r in rows if int(r["connections"]) == top)
+              + ". Ritmo al vaciar un atraso: "
+              + "; ".join(f"«{d['setting']}» {fmt(d['drain_records_per_s'])} registros/s" for d in drains) + ".\n")
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
     names = [c["setting"] for c in crashes]
@@ -257,6 +292,38 @@ def hops(out):
     cell = {(c["part"], c["threads"], int(c["connections"])): c["cpu_us_per_call"] for c in full}
     md.append(table(["proceso", "hilos", *[f"{c} conex." for c in loads]],
                     [[p, t, *[fmt(cell.get((p, t, c)), 1) for c in loads]] for p, t in keys]))
+    top = max(loads)
+    b = {x["hop"]: x for x in bytes_rows if x["layout"] == runs[0]["layout"] and int(x["connections"]) == top}
+    via_api = next(r for r in runs if r["layout"] == runs[0]["layout"] and int(r["connections"]) == top)
+    direct = next((r for r in runs if r["layout"] != runs[0]["layout"] and int(r["connections"]) == top), None)
+    lines = [f"\nResumen con {top} conexiones:"]
+    if "api→bridge" in b and "bridge→writer" in b:
+        rest, grpc = b["api→bridge"], b["bridge→writer"]
+        lines.append(f"el salto REST llevó {fmt(rest['request_bytes_per_call'])} B de petición y "
+                     f"{fmt(rest['response_bytes_per_call'])} B de respuesta por llamada en "
+                     f"{fmt(rest['segments_in_per_call'], 2)} + {fmt(rest['segments_out_per_call'], 2)} "
+                     f"segmentos; el salto gRPC {fmt(grpc['request_bytes_per_call'])} B y "
+                     f"{fmt(grpc['response_bytes_per_call'])} B en {fmt(grpc['segments_in_per_call'], 2)} + "
+                     f"{fmt(grpc['segments_out_per_call'], 2)} segmentos.")
+    api, br, wr = (num(via_api[k]) for k in ("api_ms_mean", "bridge_ms_mean", "writer_ms_mean"))
+    if None not in (api, br, wr):
+        lines.append(f"Latencia media añadida: salto REST (api − bridge) {fmt(api - br, 2)} ms, salto gRPC "
+                     f"(bridge − writer) {fmt(br - wr, 2)} ms, writer con Kafka {fmt(wr, 2)} ms.")
+    clients = {(c["part"], c["threads"]): num(c["cpu_us_per_call"]) for c in full if int(c["connections"]) == top}
+    rest_client = clients.get(("api", "cliente libcurl + main"))
+    grpc_client = sum(v for (p, t), v in clients.items() if p == "bridge" and t in ("hilos de gRPC", "hilo CQ gRPC + main"))
+    if rest_client is not None:
+        lines.append(f"CPU por llamada de los hilos cliente: libcurl (api) {fmt(rest_client, 1)} µs, gRPC "
+                     f"(bridge: hilos de gRPC + CQ) {fmt(grpc_client, 1)} µs; el servidor REST "
+                     f"(libmicrohttpd) {fmt(clients.get(('api', 'intake REST (libmicrohttpd)')), 1)} µs en el api y "
+                     f"{fmt(clients.get(('bridge', 'intake REST (libmicrohttpd)')), 1)} µs en el bridge (éste incluye "
+                     f"el trabajo de gRPC que su librería hace en el hilo que inicia la llamada).")
+    if direct:
+        lines.append(f"Sin el api (wrk directo al bridge): {fmt(direct['sales_per_s'])} ventas/s frente a "
+                     f"{fmt(via_api['sales_per_s'])} ({pct(direct['sales_per_s'], via_api['sales_per_s'])}), "
+                     f"p99 {fmt(direct['p99_ms'], 1)} frente a {fmt(via_api['p99_ms'], 1)} ms, CPU de la máquina "
+                     f"{fmt(direct['cpu_us_machine'])} frente a {fmt(via_api['cpu_us_machine'])} µs por venta.")
+    md.append(" ".join(lines) + "\n")
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     full_bytes = [b for b in bytes_rows if b["layout"] == runs[0]["layout"]]
@@ -329,6 +396,18 @@ def writers(out):
                       fmt(c["client_errors"]), fmt(c["api_5xx"]), fmt(c["errors_from_s"], 2),
                       fmt(c["errors_until_s"], 2)] for c in crashes]))
 
+    top = max(int(r["connections"]) for r in rows)
+    one, two = [next(r for r in rows if r["config"] == k and int(r["connections"]) == top)
+                for k in list(by(rows, "config"))[:2]]
+    c1, c2 = crashes[0], crashes[1]
+    md.append(f"\nResumen: con {top} conexiones, {two['config']} dio {fmt(two['sales_per_s'])} ventas/s "
+              f"({pct(two['sales_per_s'], one['sales_per_s'])} frente a {fmt(one['sales_per_s'])} con "
+              f"{one['config']}), p99 {fmt(two['p99_ms'], 1)} frente a {fmt(one['p99_ms'], 1)} ms; reparto "
+              f"{two['spread']}. Con el kill -9: {c1['config']} vio {fmt(c1['client_errors'])} errores "
+              f"(de {fmt(c1['requests'])} peticiones) entre {fmt(c1['errors_from_s'], 2)} y "
+              f"{fmt(c1['errors_until_s'], 2)} s; {c2['config']} vio {fmt(c2['client_errors'])} (de "
+              f"{fmt(c2['requests'])}).\n")
+
     configs = list(by(rows, "config"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for k in configs:
@@ -387,6 +466,38 @@ def hpa(out):
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------------------------------- VPA
+
+# The VPA recommender's defaults (kubernetes/autoscaler, vertical-pod-autoscaler/docs/flags.md):
+# a 15 % safety margin over the usage it observes, and floors of 25 millicores and 250 MiB
+# per pod. The operator's default requests and limits (operator/pipeline.c) for comparison.
+VPA_MARGIN, VPA_MIN_MCPU, VPA_MIN_MIB = 0.15, 25, 250
+
+
+def vpa(out):
+    """What a VPA would recommend from the measured CPU and memory of each worker (hops.csv:
+    the chain through the api with one writer, at its highest load)."""
+    runs = [r for r in read_csv(out / "hops.csv") if r["layout"].startswith("wrk → api")]
+    top = max(runs, key=lambda r: int(r["connections"]))
+    rate = num(top["sales_per_s"]) or 0
+    rows = []
+    for part in ("api", "bridge", "writer-a", "consumer"):
+        us = num(top.get(f"cpu_us_{part}"))
+        rss = num(top.get(f"peak_rss_mb_{part}"))
+        if us is None or rss is None:
+            continue
+        mcpu = us * rate / 1000
+        rows.append([part, fmt(mcpu, 0), fmt(rss, 1),
+                     fmt(max(VPA_MIN_MCPU, mcpu * (1 + VPA_MARGIN)), 0),
+                     fmt(max(VPA_MIN_MIB, rss * 1.048576 * (1 + VPA_MARGIN)), 0)])
+    head, _ = provenance(out, "hops")
+    return (head + f"Uso medido con {top['connections']} conexiones ({fmt(rate)} ventas/s): CPU = µs por "
+            "venta × ventas/s; memoria = pico de RSS (VmHWM). Recomendación = uso × 1,15, con los "
+            "pisos por pod del recommender (25 m de CPU, 250 MiB de memoria).\n\n"
+            + table(["worker", "CPU usada (milinúcleos)", "RSS pico (MB)", "VPA: CPU (m)", "VPA: memoria (MiB)"],
+                    rows))
+
+
 RENDERERS = {"kafka": ("kafka.csv", kafka), "valkey": ("valkey-crash.csv", valkey),
              "hops": ("hops.csv", hops), "writers": ("writers.csv", writers)}
 
@@ -401,12 +512,44 @@ def splice(informe, name, text):
     return True
 
 
+SCENARIO_FILES = {
+    "kafka": ("Kafka: particiones, linger.ms, acks e idempotencia", ["kafka.csv"], ["kafka-rate.png", "kafka-batches.png"]),
+    "valkey": ("Valkey: réplica, WAIT, AOF; kill -9 del primario", ["valkey.csv", "valkey-drain.csv", "valkey-crash.csv"],
+               ["valkey-crash.png", "valkey-drain.png"]),
+    "hops": ("REST frente a gRPC en un salto; con y sin el api", ["hops.csv", "hops-bytes.csv", "hops-cpu.csv"],
+             ["hops.png", "hops-api.png"]),
+    "writers": ("Writers con 1 y 2 réplicas; kill -9 de un writer",
+                ["writers.csv", "writers-crash.csv", "writers-crash-timeline.csv"], ["writers.png", "writers-crash.png"]),
+}
+
+
+def index(out):
+    """docs/report/README.md: every file, with the run that made it."""
+    lines = ["# docs/report: las mediciones de docs/informe.md\n",
+             "Las escribe `make report` (`scripts/report.sh [escenario]`); no se editan a mano. Cada CSV "
+             "empieza con líneas `#` que dicen el comando, la fecha, el commit, la máquina y la carga media. "
+             "Las tablas `*.md` se copian en `docs/informe.md` entre sus marcadores.\n"]
+    lines.append(table(["escenario", "comando", "fecha", "commit", "máquina", "carga media antes / después",
+                        "duración", "archivos"],
+                       [[title, f"`{m['command']}`", m["date"], f"`{m['commit']}`", m["machine"],
+                         f"{m['loadavg_before']} / {m['loadavg_after']}", f"{m['wall_seconds']} s",
+                         ", ".join(f"[{f}]({f})" for f in csvs + pngs + [f"{name}.md"])]
+                        for name, (title, csvs, pngs) in SCENARIO_FILES.items()
+                        if (out / f"{name}.json").exists()
+                        for m in [json.loads((out / f"{name}.json").read_text())]]))
+    lines.append("\n`vpa.md` sale de `hops.csv`; `hpa.md` cita `hpa.csv` de `make hpa-demo` cuando existe.\n")
+    (out / "README.md").write_text("\n".join(lines))
+
+
 def render_all(out, informe=None):
     made = {}
     for name, (marker_file, fn) in RENDERERS.items():
         if (out / marker_file).exists() and (out / f"{name}.json").exists():
             made[f"{name}.md"] = fn(out)
+    if (out / "hops.csv").exists() and (out / "hops.json").exists():
+        made["vpa.md"] = vpa(out)
     made["hpa.md"] = hpa(out)
+    index(out)
     for fname, text in made.items():
         (out / fname).write_text(text)
         if informe is not None and informe.exists():

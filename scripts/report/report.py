@@ -15,6 +15,7 @@ SP_BIN_DIR (default build/bin)."""
 import csv
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -70,6 +71,10 @@ def run(name, out, seconds, loads, port_base, bin_dir):
 
 
 def main():
+    # SIGTERM, and SIGINT even when a background shell started us with it ignored, end the run
+    # through the scenarios' `finally`, which stops their stack.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     wanted = sys.argv[1:] or [*SCENARIOS, "render"]
     bad = [w for w in wanted if w not in (*SCENARIOS, "render", "all")]
     if bad:

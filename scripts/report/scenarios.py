@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from stack import (ROOT, Poller, Sampler, counter_delta, cpu_per_sale, histogram_delta,
-                   histogram_quantile, log, machine_busy_pct, metrics, run_wrk, socket_delta,
-                   wait_until)
+                   histogram_quantile, log, machine_busy_pct, metrics, peak_rss_mb, run_wrk,
+                   socket_delta, wait_until)
 
 WORKERS = ("writer-a", "writer-b-1", "writer-b-2", "consumer")
 
@@ -33,12 +33,21 @@ def measure(stack, url, connections, seconds, sampler=None, during=None):
            "consumer_lag_max": int(max((v for _, v in lag_samples), default=0))}
     for part, us in cpu_per_sale(before, after, result["accepted"]).items():
         row[f"cpu_us_{part}"] = round(us, 1)
+    for part in after["cpu"]:
+        if stack.alive(part):
+            row[f"peak_rss_mb_{part}"] = round(peak_rss_mb(stack.pid(part)), 1)
     # Which part spent most, and the errors seen: "what broke first" at this load.
     parts = {k[7:]: v for k, v in row.items() if k.startswith("cpu_us_")
              and k[7:] not in ("machine", "writers", "valkey")}
     row["top_part"] = max(parts, key=parts.get) if parts else ""
     row["_before"], row["_after"] = before, after
     return row
+
+
+def warm_up(stack, seconds):
+    """What `make bench` does before measuring: the broker's JIT and every hop's first
+    connections, at full load for 5 s (as long as a run, if shorter), not recorded."""
+    run_wrk(stack.vars["API_URL"], 64, min(5, seconds))
 
 
 def strip(row):
@@ -128,6 +137,8 @@ def kafka(stack, loads, seconds):
         stack.stop(*WORKERS)
         stack.up(SP_TOPIC=topic, SP_PARTITIONS=partitions, KAFKA_LINGER_MS=linger,
                  KAFKA_ACKS=acks, KAFKA_IDEMPOTENCE=idem)
+        if i == 0:
+            warm_up(stack, seconds)
         run_wrk(stack.vars["API_URL"], 16, 1)  # new producers: metadata, connections
         marks = []
         for c in loads:
@@ -257,6 +268,8 @@ def valkey(stack, loads, seconds, drain_records=None):
         topic = f"sales-v{i}"
         log(f"valkey: {name} (topic {topic})")
         fresh_valkey(stack, topic, replica, aof, wait)
+        if i == 0:
+            warm_up(stack, seconds)
         run_wrk(stack.vars["API_URL"], 16, 1)
         stack.wait_consumed(topic)
         setting = {"setting": name, "replica": replica, "appendfsync": aof, "wait": wait}
@@ -319,7 +332,7 @@ def hops(stack, loads, seconds):
     ports = [("wrk→api", stack.port("api")), ("api→bridge", stack.port("bridge")),
              ("bridge→writer", stack.port("writer-a"))]
     sampler = Sampler(stack, threads_of=("api", "bridge", "writer-a"), ports=ports)
-    run_wrk(stack.vars["API_URL"], 16, 1)
+    warm_up(stack, seconds)
     runs, byte_rows, cpu_rows = [], [], []
     for layout, var in HOP_LAYOUTS:
         log(f"hops: {layout}")
@@ -433,10 +446,12 @@ def writers_crash(stack, victim, seconds):
 
 def writers(stack, loads, seconds):
     rows, timelines, crashes = [], [], []
-    for name, groups, victim in WRITER_CONFIGS:
+    for i, (name, groups, victim) in enumerate(WRITER_CONFIGS):
         log(f"writers: {name}")
         stack.stop("writer-a", "writer-b-1", "writer-b-2", "bridge")
         stack.up(SP_WRITER_GROUPS=groups, SP_TOPIC="sales-writers")
+        if i == 0:
+            warm_up(stack, seconds)
         run_wrk(stack.vars["API_URL"], 16, 1)
         for c in loads:
             row = measure(stack, stack.vars["API_URL"], c, seconds)
