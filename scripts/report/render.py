@@ -270,16 +270,20 @@ def hops(out):
     md.append(table(["recorrido", "conex.", "ventas/s", "p50 ms", "p99 ms", "api ms", "bridge ms", "writer ms",
                      "salto REST ms", "salto gRPC ms", "api µs", "bridge µs", "writer µs", "kafka µs",
                      "máquina µs"], rows))
-    md.append("\n**Bytes por llamada en cada salto**, de los contadores TCP del kernel (`ss -ti`) de los "
-              "sockets del servidor de ese salto: carga útil TCP (sin cabeceras IP/TCP; cada segmento "
-              "suma 52 bytes de cabeceras en loopback: IPv4 20 + TCP 20 + timestamps 12).\n\n")
-    md.append(table(["recorrido", "conex.", "salto", "protocolo", "petición B/llamada", "respuesta B/llamada",
-                     "segmentos entrantes/llamada", "segmentos salientes/llamada", "conexiones",
-                     "cerradas durante la corrida"],
-                    [[b["layout"], b["connections"], b["hop"], b["protocol"], fmt(b["request_bytes_per_call"], 1),
-                      fmt(b["response_bytes_per_call"], 1), fmt(b["segments_in_per_call"], 2),
-                      fmt(b["segments_out_per_call"], 2), b["connections_open"], b["connections_closed"]]
-                     for b in bytes_rows]))
+    md.append("\n**Bytes por llamada en cada salto**, de una captura de paquetes (tcpdump en loopback, "
+              "sólo cabeceras, los puertos de los tres saltos) durante una corrida de wrk aparte con la "
+              "misma concurrencia, leída de nuevo con tcpdump; llamadas = las que contó el servidor de cada "
+              "salto. «Carga útil» = bytes TCP de petición y de respuesta; «en el cable» = tramas completas "
+              "de ambos sentidos (en loopback: 14 de Ethernet + 20 de IPv4 + 32 de TCP con timestamps por "
+              "paquete), ACKs incluidos. El puerto del bridge lleva además la consulta de `/readyz` que el "
+              "api hace una vez por segundo.\n\n")
+    md.append(table(["recorrido", "conex.", "salto", "protocolo", "llamadas", "petición B/llamada",
+                     "respuesta B/llamada", "en el cable B/llamada", "paquetes →/llamada", "paquetes ←/llamada",
+                     "paquetes perdidos por la captura"],
+                    [[b["layout"], b["connections"], b["hop"], b["protocol"], fmt(b["calls"]),
+                      fmt(b["request_bytes_per_call"], 1), fmt(b["response_bytes_per_call"], 1),
+                      fmt(b["wire_bytes_per_call"], 1), fmt(b["packets_in_per_call"], 2),
+                      fmt(b["packets_out_per_call"], 2), b["packets_dropped"]] for b in bytes_rows]))
     md.append("\n**CPU por llamada según el hilo** (µs), de `/proc/PID/task/*/schedstat` (ns en CPU de cada hilo vivo; «hilos terminados» es el resto hasta el total del proceso, que `/proc/PID/stat` cuenta en ticks de 10 ms): cada proceso "
               "partido por el papel de sus hilos. El intake REST es el mismo código (common/rest.c) en "
               "api y bridge; el api llama al bridge con libcurl, el bridge al writer con gRPC.\n\n")
@@ -300,11 +304,13 @@ def hops(out):
     if "api→bridge" in b and "bridge→writer" in b:
         rest, grpc = b["api→bridge"], b["bridge→writer"]
         lines.append(f"el salto REST llevó {fmt(rest['request_bytes_per_call'])} B de petición y "
-                     f"{fmt(rest['response_bytes_per_call'])} B de respuesta por llamada en "
-                     f"{fmt(rest['segments_in_per_call'], 2)} + {fmt(rest['segments_out_per_call'], 2)} "
-                     f"segmentos; el salto gRPC {fmt(grpc['request_bytes_per_call'])} B y "
-                     f"{fmt(grpc['response_bytes_per_call'])} B en {fmt(grpc['segments_in_per_call'], 2)} + "
-                     f"{fmt(grpc['segments_out_per_call'], 2)} segmentos.")
+                     f"{fmt(rest['response_bytes_per_call'])} B de respuesta por llamada "
+                     f"({fmt(rest['wire_bytes_per_call'])} B en el cable, "
+                     f"{fmt(num(rest['packets_in_per_call']) + num(rest['packets_out_per_call']), 2)} paquetes); "
+                     f"el salto gRPC {fmt(grpc['request_bytes_per_call'])} B y "
+                     f"{fmt(grpc['response_bytes_per_call'])} B ({fmt(grpc['wire_bytes_per_call'])} B en el "
+                     f"cable, {fmt(num(grpc['packets_in_per_call']) + num(grpc['packets_out_per_call']), 2)} "
+                     f"paquetes).")
     api, br, wr = (num(via_api[k]) for k in ("api_ms_mean", "bridge_ms_mean", "writer_ms_mean"))
     if None not in (api, br, wr):
         lines.append(f"Latencia media añadida: salto REST (api − bridge) {fmt(api - br, 2)} ms, salto gRPC "
@@ -334,7 +340,7 @@ def hops(out):
     axes[0].bar(labels, req, color=colors, label="petición")
     axes[0].bar(labels, resp, bottom=req, color=colors, alpha=0.45, label="respuesta")
     axes[0].set_title("bytes TCP por llamada (azul REST, naranja gRPC)")
-    axes[0].tick_params(axis="x", labelsize=7)
+    axes[0].tick_params(axis="x", labelsize=7, labelrotation=45)
     axes[0].legend(fontsize=8)
     full_runs = [r for r in runs if r["layout"] == runs[0]["layout"]]
     x = [r["connections"] for r in full_runs]
@@ -380,21 +386,27 @@ def writers(out):
     md = [head, "**Bajo carga.** El bridge llama a un solo grupo de writers: `writer-a` (1 réplica) o "
           "`writer-b` (2 réplicas, round robin). «Reparto» = llamadas OK de cada writer "
           "(`sp_writer_requests_total` de su /metrics).\n\n"]
-    md.append(table(["writers", "conex.", "ventas/s", "p50 ms", "p99 ms", "writers µs/venta", "kafka µs/venta",
-                     "máquina µs/venta", "máquina ocupada", "reparto", "no-2xx"],
+    md.append(table(["writers", "conex.", "ventas/s", "p50 ms", "p99 ms", *CPU_HEADER, "máquina ocupada",
+                     "reparto", "no-2xx", "más CPU"],
                     [[r["config"], r["connections"], fmt(r["sales_per_s"]), fmt(r["p50_ms"], 1),
-                      fmt(r["p99_ms"], 1), fmt(r["cpu_us_writers"]), fmt(r["cpu_us_kafka"]),
-                      fmt(r["cpu_us_machine"]), fmt(r["machine_busy_pct"]) + " %", r["spread"], r["non2xx"]]
-                     for r in rows]))
+                      fmt(r["p99_ms"], 1), *cpu_cells(r), fmt(r["machine_busy_pct"]) + " %", r["spread"],
+                      r["non2xx"], r["top_part"]] for r in rows]))
     md.append("\n**kill -9 de un writer con carga** (wrk, 16 conexiones), reiniciado en seguida por "
-              "`local.sh up` como lo haría su Deployment. Tiempos en segundos desde el inicio de wrk.\n\n")
-    md.append(table(["writers", "matado", "kill en s", "listo de nuevo en s", "recibe llamadas de nuevo en s",
-                     "peticiones", "2xx", "errores vistos por el cliente", "5xx del api",
-                     "errores desde s", "errores hasta s"],
-                    [[c["config"], c["killed"], fmt(c["kill_at_s"], 2), fmt(c["restarted_ready_at_s"], 2),
-                      fmt(c["victim_serving_again_at_s"], 2), fmt(c["requests"]), fmt(c["accepted"]),
-                      fmt(c["client_errors"]), fmt(c["api_5xx"]), fmt(c["errors_from_s"], 2),
-                      fmt(c["errors_until_s"], 2)] for c in crashes]))
+              "`local.sh up` como lo haría su Deployment. «Proceso nuevo»: cuándo arrancó el writer de "
+              "reemplazo (antes, `local.sh up` comprueba el topic con una herramienta de Kafka en Java, "
+              "lo que en Kubernetes haría el kubelet al instante); «listo de nuevo»: cuando `local.sh` vio "
+              "su `/readyz`; «recibe llamadas de nuevo»: su primer OK en `/metrics` después de eso.\n\n")
+    def since_kill(c, key):
+        t, k = num(c.get(key)), num(c["kill_at_s"])
+        return fmt(t - k, 2) if t is not None and k is not None else "—"
+    md.append(table(["writers", "matado", "kill en s", "proceso nuevo (s tras el kill)", "listo de nuevo (s tras el kill)",
+                     "recibe llamadas de nuevo (s tras el kill)", "peticiones", "2xx",
+                     "errores vistos por el cliente", "5xx del api", "último error (s tras el kill)"],
+                    [[c["config"], c["killed"], fmt(c["kill_at_s"], 2), since_kill(c, "restarted_at_s"),
+                      since_kill(c, "restarted_ready_at_s"),
+                      since_kill(c, "victim_serving_again_at_s"), fmt(c["requests"]), fmt(c["accepted"]),
+                      fmt(c["client_errors"]), fmt(c["api_5xx"]), since_kill(c, "errors_until_s")]
+                     for c in crashes]))
 
     top = max(int(r["connections"]) for r in rows)
     one, two = [next(r for r in rows if r["config"] == k and int(r["connections"]) == top)
@@ -404,9 +416,10 @@ def writers(out):
               f"({pct(two['sales_per_s'], one['sales_per_s'])} frente a {fmt(one['sales_per_s'])} con "
               f"{one['config']}), p99 {fmt(two['p99_ms'], 1)} frente a {fmt(one['p99_ms'], 1)} ms; reparto "
               f"{two['spread']}. Con el kill -9: {c1['config']} vio {fmt(c1['client_errors'])} errores "
-              f"(de {fmt(c1['requests'])} peticiones) entre {fmt(c1['errors_from_s'], 2)} y "
-              f"{fmt(c1['errors_until_s'], 2)} s; {c2['config']} vio {fmt(c2['client_errors'])} (de "
-              f"{fmt(c2['requests'])}).\n")
+              f"(de {fmt(c1['requests'])} peticiones), el último {since_kill(c1, 'errors_until_s')} s después del "
+              f"kill; {c2['config']} vio {fmt(c2['client_errors'])} (de {fmt(c2['requests'])})"
+              + (f", el último {since_kill(c2, 'errors_until_s')} s después del kill" if c2.get("errors_until_s") else "")
+              + ".\n")
 
     configs = list(by(rows, "config"))
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stack import (ROOT, Poller, Sampler, counter_delta, cpu_per_sale, histogram_delta,
                    histogram_quantile, log, machine_busy_pct, metrics, peak_rss_mb, run_wrk,
-                   socket_delta, wait_until)
+                   capture_bytes, capture_start, capture_stop, wait_until)
 
 WORKERS = ("writer-a", "writer-b-1", "writer-b-2", "consumer")
 
@@ -327,11 +327,42 @@ def thread_groups(part, names):
     return groups
 
 
+def hop_bytes(stack, layout, var, connections, seconds, hop_ports):
+    """Bytes per call on each hop of a run of its own, from a capture of the hops' ports;
+    calls = the answers counted by each hop's server over the capture."""
+    pcap = stack.dir / "hops.pcap"
+    urls = {"api": stack.vars["API_URL"], "bridge": stack.vars["BRIDGE_URL"],
+            "writer-a": stack.writer_url("writer-a")}
+    before = {hop: metrics(urls[part]).get(series, 0) for hop, (part, series) in hop_ports.items()}
+    cap = capture_start(pcap, [stack.port(part) for part, _ in hop_ports.values()])
+    try:
+        run_wrk(stack.vars[var], connections, seconds)
+    finally:
+        dropped = capture_stop(cap)
+    rows = []
+    for hop, (part, series) in hop_ports.items():
+        calls = max(1, metrics(urls[part]).get(series, 0) - before[hop])
+        b = capture_bytes(pcap, stack.port(part))
+        rows.append({"layout": layout, "connections": connections, "hop": hop,
+                     "protocol": "gRPC (HTTP/2, protobuf)" if hop == "bridge→writer" else "REST (HTTP/1.1, JSON)",
+                     "calls": int(calls),
+                     "request_bytes_per_call": round(b["req_payload"] / calls, 1),
+                     "response_bytes_per_call": round(b["resp_payload"] / calls, 1),
+                     "wire_bytes_per_call": round((b["req_frames"] + b["resp_frames"]) / calls, 1),
+                     "packets_in_per_call": round(b["req_packets"] / calls, 2),
+                     "packets_out_per_call": round(b["resp_packets"] / calls, 2),
+                     "packets_dropped": dropped})
+    pcap.unlink()
+    return rows
+
+
 def hops(stack, loads, seconds):
     stack.up(SP_WRITER_GROUPS="writer-a", SP_TOPIC="sales-hops")
-    ports = [("wrk→api", stack.port("api")), ("api→bridge", stack.port("bridge")),
-             ("bridge→writer", stack.port("writer-a"))]
-    sampler = Sampler(stack, threads_of=("api", "bridge", "writer-a"), ports=ports)
+    # hop -> (port, its server's counter of answered calls)
+    hop_ports = {"wrk→api": ("api", 'sp_http_requests_total{code="202"}'),
+                 "api→bridge": ("bridge", 'sp_http_requests_total{code="202"}'),
+                 "bridge→writer": ("writer-a", 'sp_writer_requests_total{code="OK"}')}
+    sampler = Sampler(stack, threads_of=("api", "bridge", "writer-a"))
     warm_up(stack, seconds)
     runs, byte_rows, cpu_rows = [], [], []
     for layout, var in HOP_LAYOUTS:
@@ -347,19 +378,9 @@ def hops(stack, loads, seconds):
                 key = part.split("-")[0]
                 r[f"{key}_ms_mean"], r[f"{key}_ms_p50"], r[f"{key}_ms_p99"] = mean, p50, p99
             runs.append(r)
-            for hop, _port in ports:
-                d = socket_delta(row["_before"]["sockets"][hop], row["_after"]["sockets"][hop])
-                if d["bytes_received"] == 0:
-                    continue  # the api was not in this layout
-                byte_rows.append({"layout": layout, "connections": c, "hop": hop,
-                                  "protocol": "gRPC (HTTP/2, protobuf)" if hop == "bridge→writer"
-                                  else "REST (HTTP/1.1, JSON)", "calls": row["accepted"],
-                                  "request_bytes_per_call": round(d["bytes_received"] / n, 1),
-                                  "response_bytes_per_call": round(d["bytes_acked"] / n, 1),
-                                  "segments_in_per_call": round(d["segs_in"] / n, 2),
-                                  "segments_out_per_call": round(d["segs_out"] / n, 2),
-                                  "connections_open": d["connections"],
-                                  "connections_closed": d["closed"]})
+            ports = hop_ports if var == "API_URL" else {
+                "wrk→bridge": hop_ports["api→bridge"], "bridge→writer": hop_ports["bridge→writer"]}
+            byte_rows += hop_bytes(stack, layout, var, c, min(seconds, 3), ports)
             for part in ("api", "bridge", "writer-a"):
                 before = row["_before"]["threads"].get(part)
                 after = row["_after"]["threads"].get(part)
@@ -389,6 +410,12 @@ WRITER_CONFIGS = [
 ]
 
 
+def process_start(pid):
+    """When `pid` started, in seconds of CLOCK_BOOTTIME (/proc/PID/stat field 22, in ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
 def writer_ok(stack, part):
     return metrics(stack.writer_url(part)).get('sp_writer_requests_total{code="OK"}')
 
@@ -416,6 +443,8 @@ def writers_crash(stack, victim, seconds):
         stack.kill(victim)
         stack.up()  # local.sh starts what is gone and waits for its /readyz
         t_ready = time.monotonic() - t0
+        t_started = process_start(stack.pid(victim)) - (time.clock_gettime(time.CLOCK_BOOTTIME)
+                                                        - (time.monotonic() - t0))
         stdout, _ = wrk.communicate(timeout=seconds + 60)
     finally:
         if wrk.poll() is None:
@@ -434,7 +463,8 @@ def writers_crash(stack, victim, seconds):
     err_times = [r["t_s"] for r in timeline if r["errors_per_s"] > 0]
     back = [r["t_s"] for r in timeline if r["t_s"] > t_ready and (r.get(f"ok_per_s_{victim}") or 0) > 0]
     m = re.search(r"requests=(\d+) accepted=(\d+)", stdout)
-    summary = {"killed": victim, "kill_at_s": round(t_kill, 2), "restarted_ready_at_s": round(t_ready, 2),
+    summary = {"killed": victim, "kill_at_s": round(t_kill, 2), "restarted_at_s": round(t_started, 2),
+               "restarted_ready_at_s": round(t_ready, 2),
                "requests": int(m.group(1)), "accepted": int(m.group(2)),
                "client_errors": int(m.group(1)) - int(m.group(2)),
                "api_5xx": int(samples[-1][1]["err"] - samples[0][1]["err"]) if samples else None,

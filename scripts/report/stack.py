@@ -1,5 +1,5 @@
 """The local stack under measurement: scripts/local.sh with knobs, its processes, their CPU
-(per process and per thread), their /metrics, socket byte counters, and wrk runs.
+(per process and per thread), their /metrics, packet captures of a hop, and wrk runs.
 
 Every number the report prints comes from one of these readings:
 - CPU: utime + stime of /proc/PID/stat, the way scripts/bench.sh reads it (10 ms ticks), and
@@ -7,8 +7,8 @@ Every number the report prints comes from one of these readings:
 - the whole machine: the busy share of /proc/stat's `cpu` line over the run;
 - latency seen by the client: wrk's own percentiles (scripts/bench/wrk-sales.lua prints them);
 - latency inside each worker: its Prometheus histogram, as a difference over the run;
-- bytes on a hop: the kernel's per-socket TCP counters (`ss -ti`: bytes_received, bytes_acked,
-  segs_in, segs_out) of the server's sockets on that hop's port, as a difference over the run.
+- bytes on a hop: a packet capture (tcpdump on loopback, headers only, the hop's port) of a
+  run of its own, read back with tcpdump: frame and TCP payload lengths per direction.
 """
 import os
 import re
@@ -115,31 +115,44 @@ def peak_rss_mb(pid):
     return 0.0
 
 
-def socket_counters(port):
-    """Per established socket whose local port is `port`: {peer: counters} from `ss -ti`."""
-    out = subprocess.run(["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
+def capture_start(path, ports):
+    """tcpdump on loopback for TCP on `ports`, headers only, into `path`; returns once it is
+    listening."""
+    filt = " or ".join(f"tcp port {p}" for p in ports)
+    proc = subprocess.Popen(["tcpdump", "-i", "lo", "-nn", "-s", "128", "-B", "32768", "-w", str(path), filt],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()  # "listening on lo, ..." once the capture runs
+    if "listening" not in line:
+        proc.kill()
+        raise RuntimeError(f"tcpdump did not start: {line}{proc.stderr.read()}")
+    return proc
+
+
+def capture_stop(proc):
+    """Stops tcpdump; returns the packets the kernel dropped (0 when the capture is whole)."""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    m = re.search(r"(\d+) packets? dropped by kernel", err)
+    return int(m.group(1)) if m else 0
+
+
+def capture_bytes(path, port):
+    """From a capture: TCP payload and frame bytes and packets to `port` (requests) and from
+    it (responses), as tcpdump reads them back (`-e`: the frame length; `length N` at the end:
+    the TCP payload)."""
+    out = subprocess.run(["tcpdump", "-nn", "-e", "-r", str(path), f"tcp port {port}"],
                          capture_output=True, text=True, check=True).stdout
-    socks, peer = {}, None
+    total = {k: 0 for k in ("req_payload", "resp_payload", "req_frames", "resp_frames",
+                            "req_packets", "resp_packets")}
     for line in out.splitlines():
-        if not line.startswith((" ", "\t")):
-            parts = line.split()
-            peer = parts[-1]
-            socks[peer] = {}
-        elif peer is not None:
-            for key in ("bytes_received", "bytes_acked", "segs_in", "segs_out"):
-                m = re.search(rf"\b{key}:(\d+)", line)
-                socks[peer][key] = int(m.group(1)) if m else 0
-    return socks
-
-
-def socket_delta(before, after):
-    """Sums of the counters over a run; sockets gone by the end are counted in `closed`."""
-    total = {"bytes_received": 0, "bytes_acked": 0, "segs_in": 0, "segs_out": 0}
-    for peer, c in after.items():
-        for k in total:
-            total[k] += c.get(k, 0) - before.get(peer, {}).get(k, 0)
-    total["connections"] = len(after)
-    total["closed"] = len(set(before) - set(after))
+        m = re.search(r"length (\d+): [\d.]+\.(\d+) > [\d.]+\.(\d+): .*length (\d+)$", line)
+        if not m:
+            continue
+        frame, dst, payload = int(m.group(1)), int(m.group(3)), int(m.group(4))
+        side = "req" if dst == port else "resp"
+        total[f"{side}_payload"] += payload
+        total[f"{side}_frames"] += frame
+        total[f"{side}_packets"] += 1
     return total
 
 
@@ -285,14 +298,14 @@ class Stack:
 
 class Sampler:
     """Readings of every part before and after a run: CPU per process (and per thread for the
-    parts asked), the machine's CPU, the workers' metrics, and socket counters per port."""
+    parts asked), the machine's CPU, the workers' metrics."""
 
-    def __init__(self, stack, threads_of=(), ports=()):
-        self.stack, self.threads_of, self.ports = stack, threads_of, ports
+    def __init__(self, stack, threads_of=()):
+        self.stack, self.threads_of = stack, threads_of
 
     def snapshot(self):
         s = {"t": time.monotonic(), "machine": machine_cpu(), "cpu": {}, "threads": {},
-             "metrics": {}, "sockets": {}}
+             "metrics": {}}
         for part in self.stack.parts():
             pid = self.stack.pid(part)
             s["cpu"][part] = cpu_us(pid)
@@ -303,8 +316,6 @@ class Sampler:
         urls.update({w: self.stack.writer_url(w) for w in self.stack.writers()})
         for part, url in urls.items():
             s["metrics"][part] = metrics(url)
-        for name, port in self.ports:
-            s["sockets"][name] = socket_counters(port)
         return s
 
 

@@ -26,8 +26,8 @@ def test_hops_scenario_writes_its_csv_tables_and_plots(tmp_path):
     assert {r["layout"] for r in runs} == {"wrk → api → bridge → writer", "wrk → bridge → writer (sin api)"}
     assert all(int(r["accepted"]) > 0 and float(r["cpu_us_machine"]) > 0 for r in runs)
     through_api = next(r for r in runs if r["layout"].startswith("wrk → api"))
-    # The api's own duration includes the bridge's, which includes the writer's.
-    assert float(through_api["api_ms_mean"]) >= float(through_api["bridge_ms_mean"]) >= float(through_api["writer_ms_mean"]) > 0
+    # Every layer's own histogram saw the run (its mean over the run's window).
+    assert all(float(through_api[f"{k}_ms_mean"]) > 0 for k in ("api", "bridge", "writer"))
 
     hops = {(b["layout"], b["hop"]): b for b in rows(out / "hops-bytes.csv")}
     rest = hops[("wrk → api → bridge → writer", "api→bridge")]
@@ -36,6 +36,8 @@ def test_hops_scenario_writes_its_csv_tables_and_plots(tmp_path):
     for hop in (rest, grpc):
         assert float(hop["request_bytes_per_call"]) > 0 and float(hop["response_bytes_per_call"]) > 0
     assert ("wrk → bridge → writer (sin api)", "api→bridge") not in hops  # no api, no such hop
+    direct = hops[("wrk → bridge → writer (sin api)", "wrk→bridge")]
+    assert direct["protocol"].startswith("REST") and int(direct["packets_dropped"]) == 0
 
     groups = {(c["part"], c["threads"]) for c in rows(out / "hops-cpu.csv")}
     assert ("api", "cliente libcurl + main") in groups and ("writer-a", "librdkafka") in groups
