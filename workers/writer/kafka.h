@@ -22,6 +22,8 @@ struct wr_kafka_options {
     long delivery_timeout_ms;   /* message.timeout.ms: a record not confirmed by then fails */
     long linger_ms;             /* batching delay */
     long queue_max;             /* queue.buffering.max.messages */
+    long acks;                  /* -1 (all), 1 or 0 */
+    int idempotence;            /* enable.idempotence; librdkafka refuses it with acks != all */
     wr_delivery_fn *on_delivery;
 };
 
