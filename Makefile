@@ -3,7 +3,8 @@
 #   make            build every binary into build/bin/
 #   make test       install what is missing, build normal + ASan/UBSan, run unit and integration tests
 #   make run        the whole pipeline locally under a Locust scenario, then the dashboard
-#   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`)
+#   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`);
+#                   make bench-compare (or BASELINE=<rev> make bench): the same, A/B against 25d93d3
 #   make valkey-disk     the Valkey VMs' disk (qcow2 + KubeVirt containerDisk) into build/vm/
 #   make valkey-vm-test  boot that disk here (QEMU) as primary and replica (`make test` runs it too)
 #   make fuzz       every libFuzzer harness (tests/fuzz/) for FUZZ_SECONDS each
@@ -64,7 +65,7 @@ UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
 .PHONY: all bins unit-bins asan fuzz-bins fuzz deps deps-base deps-images test unit-test run up \
-        down bench clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test images \
+        down bench bench-compare clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test images \
         push registry-up registry-down format-check
 all: bins
 bins: $(BINS)
@@ -195,6 +196,11 @@ print-%:
 bench: deps
 	$(MAKE) -j2 bins
 	scripts/bench.sh
+
+# A/B against the baseline of issue 13 (or BASELINE=<rev>): both measured alternately in one run.
+bench-compare: deps
+	$(MAKE) -j2 bins
+	BASELINE=$(or $(BASELINE),25d93d3) scripts/bench.sh
 
 # Debian bookworm + Valkey + cloud-init, built from Debian packages; cached by content.
 valkey-disk: deps-base
