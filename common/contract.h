@@ -141,6 +141,9 @@
       "inside the bridge's deadline)")                                                       \
     X(linger_ms, "linger-ms", "KAFKA_LINGER_MS", INT, 5, SP_RANGE(0, 900000), NONE,          \
       "how long the producer waits to fill a batch")                                         \
+    X(sticky_ms, "sticky-ms", "KAFKA_STICKY_MS", INT, 10, SP_RANGE(0, 60000), NONE,          \
+      "every sale of this writer goes to one partition for this long, then to another, so "  \
+      "batches fill up (the key producto_id stays on the record); 0: partition by key")       \
     SP_OPTION_LOG_LEVEL(X)                                                                   \
     X(instance, "instance", "INSTANCE", STRING, NULL, SP_ANY, NONE,                          \
       "name of this writer in logs and the Kafka client id (empty: the host name, which "    \
@@ -163,6 +166,9 @@
       "records per Valkey call")                                                             \
     X(batch_wait_ms, "batch-wait-ms", "BATCH_WAIT_MS", INT, 20, SP_RANGE(0, 10000), NONE,    \
       "how long a started batch waits to fill up")                                           \
+    X(fetch_wait_ms, "fetch-wait-ms", "KAFKA_FETCH_WAIT_MS", INT, 50, SP_RANGE(0, 10000),    \
+      NONE, "the broker holds a fetch this long unless 64 KiB of records are ready "         \
+      "(fewer, larger fetches: each costs the broker a request)")                            \
     X(prefetch_kb, "prefetch-kb", "KAFKA_PREFETCH_KB", INT, 1024, SP_RANGE(64, 1048576),     \
       NONE, "KiB of records fetched ahead per partition; bounds memory while a backlog drains") \
     X(valkey_url, "valkey-url", "VALKEY_URL", STRING, "redis://127.0.0.1:6379", SP_ANY,      \
