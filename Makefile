@@ -38,7 +38,7 @@ CFLAGS   += -fsanitize=fuzzer-no-link
 endif
 
 PROGRAMS := api bridge writer consumer salesctl
-PROTOS   := blackfriday health
+PROTOS   := blackfriday health intake
 GEN_SRC  := $(PROTOS:%=build/gen/%.pb-c.c)
 GEN_HDR  := $(PROTOS:%=build/gen/%.pb-c.h)
 LUA_GEN  := $(patsubst %.lua,build/gen/lua/%.c,$(wildcard workers/*/*.lua))

@@ -99,8 +99,12 @@
       SP_RANGE(1, SP_DEADLINE_MAX_MS), API_DEADLINE,                                         \
       "longest wait for the bridge per sale, queueing included; then 504 (the bridge's and " \
       "the writers' deadlines nest inside it: `salesctl deadlines`)")                        \
-    X(connections, "max-connections", "BRIDGE_CONNECTIONS", INT, 64, SP_RANGE(1, 10000), NONE, \
-      "keep-alive HTTP/1.1 connections to the bridge (= sales sent at once)")                \
+    X(connections, "max-connections", "BRIDGE_CONNECTIONS", INT, 8, SP_RANGE(1, 10000), NONE, \
+      "keep-alive HTTP/1.1 connections to the bridge (= requests at once; sales that wait "   \
+      "for a free one go together in the next batch)")                                       \
+    X(batch_max, "batch-max", "BRIDGE_BATCH_MAX", INT, 60, SP_RANGE(1, 60), NONE,             \
+      "sales per request to the bridge at most (POST /ventas/lote, protobuf; each sale is "  \
+      "answered on its own); 1: one sale per POST /ventas, JSON")                            \
     SP_INTAKE_OPTIONS(X)                                                                     \
     SP_CATALOG_OPTIONS(X)                                                                    \
     X(catalog_refresh_s, "catalog-refresh-seconds", "CATALOG_REFRESH_SECONDS", INT, 300,     \
