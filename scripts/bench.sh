@@ -18,6 +18,9 @@
 #   SP_BENCH_SECONDS   length of each measured wrk run (default 20)
 #   SP_BENCH_ROUNDS    rounds per variant (default 1, A/B mode 3)
 #   SP_BENCH_SECTIONS  what to run (default "chain consumer operator"; A/B mode "chain flame")
+#   SP_BENCH_NEW_ENV, SP_BENCH_BASE_ENV   extra VAR=value words for the stack of each variant,
+#                      e.g. SP_BENCH_NEW_ENV="KAFKA_LINGER_MS=10 SP_KAFKA_JVM_OPTS=-XX:TieredStopAtLevel=4"
+#                      with BASELINE=HEAD compares settings on the same code
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -63,9 +66,15 @@ baseline_tree() {
   echo "$dir"
 }
 
+# stack_up TREE [VAR=value...]: a fresh stack of TREE, with that extra environment.
 stack_up() {
   current_tree=$1
-  bench_stack_up "$1" "$state" "$port_base"
+  (
+    shift
+    # shellcheck disable=SC2163
+    for kv in "$@"; do export "$kv"; done
+    bench_stack_up "$current_tree" "$state" "$port_base"
+  )
   bench_log "warm-up: 5 s (broker JIT, first connections of every hop)"
   bench_wrk "$(bench_api_url "$state")" 64 5 >/dev/null
 }
@@ -74,7 +83,8 @@ stack_down() { bench_stack_down "$current_tree" "$state"; current_tree=; }
 # chain_round VARIANT TREE ROUND: saturation, then 70% of it open loop; rows to $rows.
 chain_round() {
   local variant=$1 tree=$2 round=$3 url sat rate
-  stack_up "$tree"
+  # shellcheck disable=SC2086
+  stack_up "$tree" ${variant_env[$variant]}
   url=$(bench_api_url "$state")
   bench_log "$variant round $round: saturation, wrk -t$BENCH_WRK_THREADS -c64 -d${seconds}s (load $(cut -d' ' -f1 /proc/loadavg))"
   sat=$(bench_wrk_row "$state" "$url" 64 "$seconds")
@@ -89,7 +99,8 @@ chain_round() {
 # flame VARIANT TREE: a stack whose broker keeps frame pointers, saturated while perf samples.
 flame() {
   local variant=$1 tree=$2 url wrk_pid
-  SP_KAFKA_JVM_OPTS="${SP_KAFKA_JVM_OPTS:-} -XX:+PreserveFramePointer" stack_up "$tree"
+  # shellcheck disable=SC2086
+  SP_KAFKA_JVM_OPTS="${SP_KAFKA_JVM_OPTS:-} -XX:+PreserveFramePointer" stack_up "$tree" ${variant_env[$variant]}
   url=$(bench_api_url "$state")
   bench_log "$variant: perf profiles under saturation"
   bench_wrk "$url" 64 $((seconds + 4)) >/dev/null &
@@ -111,11 +122,15 @@ flame() {
 
 variants=(new)
 declare -A tree=([new]=$top)
+declare -A variant_env=([new]=${SP_BENCH_NEW_ENV:-} [base]=${SP_BENCH_BASE_ENV:-})
 if [ -n "$baseline" ]; then
   tree[base]=$(baseline_tree)
   variants=(base new)
   echo "Baseline: $baseline ($(cat "${tree[base]}/.built")), built in ${tree[base]}; measured alternately with the working tree." >>"$results"
 fi
+for v in "${variants[@]}"; do
+  [ -z "${variant_env[$v]}" ] || echo "Extra environment of $v: \`${variant_env[$v]}\`." >>"$results"
+done
 make -j2 bins >/dev/null
 
 if has_section chain; then

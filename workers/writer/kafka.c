@@ -133,7 +133,10 @@ struct wr_kafka *wr_kafka_new(const struct wr_kafka_options *o, char *err, size_
         goto fail;
     rd_kafka_topic_conf_t *tconf = NULL;
     if (k->sticky_ms) {
-        tconf = rd_kafka_topic_conf_new();
+        /* A copy of the default topic configuration: message.timeout.ms and acks are topic
+         * properties, which a fresh rd_kafka_topic_conf_new() would reset to librdkafka's
+         * defaults (a 5 minute delivery timeout). */
+        tconf = rd_kafka_default_topic_conf_dup(k->client.rk);
         rd_kafka_topic_conf_set_partitioner_cb(tconf, sticky_partitioner);
         rd_kafka_topic_conf_set_opaque(tconf, k);
     }
