@@ -3,7 +3,8 @@
 #   make            build every binary into build/bin/
 #   make test       install what is missing, build normal + ASan/UBSan, run unit and integration tests
 #   make run        the whole pipeline locally under a Locust scenario, then the dashboard
-#   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`)
+#   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`);
+#                   make bench-compare (or BASELINE=<rev> make bench): the same, A/B against 25d93d3
 #   make report     the technical report's measurements: CSV, tables and plots into docs/report/,
 #                   spliced into docs/informe.md (not part of `make test`)
 #   make valkey-disk     the Valkey VMs' disk (qcow2 + KubeVirt containerDisk) into build/vm/
@@ -39,7 +40,7 @@ CFLAGS   += -fsanitize=fuzzer-no-link
 endif
 
 PROGRAMS := api bridge writer consumer salesctl
-PROTOS   := blackfriday health
+PROTOS   := blackfriday health intake
 GEN_SRC  := $(PROTOS:%=build/gen/%.pb-c.c)
 GEN_HDR  := $(PROTOS:%=build/gen/%.pb-c.h)
 LUA_GEN  := $(patsubst %.lua,build/gen/lua/%.c,$(wildcard workers/*/*.lua))
@@ -66,7 +67,7 @@ UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
 .PHONY: all bins unit-bins asan fuzz-bins fuzz deps deps-base deps-images test unit-test run up \
-        down bench report clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test images \
+        down bench bench-compare report clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test images \
         push registry-up registry-down format-check
 all: bins
 bins: $(BINS)
@@ -202,6 +203,11 @@ bench: deps
 report: deps-base
 	$(MAKE) -j2 bins
 	scripts/report.sh
+
+# A/B against the baseline of issue 13 (or BASELINE=<rev>): both measured alternately in one run.
+bench-compare: deps
+	$(MAKE) -j2 bins
+	BASELINE=$(or $(BASELINE),25d93d3) scripts/bench.sh
 
 # Debian bookworm + Valkey + cloud-init, built from Debian packages; cached by content.
 valkey-disk: deps-base

@@ -99,8 +99,12 @@
       SP_RANGE(1, SP_DEADLINE_MAX_MS), API_DEADLINE,                                         \
       "longest wait for the bridge per sale, queueing included; then 504 (the bridge's and " \
       "the writers' deadlines nest inside it: `salesctl deadlines`)")                        \
-    X(connections, "max-connections", "BRIDGE_CONNECTIONS", INT, 64, SP_RANGE(1, 10000), NONE, \
-      "keep-alive HTTP/1.1 connections to the bridge (= sales sent at once)")                \
+    X(connections, "max-connections", "BRIDGE_CONNECTIONS", INT, 8, SP_RANGE(1, 10000), NONE, \
+      "keep-alive HTTP/1.1 connections to the bridge (= requests at once; sales that wait "   \
+      "for a free one go together in the next batch)")                                       \
+    X(batch_max, "batch-max", "BRIDGE_BATCH_MAX", INT, 60, SP_RANGE(1, 60), NONE,             \
+      "sales per request to the bridge at most (POST /ventas/lote, protobuf; each sale is "  \
+      "answered on its own); 1: one sale per POST /ventas, JSON")                            \
     SP_INTAKE_OPTIONS(X)                                                                     \
     SP_CATALOG_OPTIONS(X)                                                                    \
     X(catalog_refresh_s, "catalog-refresh-seconds", "CATALOG_REFRESH_SECONDS", INT, 300,     \
@@ -147,6 +151,9 @@
     X(idempotence, "kafka-idempotence", "KAFKA_IDEMPOTENCE", BOOL, 1, SP_ANY, NONE,          \
       "enable.idempotence: the producer's retries never duplicate a record; off only for "  \
       "benchmarks (make report)")                                                            \
+    X(sticky_ms, "sticky-ms", "KAFKA_STICKY_MS", INT, 10, SP_RANGE(0, 60000), NONE,          \
+      "every sale of this writer goes to one partition for this long, then to another, so "  \
+      "batches fill up (the key producto_id stays on the record); 0: partition by key")       \
     SP_OPTION_LOG_LEVEL(X)                                                                   \
     X(instance, "instance", "INSTANCE", STRING, NULL, SP_ANY, NONE,                          \
       "name of this writer in logs and the Kafka client id (empty: the host name, which "    \
@@ -169,6 +176,9 @@
       "records per Valkey call")                                                             \
     X(batch_wait_ms, "batch-wait-ms", "BATCH_WAIT_MS", INT, 20, SP_RANGE(0, 10000), NONE,    \
       "how long a started batch waits to fill up")                                           \
+    X(fetch_wait_ms, "fetch-wait-ms", "KAFKA_FETCH_WAIT_MS", INT, 50, SP_RANGE(0, 10000),    \
+      NONE, "the broker holds a fetch this long unless 64 KiB of records are ready "         \
+      "(fewer, larger fetches: each costs the broker a request)")                            \
     X(prefetch_kb, "prefetch-kb", "KAFKA_PREFETCH_KB", INT, 1024, SP_RANGE(64, 1048576),     \
       NONE, "KiB of records fetched ahead per partition; bounds memory while a backlog drains") \
     X(valkey_url, "valkey-url", "VALKEY_URL", STRING, "redis://127.0.0.1:6379", SP_ANY,      \

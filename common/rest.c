@@ -34,6 +34,7 @@
 
 #include "conn_guard.h"
 #include "httpd.h"
+#include "intake.pb-c.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -51,7 +52,13 @@ struct sp_rest_call {
     struct sp_rest *rest;
     struct MHD_Connection *conn;
     _Atomic int state;                  /* enum call_state */
-    int admitted;                       /* counted in rest->in_flight */
+    unsigned admitted;                  /* sales counted in rest->in_flight */
+    int batch;                          /* a POST SP_REST_BATCH_PATH */
+    struct sp_rest_call *parent;        /* a batch's sale: its batch (no connection of its own) */
+    struct sp_rest_call **items;        /* a batch: its sales, in order */
+    size_t n_items;
+    _Atomic size_t pending;             /* a batch: sales not answered yet, +1 while forwarding */
+    uint8_t *answer_heap;               /* a batch's answer (longer than buf) */
     double started;                     /* sp_now() at the headers */
     size_t len;                         /* body bytes received (also past the limit) */
     char *big;                          /* body that outgrew buf: SP_BODY_MAX bytes */
@@ -146,6 +153,12 @@ static struct sp_rest_call *call_new(struct sp_rest *r, struct MHD_Connection *c
     c->conn = conn;
     atomic_init(&c->state, CALL_READING);
     c->admitted = 0;
+    c->batch = 0;
+    c->parent = NULL;
+    c->items = NULL;
+    c->n_items = 0;
+    atomic_init(&c->pending, 0);
+    c->answer_heap = NULL;
     c->started = sp_now();
     c->len = 0;
     c->big = NULL;
@@ -167,6 +180,8 @@ static void big_free(struct sp_rest *r, struct sp_rest_call *c)
 static void call_free(struct sp_rest *r, struct sp_rest_call *c)
 {
     big_free(r, c);
+    free(c->answer_heap);
+    free(c->items);     /* its sales were freed when the batch was answered */
     pthread_mutex_lock(&r->free_lock);
     if (r->free_count < REST_FREE_CALLS_MAX) {
         c->next_free = r->free_calls;
@@ -196,12 +211,14 @@ static enum MHD_Result reply_closing(struct sp_rest *r, struct MHD_Connection *c
                                      struct sp_rest_call *c, unsigned status, const char *body,
                                      size_t len, int close_conn)
 {
-    int in_call = c && body == c->buf;
+    int in_call = c && (body == c->buf || body == (const char *)c->answer_heap);
+    int batch_answer = c && c->batch && status == MHD_HTTP_OK;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, (void *)body, in_call ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
     if (!resp)
         return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            batch_answer ? SP_REST_BATCH_TYPE : "application/json");
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
@@ -210,7 +227,8 @@ static enum MHD_Result reply_closing(struct sp_rest *r, struct MHD_Connection *c
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
-    count_status(status);
+    if (!batch_answer)     /* a batch's sales were counted one by one */
+        count_status(status);
     if (c)
         sp_histogram_observe(m_latency, sp_now() - c->started);
     return ret;
@@ -241,6 +259,8 @@ static enum MHD_Result reply_excess(struct sp_rest *r, struct MHD_Connection *co
     return reply_closing(r, conn, NULL, MHD_HTTP_SERVICE_UNAVAILABLE, body, n, 1);
 }
 
+static void batch_item_done(struct sp_rest_call *batch);
+
 void sp_rest_complete(struct sp_rest_call *c, unsigned status, const char *body, size_t len)
 {
     if (len > sizeof c->buf) {
@@ -251,23 +271,73 @@ void sp_rest_complete(struct sp_rest_call *c, unsigned status, const char *body,
     }
     c->status = status;
     c->answer_len = len;
+    if (c->parent) {
+        batch_item_done(c->parent);     /* last touch of `c`: the batch frees it */
+        return;
+    }
     atomic_store_explicit(&c->state, CALL_ANSWERED, memory_order_release);
     /* Last touch of `c`: from here on the daemon may answer and free it. */
     MHD_resume_connection(c->conn);
 }
 
+/* --- batches: one request, its sales forwarded and answered one by one --- */
+
+/* Every sale of the batch has its answer: one SaleBatchReply with all of them, in order. The
+ * sales' answers were written before their pending decrement (acq_rel), which this follows. */
+static void batch_answer(struct sp_rest_call *b)
+{
+    struct sp_rest *r = b->rest;
+    Salespipeline__BatchResult results[SP_REST_BATCH_MAX], *ptrs[SP_REST_BATCH_MAX];
+    for (size_t i = 0; i < b->n_items; i++) {
+        const struct sp_rest_call *k = b->items[i];
+        salespipeline__batch_result__init(&results[i]);
+        results[i].status = k->status;
+        results[i].body.data = (uint8_t *)k->buf;
+        results[i].body.len = k->answer_len;
+        ptrs[i] = &results[i];
+        count_status(k->status);
+    }
+    Salespipeline__SaleBatchReply reply = SALESPIPELINE__SALE_BATCH_REPLY__INIT;
+    reply.n_results = b->n_items;
+    reply.results = ptrs;
+    size_t len = salespipeline__sale_batch_reply__get_packed_size(&reply);
+    if ((b->answer_heap = malloc(len ? len : 1))) {
+        b->answer_len = salespipeline__sale_batch_reply__pack(&reply, b->answer_heap);
+        b->status = MHD_HTTP_OK;
+    } else {
+        b->answer_len = sp_rest_error_json(b->buf, sizeof b->buf, "out of memory");
+        b->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (size_t i = 0; i < b->n_items; i++)
+        call_free(r, b->items[i]);
+    b->n_items = 0;
+    atomic_store_explicit(&b->state, CALL_ANSWERED, memory_order_release);
+    MHD_resume_connection(b->conn);    /* last touch, as in sp_rest_complete */
+}
+
+static void batch_item_done(struct sp_rest_call *b)
+{
+    if (atomic_fetch_sub(&b->pending, 1) == 1)
+        batch_answer(b);
+}
+
+static void answer_item_error(struct sp_rest_call *k, const char *body)
+{
+    sp_rest_complete(k, MHD_HTTP_BAD_REQUEST, body, strlen(body));
+}
+
 /* --- request handling --- */
 
-/* "application/json", any case, optionally followed by parameters such as a charset. */
-static int is_json(const char *type)
+/* `want` ("application/json"), any case, optionally followed by parameters such as a charset. */
+static int has_type(const char *type, const char *want)
 {
-    static const char want[] = "application/json";
+    size_t n = strlen(want);
     if (!type)
         return 0;
     type += strspn(type, " \t");
-    if (strncasecmp(type, want, sizeof want - 1) != 0)
+    if (strncasecmp(type, want, n) != 0)
         return 0;
-    type += sizeof want - 1;
+    type += n;
     type += strspn(type, " \t");
     return *type == '\0' || *type == ';';
 }
@@ -295,7 +365,8 @@ static enum MHD_Result on_headers(struct sp_rest *r, struct MHD_Connection *conn
     enum MHD_Result ret;
     if (sp_admin_route(conn, method, url, &ret))
         return ret;
-    if (strcmp(url, SP_REST_PATH) != 0)
+    int batch = r->cfg.batches && strcmp(url, SP_REST_BATCH_PATH) == 0;
+    if (!batch && strcmp(url, SP_REST_PATH) != 0)
         return reply_error(r, conn, NULL, MHD_HTTP_NOT_FOUND, "not found");
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
         return reply_error(r, conn, NULL, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
@@ -306,13 +377,14 @@ static enum MHD_Result on_headers(struct sp_rest *r, struct MHD_Connection *conn
         return MHD_NO;
     if (v != SP_GUARD_OK)
         return reply_excess(r, conn, v);
-    if (!is_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                             MHD_HTTP_HEADER_CONTENT_TYPE)))
+    if (!has_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+                  batch ? SP_REST_BATCH_TYPE : "application/json"))
         return reply_error(r, conn, NULL, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                           "content type must be application/json");
+                           batch ? "content type must be " SP_REST_BATCH_TYPE
+                                 : "content type must be application/json");
     if (too_big_declared(conn))
         return reply_error(r, conn, NULL, MHD_HTTP_CONTENT_TOO_LARGE, "body over 65536 bytes");
-    const char *id = r->cfg.sale_id_from_header
+    const char *id = r->cfg.sale_id_from_header && !batch
         ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, SP_SALE_ID_HEADER) : NULL;
     if (id && !*id)
         id = NULL;      /* an empty X-Sale-Id counts as none */
@@ -326,6 +398,7 @@ static enum MHD_Result on_headers(struct sp_rest *r, struct MHD_Connection *conn
         return reply_error(r, conn, NULL, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     if (id)
         memcpy(c->sale_id, id, strlen(id) + 1);
+    c->batch = batch;
     *state = c;
     return MHD_YES;
 }
@@ -363,13 +436,13 @@ static enum MHD_Result on_upload(struct sp_rest *r, struct sp_rest_call *c, cons
 /* Counts the sale in flight and returns NULL, or refuses it and returns why. The increment and the
  * `stopping` load are seq_cst, like sp_rest_quiesce's store and sp_rest_drain's load, so either
  * this sees `stopping` or a drain sees this sale: none is forwarded after a drain found 0. */
-static const char *admit(struct sp_rest *r)
+static const char *admit(struct sp_rest *r, unsigned sales)
 {
-    unsigned n = atomic_fetch_add(&r->in_flight, 1);
+    unsigned n = atomic_fetch_add(&r->in_flight, sales);
     const char *refused = atomic_load(&r->stopping) ? "shutting down"
-                        : n >= r->cfg.max_in_flight ? "too many sales in flight" : NULL;
+                        : n + sales > r->cfg.max_in_flight ? "too many sales in flight" : NULL;
     if (refused)
-        atomic_fetch_sub(&r->in_flight, 1);
+        atomic_fetch_sub(&r->in_flight, sales);
     return refused;
 }
 
@@ -385,7 +458,7 @@ static enum MHD_Result on_body(struct sp_rest *r, struct sp_rest_call *c)
         size_t n = sp_sale_error_json(&err, body, sizeof body);
         return reply(r, c->conn, c, MHD_HTTP_BAD_REQUEST, body, n);
     }
-    const char *refused = admit(r);
+    const char *refused = admit(r, 1);
     if (refused)
         return reply_error(r, c->conn, c, MHD_HTTP_SERVICE_UNAVAILABLE, refused);
     if (!sp_guard_forward(c->conn)) {
@@ -398,6 +471,94 @@ static enum MHD_Result on_body(struct sp_rest *r, struct sp_rest_call *c)
     atomic_store_explicit(&c->state, CALL_FORWARDED, memory_order_relaxed);
     MHD_suspend_connection(c->conn);     /* before forward(): see the comment at the top */
     r->cfg.forward(&sale, c->sale_id, c, r->cfg.forward_arg);
+    return MHD_YES;
+}
+
+/* One sale of a batch, on its own: refused here (400, like POST /ventas would) or forwarded. */
+static void batch_item_forward(struct sp_rest *r, struct sp_rest_call *k,
+                               const Salespipeline__BatchItem *it)
+{
+    static const char bad_id[] = "{\"error\":\"sale_id must be 1-64 of [A-Za-z0-9._-]\","
+                                 "\"field\":\"sale_id\"}";
+    static const char bad_sale[] = "{\"error\":\"malformed ProductSaleRequest\",\"field\":null}";
+    struct sp_sale sale;
+    struct sp_sale_error err;
+    if (it->sale_id[0] && !sale_id_valid(it->sale_id)) {
+        answer_item_error(k, bad_id);
+        return;
+    }
+    if (sp_sale_unpack(it->sale.data, it->sale.len, &sale) < 0) {
+        answer_item_error(k, bad_sale);
+        return;
+    }
+    if (sp_sale_validate(&sale, &err) < 0) {
+        char body[256];
+        size_t n = sp_sale_error_json(&err, body, sizeof body);
+        sp_rest_complete(k, MHD_HTTP_BAD_REQUEST, body, n);
+        return;
+    }
+    if (it->sale_id[0])
+        snprintf(k->sale_id, sizeof k->sale_id, "%s", it->sale_id);
+    else
+        sp_sale_id_new(k->sale_id);
+    r->cfg.forward(&sale, k->sale_id, k, r->cfg.forward_arg);
+}
+
+/* A whole batch is in: admit all its sales or none, suspend, forward each. The batch holds one
+ * count of `pending` of its own until every sale was handed on, so that sales answered at once
+ * cannot answer (and free) the batch while it is still being walked. */
+static enum MHD_Result on_batch(struct sp_rest *r, struct sp_rest_call *c)
+{
+    Salespipeline__SaleBatch *b = salespipeline__sale_batch__unpack(
+        NULL, c->len, (const uint8_t *)(c->big ? c->big : c->buf));
+    big_free(r, c);    /* unpack copied what it needs */
+    if (!b || b->n_items == 0 || b->n_items > SP_REST_BATCH_MAX) {
+        if (b)
+            salespipeline__sale_batch__free_unpacked(b, NULL);
+        char msg[96];
+        snprintf(msg, sizeof msg, "a batch is a salespipeline.SaleBatch of 1-%d sales",
+                 SP_REST_BATCH_MAX);
+        return reply_error(r, c->conn, c, MHD_HTTP_BAD_REQUEST, msg);
+    }
+    unsigned n = (unsigned)b->n_items;
+    const char *refused = admit(r, n);
+    struct sp_rest_call **items = refused ? NULL : calloc(n, sizeof *items);
+    for (unsigned i = 0; items && i < n; i++)
+        if (!(items[i] = call_new(r, NULL))) {
+            while (i--)
+                call_free(r, items[i]);
+            free(items);
+            items = NULL;
+        }
+    if (!items) {
+        salespipeline__sale_batch__free_unpacked(b, NULL);
+        if (refused)
+            return reply_error(r, c->conn, c, MHD_HTTP_SERVICE_UNAVAILABLE, refused);
+        atomic_fetch_sub(&r->in_flight, n);
+        return reply_error(r, c->conn, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    if (!sp_guard_forward(c->conn)) {
+        for (unsigned i = 0; i < n; i++)
+            call_free(r, items[i]);
+        free(items);
+        salespipeline__sale_batch__free_unpacked(b, NULL);
+        atomic_fetch_sub(&r->in_flight, n);
+        return MHD_NO;
+    }
+    c->admitted = n;
+    c->items = items;
+    c->n_items = n;
+    atomic_store(&c->pending, (size_t)n + 1);
+    for (unsigned i = 0; i < n; i++) {
+        items[i]->parent = c;
+        atomic_store_explicit(&items[i]->state, CALL_FORWARDED, memory_order_relaxed);
+    }
+    atomic_store_explicit(&c->state, CALL_FORWARDED, memory_order_relaxed);
+    MHD_suspend_connection(c->conn);     /* before any forward(): see the comment at the top */
+    for (unsigned i = 0; i < n; i++)
+        batch_item_forward(r, items[i], b->items[i]);
+    salespipeline__sale_batch__free_unpacked(b, NULL);
+    batch_item_done(c);
     return MHD_YES;
 }
 
@@ -417,14 +578,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     switch (atomic_load_explicit(&c->state, memory_order_acquire)) {
     case CALL_READING:
-        return on_body(r, c);
+        return c->batch ? on_batch(r, c) : on_body(r, c);
     case CALL_TOO_BIG:
         return reply_error(r, conn, c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 65536 bytes");
     case CALL_BUSY:
         return reply_error(r, conn, c, MHD_HTTP_SERVICE_UNAVAILABLE,
                            "too many large bodies at once");
     case CALL_ANSWERED:
-        return reply(r, conn, c, c->status, c->buf, c->answer_len);
+        return reply(r, conn, c, c->status, c->answer_heap ? (const char *)c->answer_heap : c->buf,
+                     c->answer_len);
     default:
         /* Resumed without an answer: sp_rest_complete is the only resumer, so this is a bug. */
         sp_error("rest_invariant", "connection resumed without an answer");
@@ -447,7 +609,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
         return;
     }
     if (c->admitted)
-        atomic_fetch_sub(&r->in_flight, 1);
+        atomic_fetch_sub(&r->in_flight, c->admitted);
     call_free(r, c);
 }
 

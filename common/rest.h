@@ -23,6 +23,13 @@
 #include "sale.h"
 
 #define SP_REST_PATH "/ventas"
+/* Several sales in one request (proto/intake.proto), taken when sp_rest_config.batches is set;
+ * each sale is forwarded and answered on its own, the batch's answer holds every answer. */
+#define SP_REST_BATCH_PATH "/ventas/lote"
+#define SP_REST_BATCH_TYPE "application/x-protobuf"
+/* Sales per batch at most; the reply (at most SP_REST_ANSWER_MAX + 8 bytes a sale) stays
+ * within SP_BODY_MAX. */
+#define SP_REST_BATCH_MAX 60
 #define SP_SALE_ID_HEADER "X-Sale-Id"
 /* A sale id taken from X-Sale-Id: 1..SP_REST_SALE_ID_MAX of [A-Za-z0-9._-]. */
 #define SP_REST_SALE_ID_MAX 64
@@ -32,9 +39,9 @@
 struct sp_rest;
 struct sp_rest_call;
 
-/* Called on a daemon thread for each admitted sale. `sale` and `sale_id` are valid only during
- * the call: copy what is needed. The callee owns `call` until it passes it to
- * sp_rest_complete(), exactly once (it may do so before returning). */
+/* Called on a daemon thread for each admitted sale, a batch's sales one by one. `sale` and
+ * `sale_id` are valid only during the call: copy what is needed. The callee owns `call` until it
+ * passes it to sp_rest_complete(), exactly once (it may do so before returning). */
 typedef void sp_rest_forward_fn(const struct sp_sale *sale, const char *sale_id,
                                 struct sp_rest_call *call, void *arg);
 
@@ -51,6 +58,7 @@ struct sp_rest_config {
     unsigned idle_timeout_s;     /* idle connection closed (keep-alive); 0: never */
     unsigned reserved_fds;       /* descriptors the program needs besides client connections */
     int sale_id_from_header;     /* 1: take X-Sale-Id (bridge); 0: always make a new id (api) */
+    int batches;                 /* 1: also take POST SP_REST_BATCH_PATH (bridge) */
     sp_rest_forward_fn *forward;
     void *forward_arg;
 };

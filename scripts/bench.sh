@@ -1,97 +1,184 @@
 #!/usr/bin/env bash
-# `make bench`: measurements, never assertions. Starts the local stack (local.sh) on its own
-# ports, drives the api with wrk, measures the consumer alone and the operator's reconcile of
-# 100 pipelines, and writes build/bench/results-<date>.md with sales/s,
-# p50/p99 latency, CPU microseconds per sale and peak RSS of each process.
-#   SP_BENCH_SECONDS  length of each wrk run (default 20)
+# `make bench`: measurements, never assertions. Drives the local stack (local.sh) with wrk and
+# writes build/bench/results-<time>.md (and the raw rows, rows-<time>.jsonl): accepted sales/s,
+# p50/p99, CPU microseconds per accepted sale by process and for the whole machine (wrk
+# included), peak RSS by process, for
+#   - saturation: wrk -t2 -c64, closed loop;
+#   - 70% of that round's saturation rate, open loop (scripts/bench/wrk-sales.lua) over 100
+#     connections, with the offered rate and how well wrk kept to its schedule;
+# then the consumer alone and the operator's reconcile of 100 pipelines.
+#
+# BASELINE=<rev> (or SP_BENCH_BASELINE; `make bench-compare` = 25d93d3): A/B mode. The commit is
+# exported (git archive) into build/bench/baseline-<sha>/ and built there once; then baseline and
+# working tree are measured ALTERNATELY (B A B A ...), each round on a fresh stack started by its
+# own checkout's scripts (so each runs with its own Kafka settings), with the same wrk load; the
+# results give each round, the medians and the ratios new/baseline. Flame graphs of api, bridge,
+# writer-a and the broker for both go to build/bench/flame-<time>/.
+#
+#   SP_BENCH_SECONDS   length of each measured wrk run (default 20)
+#   SP_BENCH_ROUNDS    rounds per variant (default 1, A/B mode 3)
+#   SP_BENCH_SECTIONS  what to run (default "chain consumer operator"; A/B mode "chain flame")
+#   SP_BENCH_NEW_ENV, SP_BENCH_BASE_ENV   extra VAR=value words for the stack of each variant,
+#                      e.g. SP_BENCH_NEW_ENV="KAFKA_LINGER_MS=10 SP_KAFKA_JVM_OPTS=-XX:TieredStopAtLevel=4"
+#                      with BASELINE=HEAD compares settings on the same code
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
+# shellcheck source=scripts/bench/lib.sh
+. scripts/bench/lib.sh
 out_dir=$top/build/bench
 mkdir -p "$out_dir"
-export SP_LOCAL_DIR=$out_dir/stack SP_PORT_BASE=${SP_PORT_BASE:-27000} LOG_LEVEL=warn
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+results=$out_dir/results-$stamp.md
+rows=$out_dir/rows-$stamp.jsonl
+flames=$out_dir/flame-$stamp
 seconds=${SP_BENCH_SECONDS:-20}
-results=$out_dir/results-$(date -u +%Y%m%dT%H%M%SZ).md
-parts=(api bridge writer-a writer-b-1 writer-b-2 consumer valkey-primary valkey-replica kafka)
+baseline=${BASELINE:-${SP_BENCH_BASELINE:-}}
+port_base=${SP_PORT_BASE:-27000}
+# Open loop needs free connections when a send is due, even through a stall; each one's first
+# sale goes out at once at the start (wrk), so not many more than that.
+paced_conns=${SP_BENCH_PACED_CONNECTIONS:-100}
+if [ -n "$baseline" ]; then
+  rounds=${SP_BENCH_ROUNDS:-3} sections=${SP_BENCH_SECTIONS:-chain flame}
+else
+  rounds=${SP_BENCH_ROUNDS:-1} sections=${SP_BENCH_SECTIONS:-chain consumer operator}
+fi
+state=$out_dir/stack
+current_tree=
 
-log() { printf '[bench] %s\n' "$*" >&2; }
+has_section() { [[ " $sections " == *" $1 "* ]]; }
 
-scripts/local.sh down >/dev/null 2>&1 || true
-scripts/local.sh up >/dev/null
-trap 'scripts/local.sh down >/dev/null' EXIT
-# shellcheck disable=SC1091
-. "$SP_LOCAL_DIR/env"
+cleanup() { [ -z "$current_tree" ] || bench_stack_down "$current_tree" "$state"; }
+trap cleanup EXIT
 
-pid_of() { if [ "$1" = kafka ]; then cat "$SP_LOCAL_DIR/kafka/kafka.pid"; else cat "$SP_LOCAL_DIR/$1.pid"; fi; }
-# Busy CPU time of the whole machine (every core, every process, wrk included) in microseconds.
-machine_busy_us() {
-  awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.0f\n", ($2+$3+$4+$7+$8) * 1000000 / hz}' /proc/stat
+# The baseline checkout, built once: build/bench/baseline-<sha>.
+baseline_tree() {
+  local sha dir
+  sha=$(git rev-parse --verify "$baseline^{commit}") || { bench_log "unknown revision $baseline"; exit 2; }
+  dir=$out_dir/baseline-${sha:0:12}
+  if [ ! -f "$dir/.built" ]; then
+    bench_log "exporting $baseline ($sha) into $dir and building it"
+    rm -rf "$dir" && mkdir -p "$dir"
+    git archive "$sha" | tar -x -C "$dir"
+    make -C "$dir" -j2 bins >"$dir.build.log" 2>&1 || { tail -n 30 "$dir.build.log" >&2; exit 1; }
+    echo "$sha" >"$dir/.built"
+  fi
+  echo "$dir"
 }
-# CPU time (user+system) of a process in microseconds.
-# printf: mawk prints large numbers as 1.2e+11, which bc cannot read.
-cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.0f\n", ($14 + $15) * 1000000 / hz}' "/proc/$1/stat"; }
-peak_rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
-# run_wrk LABEL CONNECTIONS DELAY_MS: one wrk run, then one table row per process.
-run_wrk() {
-  local label=$1 conns=$2 delay=$3 line requests accepted secs p50 p99
-  declare -A before
-  for p in "${parts[@]}"; do before[$p]=$(cpu_us "$(pid_of "$p")"); done
-  local busy_before; busy_before=$(machine_busy_us)
-  log "$label: wrk -t2 -c$conns -d${seconds}s (delay ${delay} ms)"
-  line=$(WRK_DELAY_MS=$delay wrk -t2 -c"$conns" -d"${seconds}s" --timeout 10s \
-    -s scripts/bench/wrk-sales.lua "$API_URL" | grep '^RESULT')
-  read -r requests accepted secs p50 p99 <<<"$(echo "$line" |
-    sed -E 's/.*requests=([0-9]+) accepted=([0-9]+) seconds=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+).*/\1 \2 \3 \4 \5/')"
-  printf '\n### %s\n\nwrk -t2 -c%s -d%ss, pacing %s ms per request per connection\n\n' \
-    "$label" "$conns" "$seconds" "$delay" >>"$results"
-  printf '| requests | accepted (2xx) | accepted/s | p50 ms | p99 ms |\n|---|---|---|---|---|\n' >>"$results"
-  printf '| %s | %s | %.0f | %s | %s |\n\n' "$requests" "$accepted" \
-    "$(echo "$accepted / $secs" | bc -l)" "$p50" "$p99" >>"$results"
-  printf '| process | CPU us per accepted sale | peak RSS MB |\n|---|---|---|\n' >>"$results"
-  for p in "${parts[@]}"; do
-    local pid used
-    pid=$(pid_of "$p")
-    used=$(echo "$(cpu_us "$pid") - ${before[$p]}" | bc -l)
-    printf '| %s | %.1f | %.1f |\n' "$p" "$(echo "$used / ($accepted + 0.000001)" | bc -l)" \
-      "$(echo "$(peak_rss_kb "$pid") / 1024" | bc -l)" >>"$results"
-  done
-  printf '| whole machine (wrk and everything else included) | %.1f | |\n' \
-    "$(echo "($(machine_busy_us) - $busy_before) / ($accepted + 0.000001)" | bc -l)" >>"$results"
+# stack_up TREE [VAR=value...]: a fresh stack of TREE, with that extra environment.
+stack_up() {
+  current_tree=$1
+  (
+    shift
+    # shellcheck disable=SC2163
+    for kv in "$@"; do export "$kv"; done
+    bench_stack_up "$current_tree" "$state" "$port_base"
+  )
+  bench_log "warm-up: 5 s (broker JIT, first connections of every hop)"
+  bench_wrk "$(bench_api_url "$state")" 64 5 >/dev/null
+}
+stack_down() { bench_stack_down "$current_tree" "$state"; current_tree=; }
+
+# chain_round VARIANT TREE ROUND: saturation, then 70% of it open loop; rows to $rows.
+chain_round() {
+  local variant=$1 tree=$2 round=$3 url sat rate
+  # shellcheck disable=SC2086
+  stack_up "$tree" ${variant_env[$variant]}
+  url=$(bench_api_url "$state")
+  bench_log "$variant round $round: saturation, wrk -t$BENCH_WRK_THREADS -c64 -d${seconds}s (load $(cut -d' ' -f1 /proc/loadavg))"
+  sat=$(bench_wrk_row "$state" "$url" 64 "$seconds")
+  echo "$sat" | python3 -c 'import json,sys; r=json.load(sys.stdin); r.update(variant=sys.argv[1], row="saturation", round=int(sys.argv[2])); print(json.dumps(r, sort_keys=True))' "$variant" "$round" >>"$rows"
+  rate=$(echo "$sat" | python3 -c 'import json,sys; print(int(0.7 * json.load(sys.stdin)["accepted_per_s"]))')
+  bench_log "$variant round $round: open loop at $rate sales/s (70%)"
+  bench_wrk_row "$state" "$url" "$paced_conns" "$seconds" "$rate" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); r.update(variant=sys.argv[1], row="paced70", round=int(sys.argv[2])); print(json.dumps(r, sort_keys=True))' "$variant" "$round" >>"$rows"
+  stack_down
+}
+
+# flame VARIANT TREE: a stack whose broker keeps frame pointers, saturated while perf samples.
+flame() {
+  local variant=$1 tree=$2 url wrk_pid
+  # shellcheck disable=SC2086
+  SP_KAFKA_JVM_OPTS="${SP_KAFKA_JVM_OPTS:-} -XX:+PreserveFramePointer" stack_up "$tree" ${variant_env[$variant]}
+  url=$(bench_api_url "$state")
+  bench_log "$variant: perf profiles under saturation"
+  bench_wrk "$url" 64 $((seconds + 4)) >/dev/null &
+  wrk_pid=$!
+  sleep 2
+  bench_flame "$state" "$seconds" "$flames" "$variant"
+  wait "$wrk_pid" || true
+  stack_down
 }
 
 {
   echo "# salespipeline bench, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo
   echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; load generator (wrk) on the same cores."
+  echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; other engineers share the machine)."
   echo "Chain: wrk -> api -> bridge -> writer-a + writer-b x2 (round robin) -> Kafka (1 broker) -> consumer -> Valkey."
+  echo "Working tree: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' + uncommitted changes')."
 } >"$results"
 
-# Warm-up, not recorded: the broker's JIT and the first connections of every hop.
-log "warm-up: 5 s"
-WRK_DELAY_MS=0 wrk -t2 -c64 -d5s --timeout 10s -s scripts/bench/wrk-sales.lua "$API_URL" >/dev/null
-run_wrk "Saturation" 64 0
-run_wrk "Paced, about 5,000 sales/s offered" 50 10
+variants=(new)
+declare -A tree=([new]=$top)
+declare -A variant_env=([new]=${SP_BENCH_NEW_ENV:-} [base]=${SP_BENCH_BASE_ENV:-})
+if [ -n "$baseline" ]; then
+  tree[base]=$(baseline_tree)
+  variants=(base new)
+  echo "Baseline: $baseline ($(cat "${tree[base]}/.built")), built in ${tree[base]}; measured alternately with the working tree." >>"$results"
+fi
+for v in "${variants[@]}"; do
+  [ -z "${variant_env[$v]}" ] || echo "Extra environment of $v: \`${variant_env[$v]}\`." >>"$results"
+done
+make -j2 bins >/dev/null
 
-# The consumer alone: a pre-filled topic drained into Valkey, per batch size, with and without
-# WAIT for the replica. The stack's own consumer stops first so that only one writes.
-kill -TERM "$(pid_of consumer)" 2>/dev/null || true
-log "consumer: ${SP_BENCH_RECORDS:-200000} records, batches 100/500/2000, WAIT 0/1"
-{
-  printf '\n### Consumer: pre-filled topic -> Valkey\n\n```\n'
-  .venv/bin/python tests/consume/bench_consumer.py --bootstrap "$KAFKA_BROKERS" \
-    --valkey-port "${VALKEY_URL##*:}" --replica-port "${VALKEY_REPLICA_URL##*:}" \
-    --records "${SP_BENCH_RECORDS:-200000}" --batches 100,500,2000 --waits 0,1 --bin-dir build/bin
-  printf '```\n'
-} >>"$results"
+if has_section chain; then
+  for round in $(seq "$rounds"); do
+    for v in "${variants[@]}"; do chain_round "$v" "${tree[$v]}" "$round"; done
+  done
+  python3 scripts/bench/report.py "$rows" "$seconds" >>"$results"
+fi
 
-# The operator: reconcile of 100 SalesPipelines from cold on a control plane of its own.
-log "operator: 100 SalesPipelines from cold"
-{
-  printf '\n### Operator: 100 SalesPipelines from cold\n\n```\n'
-  .venv/bin/python tests/operator/bench_reconcile.py 100 1 2>&1 | tail -n 20
-  printf '```\n'
-} >>"$results"
+if has_section flame; then
+  for v in "${variants[@]}"; do flame "$v" "${tree[$v]}"; done
+  {
+    printf '\n### Flame graphs (perf, %s s under saturation)\n\n' "$seconds"
+    for v in "${variants[@]}"; do
+      for part in api bridge writer-a kafka; do
+        [ -s "$flames/$v-$part.folded" ] || continue
+        printf -- '- %s %s: `%s` (%s)\n' "$v" "$part" "${flames#"$top"/}/$v-$part.svg" \
+          "$(bench_split "$flames/$v-$part.folded")"
+      done
+    done
+  } >>"$results"
+fi
+
+if has_section consumer; then
+  stack_up "$top"
+  # shellcheck disable=SC1091
+  . "$state/env"
+  # The stack's own consumer stops first so that only one writes.
+  kill -TERM "$(bench_pid "$state" consumer)" 2>/dev/null || true
+  bench_log "consumer: ${SP_BENCH_RECORDS:-200000} records, batches 100/500/2000, WAIT 0/1"
+  {
+    printf '\n### Consumer: pre-filled topic -> Valkey\n\n```\n'
+    .venv/bin/python tests/consume/bench_consumer.py --bootstrap "$KAFKA_BROKERS" \
+      --valkey-port "${VALKEY_URL##*:}" --replica-port "${VALKEY_REPLICA_URL##*:}" \
+      --records "${SP_BENCH_RECORDS:-200000}" --batches 100,500,2000 --waits 0,1 --bin-dir build/bin
+    printf '```\n'
+  } >>"$results"
+  stack_down
+fi
+
+if has_section operator; then
+  bench_log "operator: 100 SalesPipelines from cold"
+  {
+    printf '\n### Operator: 100 SalesPipelines from cold\n\n```\n'
+    .venv/bin/python tests/operator/bench_reconcile.py 100 1 2>&1 | tail -n 20
+    printf '```\n'
+  } >>"$results"
+fi
 
 cat "$results"
-log "written to $results"
+bench_log "written to $results (raw rows: $rows)"

@@ -63,9 +63,9 @@ def producer(kafka):
                      "linger.ms": 5, "queue.buffering.max.messages": 1000000})
 
 
-def produce(kafka, topic, values, timestamps=None, prod=None, keys=None):
-    """Sends raw record values (bytes), keyed by `keys` (else none: librdkafka spreads them
-    over the partitions); returns once all are acknowledged."""
+def produce(kafka, topic, values, timestamps=None, prod=None, partition=None):
+    """Sends raw record values (bytes), to `partition` or spread by the producer; returns once
+    all are acknowledged."""
     p = prod or producer(kafka)
     errors = []
 
@@ -75,8 +75,8 @@ def produce(kafka, topic, values, timestamps=None, prod=None, keys=None):
 
     for i, value in enumerate(values):
         kw = {"timestamp": timestamps[i]} if timestamps else {}
-        if keys:
-            kw["key"] = keys[i]
+        if partition is not None:
+            kw["partition"] = partition
         while True:
             try:
                 p.produce(topic, value=value, on_delivery=delivered, **kw)
@@ -88,11 +88,8 @@ def produce(kafka, topic, values, timestamps=None, prod=None, keys=None):
     assert not errors, errors
 
 
-def produce_sales(kafka, topic, pb, sales, prod=None, keyed=False):
-    """`keyed`: each record keyed by its producto_id, as the writers do (a product's sales then
-    share one partition, in order)."""
-    produce(kafka, topic, [encode(pb, s) for s in sales], [s.ts for s in sales], prod,
-            [s.producto_id for s in sales] if keyed else None)
+def produce_sales(kafka, topic, pb, sales, prod=None, partition=None):
+    produce(kafka, topic, [encode(pb, s) for s in sales], [s.ts for s in sales], prod, partition)
 
 
 class Streamer(threading.Thread):

@@ -10,12 +10,18 @@ from ingest_util import StockServer, generate_pb
 
 # The writer area's helper that starts a writer is used as it is, not copied.
 sys.path.insert(0, str(ROOT / "tests" / "writer"))
-from writer_util import start_writer  # noqa: E402
+from writer_util import generate_stubs, start_writer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def pb(tmp_path_factory):
     return generate_pb(tmp_path_factory.mktemp("grpc_gen"))
+
+
+@pytest.fixture(scope="session")
+def stubs(tmp_path_factory):
+    """The writer area's generated modules, with intake_pb2 (the api -> bridge batches)."""
+    return generate_stubs(tmp_path_factory.mktemp("ingest-stubs"))
 
 
 @pytest.fixture

@@ -402,9 +402,11 @@ def test_bad_options_exit_2(name, args):
     assert flag in r.stderr and name in r.stderr, r.stderr  # names the program and the option
 
 
-def test_a_delivered_sale_is_never_sent_again(api):
+@pytest.mark.parametrize("batches", [False, True], ids=["one-sale-json", "batch"])
+def test_a_delivered_sale_is_never_sent_again(api, stubs, batches):
     """The bridge takes a sale on a kept-alive connection and dies before answering. libcurl would
-    re-send it on a fresh connection; the api must not, and answers 503 instead."""
+    re-send it on a fresh connection; the api must not, and answers 503 instead. The same for a
+    batch (POST /ventas/lote): every sale in it gets the failure, none is sent again."""
     import http.server
     import socket
 
@@ -423,16 +425,28 @@ def test_a_delivered_sale_is_never_sent_again(api):
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            if batches:
+                assert self.path == "/ventas/lote"
+                items = stubs.intake.SaleBatch.FromString(body).items
+                names = [stubs.pb.ProductSaleRequest.FromString(i.sale).producto_id for i in items]
+            else:
+                names = [json.loads(body)["producto_id"]]
             with lock:
-                received.append((self.client_address[1], json.loads(body)))
+                received.extend((self.client_address[1], name) for name in names)
                 n = len(received)
             if n == 2:   # delivered; now gone without a byte of answer
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            out = b'{"estado":"ok"}'
-            self.send_response(202)
-            self.send_header("Content-Type", "application/json")
+            if batches:
+                out = stubs.intake.SaleBatchReply(results=[
+                    stubs.intake.BatchResult(status=202, body=b'{"estado":"ok"}') for _ in names
+                ]).SerializeToString()
+            else:
+                out = b'{"estado":"ok"}'
+            self.send_response(200 if batches else 202)
+            self.send_header("Content-Type",
+                             "application/x-protobuf" if batches else "application/json")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
             self.wfile.write(out)
@@ -441,13 +455,14 @@ def test_a_delivered_sale_is_never_sent_again(api):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        a = api(f"http://127.0.0.1:{server.server_port}/ventas", "--max-connections", "1")
+        a = api(f"http://127.0.0.1:{server.server_port}/ventas", "--max-connections", "1",
+                "--batch-max", "60" if batches else "1")
         assert post(a, dict(SALE, producto_id="first")).status_code == 202
         r = post(a, dict(SALE, producto_id="second"))
         assert r.status_code == 503, r.text
         assert post(a, dict(SALE, producto_id="third")).status_code == 202
         with lock:
-            names = [s["producto_id"] for _, s in received]
+            names = [s for _, s in received]
             ports = [p for p, _ in received]
         assert names == ["first", "second", "third"]
         assert ports[0] == ports[1], "the second sale did not reuse the kept-alive connection"

@@ -1,9 +1,11 @@
 """The bridge against STOCK grpcio servers: what the server receives, how each gRPC status comes back
 as HTTP, deadlines, round robin over writers, readiness."""
+import json
 import re
 import subprocess
 
 import pytest
+import requests
 
 from harness import BIN_DIR, free_port, http_get, wait_until
 from ingest_util import (SALE, expected_fields, make_sales, post, post_many, received_fields,
@@ -23,6 +25,56 @@ def test_server_receives_exactly_the_sales_with_their_ids(stock, bridge):
                  for c in server.received())
     want = sorted((i, tuple(sorted(expected_fields(s).items()))) for s, i in zip(sales, ids))
     assert got == want
+
+
+def batch_post(b, items, stubs, content_type="application/x-protobuf"):
+    """POST /ventas/lote: items are (sale_id, sale dict or raw bytes)."""
+    batch = stubs.intake.SaleBatch()
+    for sale_id, sale in items:
+        raw = sale if isinstance(sale, bytes) else stubs.pb.ProductSaleRequest(
+            categoria=sale["categoria"], producto_id=sale["producto_id"], precio=sale["precio"],
+            cantidad_vendida=sale["cantidad_vendida"]).SerializeToString()
+        batch.items.add(sale_id=sale_id, sale=raw)
+    return requests.post(b.url("/ventas/lote"), data=batch.SerializeToString(),
+                         headers={"Content-Type": content_type}, timeout=30)
+
+
+def test_batch_answers_each_sale_on_its_own(stock, bridge, stubs):
+    server = stock()
+    b = bridge(f"ipv4:{server.address}")
+    good = [dict(SALE, categoria=1 + i % 4, producto_id=f"p-{i}") for i in range(5)]
+    items = [(f"id-{i}", s) for i, s in enumerate(good)]
+    items.insert(2, ("id-bad-price", dict(SALE, precio=-1.0)))
+    items.insert(4, ("has space", SALE))
+    items.insert(5, ("id-junk", b"\xff\xff\xff"))
+    items.append(("", dict(SALE, producto_id="no-id")))
+    r = batch_post(b, items, stubs)
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"] == "application/x-protobuf"
+    results = stubs.intake.SaleBatchReply.FromString(r.content).results
+    assert [x.status for x in results] == [202, 202, 400, 202, 400, 400, 202, 202, 202]
+    assert json.loads(results[2].body)["field"] == "precio"
+    assert json.loads(results[4].body)["field"] == "sale_id"
+    assert json.loads(results[0].body) == {"estado": "guardada p-0"}
+    got = {c["sale_id"]: received_fields(c)["producto_id"] for c in server.received()}
+    assert {k: v for k, v in got.items() if k.startswith("id-")} == \
+        {f"id-{i}": f"p-{i}" for i in range(5)}
+    assert len(got) == 6 and re.fullmatch(r"[0-9a-f]{32}", next(k for k, v in got.items() if v == "no-id"))
+    # Counted per sale, by status.
+    metrics = http_get(b.url("/metrics"))[1]
+    assert re.search(r'sp_http_requests_total\{code="202"\} 6\b', metrics), metrics
+
+
+def test_batch_refusals(stock, bridge, stubs):
+    server = stock()
+    b = bridge(f"ipv4:{server.address}")
+    assert batch_post(b, [("a", SALE)], stubs, content_type="application/json").status_code == 415
+    r = requests.post(b.url("/ventas/lote"), data=b"\xff\x00garbage",
+                      headers={"Content-Type": "application/x-protobuf"}, timeout=30)
+    assert r.status_code == 400 and "SaleBatch" in r.json()["error"]
+    assert batch_post(b, [], stubs).status_code == 400
+    assert batch_post(b, [(f"i{n}", SALE) for n in range(61)], stubs).status_code == 400
+    assert server.received() == []
 
 
 def test_sale_id_is_created_when_missing(stock, bridge):

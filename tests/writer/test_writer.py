@@ -60,7 +60,8 @@ def test_help_lists_every_option():
     for flag, env in [("grpc-port", "GRPC_PORT"), ("http-port", "HTTP_PORT"),
                       ("kafka-brokers", "KAFKA_BROKERS"), ("topic", "KAFKA_TOPIC"),
                       ("max-in-flight", "MAX_IN_FLIGHT"), ("delivery-timeout-ms", "DELIVERY_TIMEOUT_MS"),
-                      ("linger-ms", "KAFKA_LINGER_MS"), ("bind", "BIND_ADDR"),
+                      ("linger-ms", "KAFKA_LINGER_MS"), ("sticky-ms", "KAFKA_STICKY_MS"),
+                      ("bind", "BIND_ADDR"),
                       ("log-level", "LOG_LEVEL"), ("instance", "INSTANCE")]:
         assert f"--{flag}=" in out.stdout, flag
         assert f"env {env}," in out.stdout, env
@@ -90,6 +91,35 @@ def test_sale_is_stored_with_key_value_and_headers(workers, kafka, topic, stubs,
     assert record_count(kafka.bootstrap, topic) == 1
     wait_until(lambda: metric(w, 'sp_writer_requests_total{code="OK"}') == 1, what="OK counted")
     assert metric(w, "sp_writer_request_duration_seconds_count") == 1
+
+
+def test_sticky_partitioning_fills_one_partition_per_window_and_keeps_the_key(
+        workers, kafka, topic, stubs, channel_for):
+    # One window longer than the test: every sale of this writer lands in one partition, whatever
+    # its product; the record keeps producto_id as its key.
+    w = start_writer(workers, kafka.bootstrap, topic, "--sticky-ms", "60000")
+    stub = sale_stub(stubs, channel_for(w.target))
+    products = [f"sku-{i}" for i in range(24)]
+    for p in products:
+        assert stub.ProcesarVenta(sale(stubs, producto_id=p), timeout=DEADLINE).estado == "almacenada"
+    records = read_records(kafka.bootstrap, topic, len(products))
+    assert sorted(r.key().decode() for r in records) == sorted(products)
+    assert len({r.partition() for r in records}) == 1
+
+
+def test_sticky_zero_partitions_by_key(workers, kafka, topic, stubs, channel_for):
+    # --sticky-ms 0: librdkafka's partitioner by key: one product, one partition; 24 products
+    # over 6 partitions use more than one.
+    w = start_writer(workers, kafka.bootstrap, topic, "--sticky-ms", "0")
+    stub = sale_stub(stubs, channel_for(w.target))
+    products = [f"sku-{i % 24}" for i in range(48)]
+    for p in products:
+        assert stub.ProcesarVenta(sale(stubs, producto_id=p), timeout=DEADLINE).estado == "almacenada"
+    by_key = collections.defaultdict(set)
+    for r in read_records(kafka.bootstrap, topic, len(products)):
+        by_key[r.key().decode()].add(r.partition())
+    assert all(len(parts) == 1 for parts in by_key.values()), by_key
+    assert len(set().union(*by_key.values())) > 1
 
 
 def test_sale_without_sale_id_gets_a_fresh_one(workers, kafka, topic, stubs, channel_for):

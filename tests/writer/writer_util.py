@@ -16,15 +16,18 @@ SERVICE = "blackfriday.ProductSaleService"
 
 
 def generate_stubs(out_dir):
-    """Python modules for proto/blackfriday.proto and proto/health.proto, made by grpc_tools."""
+    """Python modules for proto/blackfriday.proto, proto/health.proto and proto/intake.proto (the
+    api -> bridge batches), made by grpc_tools."""
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}",
                     f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
-                    str(ROOT / "proto" / "blackfriday.proto"), str(ROOT / "proto" / "health.proto")],
+                    str(ROOT / "proto" / "blackfriday.proto"), str(ROOT / "proto" / "health.proto"),
+                    str(ROOT / "proto" / "intake.proto")],
                    check=True)
     sys.path.insert(0, str(out_dir))
-    names = ["blackfriday_pb2", "blackfriday_pb2_grpc", "health_pb2", "health_pb2_grpc"]
-    pb, pb_grpc, health, health_grpc = (importlib.import_module(n) for n in names)
-    return SimpleNamespace(pb=pb, pb_grpc=pb_grpc, health=health, health_grpc=health_grpc)
+    names = ["blackfriday_pb2", "blackfriday_pb2_grpc", "health_pb2", "health_pb2_grpc", "intake_pb2"]
+    pb, pb_grpc, health, health_grpc, intake = (importlib.import_module(n) for n in names)
+    return SimpleNamespace(pb=pb, pb_grpc=pb_grpc, health=health, health_grpc=health_grpc,
+                           intake=intake)
 
 
 def start_writer(workers, bootstrap, topic, *args, ready=True, env=None):

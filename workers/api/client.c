@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "answer.h"
+#include "intake.pb-c.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -20,23 +21,30 @@
 #define CONN_MAX_AGE_S 30L          /* below the bridge's idle timeout, so curl retires first */
 #define ID_HEADER "X-Sale-Id: "
 #define ID_HEADER_CAP (sizeof ID_HEADER + SP_REST_SALE_ID_MAX)
+/* A packed BatchItem at most: sale id and sale, each with a tag and a length. */
+#define BATCH_ITEM_MAX (SP_REST_SALE_ID_MAX + SP_SALE_PB_MAX + 16)
+_Static_assert(SP_SALE_PB_MAX <= SP_SALE_JSON_MAX, "a job's body holds either form");
 
 struct api_job {
     struct sp_rest_call *call;
     double deadline;                /* sp_now() by which the sale must be answered */
     size_t body_len;
     char sale_id[SP_REST_SALE_ID_MAX + 1];
-    char body[SP_SALE_JSON_MAX];
+    char body[SP_SALE_JSON_MAX];    /* canonical JSON, or with batches the protobuf */
 };
 
 struct api_transfer {
-    CURL *easy;                     /* options set once; reused for every sale */
+    CURL *easy;                     /* options set once; reused for every request */
     struct curl_slist *headers;
-    struct curl_slist *id_header;   /* its text is rewritten in place for each sale */
-    struct api_job job;
+    struct curl_slist *id_header;   /* one sale: its text is rewritten in place for each */
+    unsigned n_jobs;
+    struct api_job *jobs;           /* batch_max of them */
+    const char *body;               /* the request body: a job's JSON or batch_body */
+    size_t body_len;
     size_t sent;                    /* body bytes handed to curl */
-    size_t resp_len;
-    char resp[SP_REST_ANSWER_MAX];  /* the bridge's body, cut at the size we can pass on */
+    uint8_t *batch_body;            /* batches: the packed SaleBatch */
+    size_t resp_len, resp_cap;
+    char *resp;                     /* the bridge's body, cut at resp_cap */
     char error[CURL_ERROR_SIZE];
     struct api_transfer *next_free;
 };
@@ -46,6 +54,7 @@ enum probe_state { PROBE_UNKNOWN, PROBE_READY, PROBE_NOT_READY, PROBE_UNREACHABL
 struct api_client {
     struct api_client_config cfg;
     char *ready_url;                /* curl_free */
+    char *batch_url;                /* curl_free; NULL: one sale per request */
     CURLM *multi;
     pthread_t thread;
     int thread_started;
@@ -82,7 +91,8 @@ void api_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_
 {
     struct api_client *c = arg;
     char body[SP_SALE_JSON_MAX];
-    size_t len = sp_sale_to_json(sale, body, sizeof body);
+    size_t len = c->batch_url ? sp_sale_pack(sale, (uint8_t *)body, sizeof body)
+                              : sp_sale_to_json(sale, body, sizeof body);
     pthread_mutex_lock(&c->lock);
     int refused = c->stopping || c->count == c->cfg.max_queued || !len;
     unsigned was = c->count;
@@ -104,6 +114,21 @@ void api_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_
          * needed only on the empty -> non-empty step; otherwise a transfer ending wakes it. */
         curl_multi_wakeup(c->multi);
     }
+}
+
+/* Pops up to `max` of the oldest sales at once. */
+static unsigned ring_take(struct api_client *c, struct api_job *jobs, unsigned max, int *stopping)
+{
+    pthread_mutex_lock(&c->lock);
+    *stopping = c->stopping;
+    unsigned n = c->count < max ? c->count : max;
+    for (unsigned i = 0; i < n; i++) {
+        jobs[i] = c->ring[c->head];
+        c->head = (c->head + 1) % c->cfg.max_queued;
+    }
+    c->count -= n;
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }
 
 /* Pops the oldest sale; with `only_expired`, only if it can no longer be sent. */
@@ -135,8 +160,8 @@ static unsigned ring_count(struct api_client *c)
 static size_t on_read(char *buf, size_t size, size_t n, void *arg)
 {
     struct api_transfer *t = arg;
-    size_t left = t->job.body_len - t->sent, k = size * n < left ? size * n : left;
-    memcpy(buf, t->job.body + t->sent, k);
+    size_t left = t->body_len - t->sent, k = size * n < left ? size * n : left;
+    memcpy(buf, t->body + t->sent, k);
     t->sent += k;
     return k;
 }
@@ -151,7 +176,7 @@ static int refuse_rewind(void *arg, curl_off_t offset, int origin)
 static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
     struct api_transfer *t = arg;
-    size_t k = size * n, room = sizeof t->resp - t->resp_len;
+    size_t k = size * n, room = t->resp_cap - t->resp_len;
     memcpy(t->resp + t->resp_len, data, k < room ? k : room);
     t->resp_len += k < room ? k : room;
     return size * n;
@@ -169,6 +194,9 @@ static void transfer_free(struct api_transfer *t)
         return;
     curl_easy_cleanup(t->easy);
     curl_slist_free_all(t->headers);
+    free(t->jobs);
+    free(t->batch_body);
+    free(t->resp);
     free(t);
 }
 
@@ -177,19 +205,27 @@ static struct api_transfer *transfer_new(struct api_client *c)
     char placeholder[ID_HEADER_CAP];
     struct api_transfer *t = calloc(1, sizeof *t);
     struct curl_slist *h;
+    unsigned batch = c->batch_url ? c->cfg.batch_max : 0;
     if (!t || !(t->easy = curl_easy_init()))
         goto fail;
-    if (!(h = curl_slist_append(NULL, "Content-Type: application/json")))
+    t->resp_cap = batch ? batch * (SP_REST_ANSWER_MAX + 16) : SP_REST_ANSWER_MAX;
+    if (!(t->jobs = calloc(batch ? batch : 1, sizeof *t->jobs)) || !(t->resp = malloc(t->resp_cap)) ||
+        (batch && !(t->batch_body = malloc(batch * BATCH_ITEM_MAX))))
+        goto fail;
+    if (!(h = curl_slist_append(NULL, batch ? "Content-Type: " SP_REST_BATCH_TYPE
+                                            : "Content-Type: application/json")))
         goto fail;
     t->headers = h;
-    memset(placeholder, 'x', sizeof placeholder - 1);
-    memcpy(placeholder, ID_HEADER, sizeof ID_HEADER - 1);
-    placeholder[sizeof placeholder - 1] = '\0';
-    if (!(h = curl_slist_append(t->headers, placeholder)))
-        goto fail;
-    t->id_header = h->next;
+    if (!batch) {
+        memset(placeholder, 'x', sizeof placeholder - 1);
+        memcpy(placeholder, ID_HEADER, sizeof ID_HEADER - 1);
+        placeholder[sizeof placeholder - 1] = '\0';
+        if (!(h = curl_slist_append(t->headers, placeholder)))
+            goto fail;
+        t->id_header = h->next;
+    }
     CURL *e = t->easy;
-    curl_easy_setopt(e, CURLOPT_URL, c->cfg.bridge_url);
+    curl_easy_setopt(e, CURLOPT_URL, batch ? c->batch_url : c->cfg.bridge_url);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(e, CURLOPT_READDATA, t);
@@ -226,23 +262,43 @@ static void transfer_put(struct api_client *c, struct api_transfer *t)
     c->free_transfers = t;
 }
 
-static void transfer_start(struct api_client *c, const struct api_job *job)
+/* The body of a batch: a SaleBatch of the transfer's sales (each already packed). */
+static void batch_pack(struct api_transfer *t)
 {
-    struct api_transfer *t = transfer_get(c);
-    if (!t) {
-        answer_error(job->call, 503, "api out of memory");
-        return;
+    Salespipeline__BatchItem items[SP_REST_BATCH_MAX], *ptrs[SP_REST_BATCH_MAX];
+    Salespipeline__SaleBatch batch = SALESPIPELINE__SALE_BATCH__INIT;
+    for (unsigned i = 0; i < t->n_jobs; i++) {
+        salespipeline__batch_item__init(&items[i]);
+        items[i].sale_id = t->jobs[i].sale_id;
+        items[i].sale.data = (uint8_t *)t->jobs[i].body;
+        items[i].sale.len = t->jobs[i].body_len;
+        ptrs[i] = &items[i];
     }
-    t->job = *job;
+    batch.n_items = t->n_jobs;
+    batch.items = ptrs;
+    t->body = (const char *)t->batch_body;
+    t->body_len = salespipeline__sale_batch__pack(&batch, t->batch_body);
+}
+
+/* Sends the transfer's n_jobs sales; its time is the first's (the oldest: the least left). */
+static void transfer_start(struct api_client *c, struct api_transfer *t)
+{
     t->sent = 0;
     t->resp_len = 0;
     t->error[0] = '\0';
-    snprintf(t->id_header->data, ID_HEADER_CAP, ID_HEADER "%s", t->job.sale_id);
-    long left_ms = (long)((t->job.deadline - sp_now()) * 1000.0);
+    if (t->batch_body) {
+        batch_pack(t);
+    } else {
+        t->body = t->jobs[0].body;
+        t->body_len = t->jobs[0].body_len;
+        snprintf(t->id_header->data, ID_HEADER_CAP, ID_HEADER "%s", t->jobs[0].sale_id);
+    }
+    long left_ms = (long)((t->jobs[0].deadline - sp_now()) * 1000.0);
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, left_ms > 0 ? left_ms : 1L);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE, (long)t->job.body_len);
+    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE, (long)t->body_len);
     if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK) {
-        answer_error(t->job.call, 503, "api cannot start a transfer");
+        for (unsigned i = 0; i < t->n_jobs; i++)
+            answer_error(t->jobs[i].call, 503, "api cannot start a transfer");
         transfer_put(c, t);
         return;
     }
@@ -261,6 +317,42 @@ static void note_failure(struct api_client *c, const struct api_transfer *t, lon
     c->warn_next = now + 1.0;
 }
 
+static void job_answer(struct api_client *c, const struct api_transfer *t,
+                       const struct api_job *job, const struct api_answer *a, long code)
+{
+    if (a->error >= 0) {
+        sp_rest_downstream_error((enum sp_downstream_error)a->error);
+        note_failure(c, t, code);
+    }
+    sp_rest_complete(job->call, a->status, a->body, a->len);
+}
+
+/* A batch's end: each sale gets its own answer from the reply, in order. When the batch as a
+ * whole failed, or the reply has no answer for a sale, that sale may or may not be stored: it
+ * gets the failure (never a retry), so it is counted once or not at all. */
+static void batch_done(struct api_client *c, struct api_transfer *t, CURLcode rc, long code)
+{
+    struct api_answer a;
+    Salespipeline__SaleBatchReply *reply =
+        rc == CURLE_OK && code == 200 && t->resp_len < t->resp_cap
+            ? salespipeline__sale_batch_reply__unpack(NULL, t->resp_len, (const uint8_t *)t->resp)
+            : NULL;
+    for (unsigned i = 0; i < t->n_jobs; i++) {
+        const struct api_job *job = &t->jobs[i];
+        if (reply && i < reply->n_results)
+            api_answer(&a, CURLE_OK, (long)reply->results[i]->status,
+                       (const char *)reply->results[i]->body.data, reply->results[i]->body.len,
+                       job->sale_id);
+        else if (rc == CURLE_OK && code == 200)
+            api_answer(&a, CURLE_OK, 502, NULL, 0, job->sale_id);   /* unreadable reply */
+        else
+            api_answer(&a, rc, code, t->resp, t->resp_len, job->sale_id);
+        job_answer(c, t, job, &a, code);
+    }
+    if (reply)
+        salespipeline__sale_batch_reply__free_unpacked(reply, NULL);
+}
+
 static void transfer_done(struct api_client *c, CURL *e, CURLcode rc)
 {
     struct api_transfer *t = NULL;
@@ -268,12 +360,12 @@ static void transfer_done(struct api_client *c, CURL *e, CURLcode rc)
     struct api_answer a;
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&t);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-    api_answer(&a, rc, code, t->resp, t->resp_len, t->job.sale_id);
-    if (a.error >= 0) {
-        sp_rest_downstream_error((enum sp_downstream_error)a.error);
-        note_failure(c, t, code);
+    if (t->batch_body) {
+        batch_done(c, t, rc, code);
+    } else {
+        api_answer(&a, rc, code, t->resp, t->resp_len, t->jobs[0].sale_id);
+        job_answer(c, t, &t->jobs[0], &a, code);
     }
-    sp_rest_complete(t->job.call, a.status, a.body, a.len);
     transfer_put(c, t);
     c->active--;
 }
@@ -363,11 +455,29 @@ static int take_queued(struct api_client *c)
 {
     struct api_job job;
     int stopping = 0;
-    while (c->active < c->cfg.max_connections && ring_pop(c, &job, 0, &stopping)) {
-        if (stopping || job.deadline - sp_now() < MIN_BUDGET_S)
-            answer_unsent(&job, stopping);
+    unsigned max = c->batch_url ? c->cfg.batch_max : 1;
+    while (c->active < c->cfg.max_connections) {
+        struct api_transfer *t = transfer_get(c);
+        if (!t) {
+            if (ring_pop(c, &job, 0, &stopping))
+                answer_error(job.call, 503, "api out of memory");
+            break;
+        }
+        unsigned got = ring_take(c, t->jobs, max, &stopping), keep = 0;
+        double now = sp_now();
+        for (unsigned i = 0; i < got; i++) {
+            if (stopping || t->jobs[i].deadline - now < MIN_BUDGET_S)
+                answer_unsent(&t->jobs[i], stopping);
+            else
+                t->jobs[keep++] = t->jobs[i];
+        }
+        t->n_jobs = keep;
+        if (keep)
+            transfer_start(c, t);
         else
-            transfer_start(c, &job);
+            transfer_put(c, t);
+        if (!got)
+            break;
     }
     while (ring_pop(c, &job, 1, &stopping))
         answer_unsent(&job, stopping);
@@ -399,13 +509,14 @@ static void *client_main(void *arg)
 
 /* --- life cycle --- */
 
-/* The bridge's /readyz: same scheme, host and port as its sale URL. */
-static char *derive_ready_url(const char *bridge_url)
+/* Another path of the bridge (/readyz, the batch path): same scheme, host and port as its sale
+ * URL. */
+static char *derive_url(const char *bridge_url, const char *path)
 {
     CURLU *u = curl_url();
     char *out = NULL;
     if (u && !curl_url_set(u, CURLUPART_URL, bridge_url, 0) &&
-        !curl_url_set(u, CURLUPART_PATH, "/readyz", 0) &&
+        !curl_url_set(u, CURLUPART_PATH, path, 0) &&
         !curl_url_set(u, CURLUPART_QUERY, NULL, 0) &&
         !curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0))
         curl_url_get(u, CURLUPART_URL, &out, 0);
@@ -436,7 +547,8 @@ struct api_client *api_client_start(const struct api_client_config *cfg)
         return NULL;
     c->cfg = *cfg;
     pthread_mutex_init(&c->lock, NULL);
-    if (!(c->ready_url = derive_ready_url(cfg->bridge_url))) {
+    if (!(c->ready_url = derive_url(cfg->bridge_url, "/readyz")) ||
+        (cfg->batch_max > 1 && !(c->batch_url = derive_url(cfg->bridge_url, SP_REST_BATCH_PATH)))) {
         sp_error("bad_bridge_url", "cannot parse the bridge URL '%s'", cfg->bridge_url);
         goto fail;
     }
@@ -480,6 +592,7 @@ void api_client_free(struct api_client *c)
     curl_multi_cleanup(c->multi);
 
     curl_free(c->ready_url);
+    curl_free(c->batch_url);
     free(c->ring);
     pthread_mutex_destroy(&c->lock);
     free(c);

@@ -30,6 +30,8 @@ struct api_client_config {
     long timeout_ms;
     unsigned max_queued;        /* ring capacity: the intake's max in flight */
     unsigned max_connections;   /* keep-alive connections to the bridge = transfers at once */
+    unsigned batch_max;         /* sales per request at most (POST /ventas/lote); 1: one sale
+                                 * per POST /ventas, JSON */
 };
 
 struct api_client;

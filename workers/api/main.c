@@ -44,7 +44,8 @@ int main(int argc, char **argv)
     int status = 1;
     struct api_client_config ccfg = {
         .bridge_url = o.bridge_url, .timeout_ms = o.timeout_ms,
-        .max_queued = (unsigned)o.max_in_flight, .max_connections = (unsigned)o.connections};
+        .max_queued = (unsigned)o.max_in_flight, .max_connections = (unsigned)o.connections,
+        .batch_max = (unsigned)o.batch_max};
     struct api_client *client = api_client_start(&ccfg);
     struct api_gate_config gcfg = {
         .artifact = o.catalog_artifact, .auth_file = o.registry_auth_file,

@@ -494,9 +494,10 @@ void loop_run(struct loop *l)
 
 static rd_kafka_conf_t *kafka_conf(struct loop *l, char *err, size_t errlen)
 {
-    char session[24], prefetch[24];
+    char session[24], prefetch[24], fetch_wait[24];
     snprintf(session, sizeof session, "%ld", l->cfg.session_timeout_ms);
     snprintf(prefetch, sizeof prefetch, "%ld", l->cfg.prefetch_kb);
+    snprintf(fetch_wait, sizeof fetch_wait, "%ld", l->cfg.fetch_wait_ms);
     const struct sp_kafka_setting settings[] = {
         {"bootstrap.servers", l->cfg.brokers},
         {"group.id", l->cfg.group},
@@ -513,6 +514,10 @@ static rd_kafka_conf_t *kafka_conf(struct loop *l, char *err, size_t errlen)
         {"fetch.max.bytes", "1048576"},
         {"max.partition.fetch.bytes", "262144"},
         {"receive.message.max.bytes", "2097152"},
+        /* librdkafka asks for 1 byte by default: under load the broker then answers a fetch
+         * for about every produce request it takes, a request each (make bench). */
+        {"fetch.min.bytes", "65536"},
+        {"fetch.wait.max.ms", fetch_wait},
     };
     l->kafka.owner = l;
     l->kafka.on_fatal = on_fatal;

@@ -30,6 +30,7 @@ struct loop_config {
     long batch_size;
     long batch_wait_ms;                /* how long a started batch waits to fill up */
     long prefetch_kb;                  /* librdkafka queued.max.messages.kbytes */
+    long fetch_wait_ms;                /* fetch.wait.max.ms (fetch.min.bytes is 64 KiB) */
     long wait_replicas;                /* 0: no WAIT after a batch */
     long wait_timeout_ms;
     double stop_grace_s;               /* on SIGTERM, how long to retry the batch in hand */

@@ -50,6 +50,7 @@ int main(int argc, char **argv)
         .brokers = o.brokers, .group = o.group, .topic = o.topic,
         .assignment_strategy = o.strategy, .session_timeout_ms = o.session_timeout_ms,
         .batch_size = o.batch_size, .batch_wait_ms = o.batch_wait_ms, .prefetch_kb = o.prefetch_kb,
+        .fetch_wait_ms = o.fetch_wait_ms,
         .wait_replicas = o.wait_replicas, .wait_timeout_ms = o.wait_timeout_ms,
         .stop_grace_s = o.stop_grace_s};
     const struct store_config scfg = {

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kafka_client.h"
 #include "log.h"
@@ -16,6 +18,8 @@ struct wr_kafka {
     struct sp_kafka client;            /* client.rk is the producer */
     rd_kafka_topic_t *rkt;
     wr_delivery_fn *on_delivery;
+    uint64_t sticky_ms;                /* 0: librdkafka's partitioner, by key */
+    uint64_t sticky_seed;              /* differs per writer, so writers spread over partitions */
     pthread_t poll_thread;
     bool poll_started;
     _Atomic bool stop;
@@ -54,6 +58,39 @@ static void *poll_main(void *arg)
     return NULL;
 }
 
+/* splitmix64's finaliser: a well-mixed 64-bit hash of a window number. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Sticky partitioning: every record of one time window of sticky_ms goes to one partition, so a
+ * batch holds the writer's whole rate instead of a sixth of it per partition (the broker's cost
+ * is per request and per batch far more than per record). The partition is a function of the
+ * window alone: no state, so any librdkafka thread may call this. Nothing needs a product's
+ * sales in one partition: the consumer applies each partition in offset order and a sale
+ * counts once wherever it lies (ARCHITECTURE.md). */
+static int32_t sticky_partitioner(const rd_kafka_topic_t *rkt, const void *key, size_t keylen,
+                                  int32_t partitions, void *topic_opaque, void *msg_opaque)
+{
+    (void)key, (void)keylen, (void)msg_opaque;
+    const struct wr_kafka *k = topic_opaque;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    uint64_t ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+    int32_t first = (int32_t)(mix64(ms / k->sticky_ms ^ k->sticky_seed) % (uint64_t)partitions);
+    for (int32_t i = 0; i < partitions; i++) {
+        int32_t p = (first + i) % partitions;
+        if (rd_kafka_topic_partition_available(rkt, p))
+            return p;
+    }
+    return first;   /* none has a leader now: librdkafka keeps the record until one has */
+}
+
 static rd_kafka_conf_t *producer_conf(struct wr_kafka *k, const struct wr_kafka_options *o,
                                       char *err, size_t errlen)
 {
@@ -88,10 +125,23 @@ struct wr_kafka *wr_kafka_new(const struct wr_kafka_options *o, char *err, size_
         return NULL;
     }
     k->on_delivery = o->on_delivery;
+    k->sticky_ms = o->sticky_ms > 0 ? (uint64_t)o->sticky_ms : 0;
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    k->sticky_seed = mix64((uint64_t)getpid() << 32 ^ (uint64_t)t.tv_nsec);
     if (!(conf = producer_conf(k, o, err, errlen)) ||
         sp_kafka_new(&k->client, RD_KAFKA_PRODUCER, conf, err, errlen) < 0)
         goto fail;
-    if (!(k->rkt = rd_kafka_topic_new(k->client.rk, o->topic, NULL))) {
+    rd_kafka_topic_conf_t *tconf = NULL;
+    if (k->sticky_ms) {
+        /* A copy of the default topic configuration: message.timeout.ms and acks are topic
+         * properties, which a fresh rd_kafka_topic_conf_new() would reset to librdkafka's
+         * defaults (a 5 minute delivery timeout). */
+        tconf = rd_kafka_default_topic_conf_dup(k->client.rk);
+        rd_kafka_topic_conf_set_partitioner_cb(tconf, sticky_partitioner);
+        rd_kafka_topic_conf_set_opaque(tconf, k);
+    }
+    if (!(k->rkt = rd_kafka_topic_new(k->client.rk, o->topic, tconf))) {
         snprintf(err, errlen, "kafka topic %s: %s", o->topic, rd_kafka_err2str(rd_kafka_last_error()));
         goto fail;
     }

@@ -21,6 +21,7 @@ struct wr_kafka_options {
     const char *client_id;
     long delivery_timeout_ms;   /* message.timeout.ms: a record not confirmed by then fails */
     long linger_ms;             /* batching delay */
+    long sticky_ms;             /* one partition for this long, then another; 0: by key */
     long queue_max;             /* queue.buffering.max.messages */
     long acks;                  /* -1 (all), 1 or 0 */
     int idempotence;            /* enable.idempotence; librdkafka refuses it with acks != all */

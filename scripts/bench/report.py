@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Markdown tables from the rows of scripts/bench.sh (one JSON object per wrk run, as written by
+bench_wrk_row in scripts/bench/lib.sh plus variant, row and round): each round, the medians per
+variant, and with two variants (base, new) the ratios new/base against the goals of issue 13.
+
+    python3 scripts/bench/report.py build/bench/rows-<time>.jsonl SECONDS"""
+import json
+import statistics
+import sys
+
+PARTS = ["api", "bridge", "writer-a", "writer-b-1", "writer-b-2", "consumer", "valkey-primary",
+         "valkey-replica", "kafka"]
+WORKERS = ["api", "bridge", "writer-a", "writer-b-1", "writer-b-2", "consumer"]
+
+
+def med(rows, key):
+    vals = [r[key] for r in rows if key in r]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def fmt(x, digits=1):
+    return "n/a" if x != x else f"{x:,.{digits}f}"
+
+
+def main():
+    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    seconds = sys.argv[2]
+    variants = [v for v in ("base", "new") if any(r["variant"] == v for r in rows)]
+    by = {(v, k): [r for r in rows if r["variant"] == v and r["row"] == k]
+          for v in variants for k in ("saturation", "paced70")}
+    out = []
+    w = out.append
+
+    w(f"\n### Saturation: wrk -t2 -c64 -d{seconds}s, closed loop\n")
+    w("| variant | round | load avg (1 min) | accepted/s | p50 ms | p99 ms | errors | "
+      "whole machine CPU us/sale |")
+    w("|---|---|---|---|---|---|---|---|")
+    for v in variants:
+        for r in by[(v, "saturation")]:
+            w(f"| {v} | {r['round']} | {r['load1']:.2f} | {fmt(r['accepted_per_s'], 0)} | "
+              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {int(r['errors'])} | "
+              f"{fmt(r['us_per_sale.machine'])} |")
+        s = by[(v, "saturation")]
+        w(f"| **{v} median** | | | **{fmt(med(s, 'accepted_per_s'), 0)}** | "
+          f"{med(s, 'p50_ms'):.2f} | **{med(s, 'p99_ms'):.2f}** | | "
+          f"**{fmt(med(s, 'us_per_sale.machine'))}** |")
+
+    w(f"\n### 70% of saturation: open loop at 70% of the same round's saturation rate, "
+      f"wrk -t2 -c100 -d{seconds}s\n")
+    w("| variant | round | rate asked/s | offered/s | accepted/s | sent >1 ms late | latest (ms) | "
+      "p50 ms | p99 ms | whole machine CPU us/sale |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for v in variants:
+        for r in by[(v, "paced70")]:
+            w(f"| {v} | {r['round']} | {fmt(r['rate_asked'], 0)} | {fmt(r['offered_per_s'], 0)} | "
+              f"{fmt(r['accepted_per_s'], 0)} | {100 * r['late_share']:.2f}% | "
+              f"{r['lag_max_ms']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+              f"{fmt(r['us_per_sale.machine'])} |")
+        p = by[(v, "paced70")]
+        w(f"| **{v} median** | | | {fmt(med(p, 'offered_per_s'), 0)} | "
+          f"{fmt(med(p, 'accepted_per_s'), 0)} | | | {med(p, 'p50_ms'):.2f} | "
+          f"**{med(p, 'p99_ms'):.2f}** | {fmt(med(p, 'us_per_sale.machine'))} |")
+
+    for kind, title in (("saturation", "at saturation"), ("paced70", "at 70% (open loop)")):
+        w(f"\n### CPU us per accepted sale by process, {title} (median of the rounds)\n")
+        head = " | ".join(variants)
+        w(f"| process | {head} |" + (" new/base |" if len(variants) == 2 else ""))
+        w("|---|" + "---|" * (len(variants) + (len(variants) == 2)))
+        for part in PARTS + ["machine"]:
+            vals = [med(by[(v, kind)], "us_per_sale." + part) for v in variants]
+            name = "whole machine (wrk and everything else included)" if part == "machine" else part
+            line = f"| {name} | " + " | ".join(fmt(x) for x in vals) + " |"
+            if len(vals) == 2:
+                line += f" {vals[1] / vals[0]:.2f} |" if vals[0] else " |"
+            w(line)
+
+    w("\n### Peak RSS MB by process (VmHWM, largest of the rounds)\n")
+    w("| process | " + " | ".join(variants) + " |")
+    w("|---|" + "---|" * len(variants))
+    for part in PARTS:
+        vals = [max((r["rss_kb." + part] for r in by[(v, "saturation")] + by[(v, "paced70")]),
+                    default=float("nan")) / 1024 for v in variants]
+        w(f"| {part} | " + " | ".join(fmt(x) for x in vals) + " |")
+
+    if len(variants) == 2:
+        s0, s1 = by[("base", "saturation")], by[("new", "saturation")]
+        p1 = by[("new", "paced70")]
+        rate = med(s1, "accepted_per_s") / med(s0, "accepted_per_s")
+        cpu = med(s1, "us_per_sale.machine") / med(s0, "us_per_sale.machine")
+        rss = max(r["rss_kb." + p] for r in s1 + p1 for p in WORKERS) / 1024
+        w("\n### Against the goals (issue 13): medians, new/base in this run\n")
+        w("| measure | base | new | new/base | goal | met |")
+        w("|---|---|---|---|---|---|")
+        w(f"| accepted sales/s at saturation | {fmt(med(s0, 'accepted_per_s'), 0)} | "
+          f"{fmt(med(s1, 'accepted_per_s'), 0)} | {rate:.2f} | >= 2x | {'yes' if rate >= 2 else 'no'} |")
+        w(f"| whole-machine CPU us per accepted sale, saturation | "
+          f"{fmt(med(s0, 'us_per_sale.machine'))} | {fmt(med(s1, 'us_per_sale.machine'))} | "
+          f"{cpu:.2f} | <= 0.5x | {'yes' if cpu <= 0.5 else 'no'} |")
+        p99s = med(s1, "p99_ms")
+        w(f"| p99 at saturation, ms | {med(s0, 'p99_ms'):.1f} | {p99s:.1f} | "
+          f"{p99s / med(s0, 'p99_ms'):.2f} | <= 50 ms | {'yes' if p99s <= 50 else 'no'} |")
+        p99p = med(p1, "p99_ms")
+        p0 = by[("base", "paced70")]
+        w(f"| p99 at 70% of saturation (open loop), ms | {med(p0, 'p99_ms'):.1f} | {p99p:.1f} | "
+          f"{p99p / med(p0, 'p99_ms'):.2f} | <= 20 ms | {'yes' if p99p <= 20 else 'no'} |")
+        w(f"| largest worker peak RSS, MB | | {rss:.1f} | | < 20 MB | {'yes' if rss < 20 else 'no'} |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
