@@ -598,10 +598,10 @@ def splice(informe, name, text):
 
 
 SCENARIO_FILES = {
-    "kafka": ("Kafka: particiones, linger.ms, acks e idempotencia", ["kafka.csv"], ["kafka-rate.png", "kafka-batches.png"]),
+    "kafka": ("Kafka: particiones, linger.ms, acks e idempotencia, particionador", ["kafka.csv"], ["kafka-rate.png", "kafka-batches.png"]),
     "valkey": ("Valkey: réplica, WAIT, AOF; kill -9 del primario", ["valkey.csv", "valkey-drain.csv", "valkey-crash.csv"],
                ["valkey-crash.png", "valkey-drain.png"]),
-    "hops": ("REST frente a gRPC en un salto; con y sin el api", ["hops.csv", "hops-bytes.csv", "hops-cpu.csv"],
+    "hops": ("REST frente a gRPC en un salto; lotes del api; con y sin el api", ["hops.csv", "hops-bytes.csv", "hops-cpu.csv"],
              ["hops.png", "hops-api.png"]),
     "writers": ("Writers con 1 y 2 réplicas; kill -9 de un writer",
                 ["writers.csv", "writers-crash.csv", "writers-crash-timeline.csv"], ["writers.png", "writers-crash.png"]),
