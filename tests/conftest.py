@@ -1,6 +1,7 @@
 """Shared fixtures: real servers started once per test run, worker processes per test.
 
 The helpers themselves live in harness.py (import them from there: `from harness import ...`)."""
+import os
 import subprocess
 import time
 
@@ -8,6 +9,7 @@ import pytest
 
 from harness import *  # noqa: F401,F403  (fixtures below and older tests use these names)
 from harness import ROOT, Kafka, Valkey, Worker
+from nodekit import CLUSTER_SH, Node, cluster_env, host_snapshot
 
 
 @pytest.fixture
@@ -74,3 +76,28 @@ def valkey_clean(valkey):
     """The session's Valkey, emptied (primary and replica) before the test."""
     valkey.flushall()
     return valkey
+
+
+@pytest.fixture(scope="session")
+def node(tmp_path_factory):
+    """The cluster with its real node, shared by every test that runs pods (nodekit.py)."""
+    reuse = os.environ.get("SP_TEST_NODE_DIR")
+    if reuse:
+        yield Node(reuse)
+        return
+    state = tmp_path_factory.mktemp("node")
+    env = cluster_env(state)
+    before = host_snapshot(state)
+    try:
+        up = subprocess.run([str(CLUSTER_SH), "up", "--node"], env=env, capture_output=True,
+                            text=True, timeout=3600)
+        if up.returncode != 0:
+            pytest.fail(f"scripts/cluster.sh up --node failed:\n{up.stderr[-6000:]}")
+        yield Node(state)
+    finally:
+        down = subprocess.run([str(CLUSTER_SH), "down"], env=env, capture_output=True, text=True,
+                              timeout=300)
+    assert down.returncode == 0, f"scripts/cluster.sh down failed:\n{down.stderr[-4000:]}"
+    after = host_snapshot(state)
+    left = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    assert not left, f"the node left things behind (before, after): {left}"
