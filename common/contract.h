@@ -100,6 +100,23 @@
     SP_INTAKE_OPTIONS(X)                                                                     \
     SP_OPTION_LOG_LEVEL(X)
 
+/* How the writer and the consumer reach Kafka: librdkafka's security.protocol, sasl.mechanisms,
+ * sasl.username, sasl.password and ssl.ca.location (kafka_client.h). Empty: librdkafka's
+ * default (plaintext, no SASL, the system's CAs). The operator renders them from
+ * spec.kafka.security for an external Kafka (spec.kafka.bootstrapServers). */
+#define SP_KAFKA_SECURITY_OPTIONS(X)                                                         \
+    X(kafka_protocol, "kafka-security-protocol", "KAFKA_SECURITY_PROTOCOL", STRING, NULL,    \
+      SP_ANY, KAFKA_PROTOCOL, "plaintext, ssl, sasl_plaintext or sasl_ssl (empty: plaintext)") \
+    X(kafka_sasl_mechanism, "kafka-sasl-mechanism", "KAFKA_SASL_MECHANISM", STRING, NULL,    \
+      SP_ANY, KAFKA_SASL_MECHANISM, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (sasl_* protocols)") \
+    X(kafka_sasl_username, "kafka-sasl-username", "KAFKA_SASL_USERNAME", STRING, NULL, SP_ANY, \
+      KAFKA_SASL_USERNAME, "SASL user name")                                                 \
+    X(kafka_sasl_password, "kafka-sasl-password", "KAFKA_SASL_PASSWORD", STRING, NULL, SP_ANY, \
+      KAFKA_SASL_PASSWORD, "SASL password (prefer the environment to the flag)")              \
+    X(kafka_ca_file, "kafka-ca-file", "KAFKA_CA_FILE", STRING, NULL, SP_ANY, KAFKA_CA,       \
+      "PEM CA certificate(s) the brokers' TLS certificates must chain to (ssl, sasl_ssl; "    \
+      "empty: the system's CAs)")
+
 #define SP_WRITER_OPTIONS(X)                                                                 \
     X(grpc_port, "grpc-port", "GRPC_PORT", INT, SP_PORT_WRITER_GRPC, SP_RANGE(0, 65535),     \
       PORT_GRPC, "gRPC port (0: any free port)")                                             \
@@ -110,6 +127,7 @@
       KAFKA_BROKERS, "Kafka bootstrap servers, comma-separated host:port")                   \
     X(topic, "topic", "KAFKA_TOPIC", STRING, "sales", SP_ANY, KAFKA_TOPIC,                   \
       "Kafka topic for the sales")                                                           \
+    SP_KAFKA_SECURITY_OPTIONS(X)                                                             \
     X(max_in_flight, "max-in-flight", "MAX_IN_FLIGHT", INT, 4096, SP_RANGE(1, 1000000), NONE, \
       "sales waiting for Kafka at most; beyond, calls get RESOURCE_EXHAUSTED")               \
     X(delivery_timeout_ms, "delivery-timeout-ms", "DELIVERY_TIMEOUT_MS", INT,                \
@@ -128,6 +146,7 @@
       KAFKA_BROKERS, "Kafka bootstrap servers")                                              \
     X(topic, "topic", "KAFKA_TOPIC", STRING, "sales", SP_ANY, KAFKA_TOPIC,                   \
       "topic of the sales")                                                                  \
+    SP_KAFKA_SECURITY_OPTIONS(X)                                                             \
     X(group, "group", "KAFKA_GROUP", STRING, "sales-consumer", SP_ANY, KAFKA_GROUP,          \
       "consumer group (every member applies to the same Valkey)")                            \
     X(strategy, "assignment-strategy", "KAFKA_ASSIGNMENT_STRATEGY", STRING,                  \

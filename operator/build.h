@@ -23,6 +23,8 @@
  * CA (spec.catalog.caConfigMap's ca.crt) to pull the catalog artifact. */
 #define BUILD_REGISTRY_AUTH_DIR "/var/run/secrets/salespipeline/registry-auth"
 #define BUILD_REGISTRY_CA_DIR "/var/run/salespipeline/registry-ca"
+/* The writers' and the consumer's CA of an external Kafka (spec.kafka.security.caConfigMap). */
+#define BUILD_KAFKA_CA_DIR "/var/run/salespipeline/kafka-ca"
 
 /* build_meta.c: the skeleton shared by every kind. `component` ("api", "writer-a"; NULL for
  * pipeline-wide objects) and `app` (the image name, "writer") label the object. */

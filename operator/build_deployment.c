@@ -4,6 +4,7 @@
  * system, no capabilities, no privilege escalation, seccomp RuntimeDefault). */
 #include "build.h"
 #include "env.h"
+#include "infra.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,13 @@ static void key_volume(struct jb *b, cJSON *volumes, const char *name, const cha
     cJSON *item = jb_obj(b, jb_arr(b, src, "items"), NULL);
     jb_str(b, item, "key", key);
     jb_str(b, item, "path", file);
+}
+
+/* The writers and the consumer verify an external Kafka's TLS certificates with the CA of
+ * spec.kafka.security.caConfigMap, mounted read-only (KAFKA_CA_FILE names it: env.c). */
+static bool mounts_kafka_ca(const struct pipeline *p, const struct component *c)
+{
+    return pipeline_kafka_tls(p) && reads(c, SP_FROM_KAFKA_CA);
 }
 
 static void catalog_volumes(struct jb *b, cJSON *volumes, const struct pipeline *p)
@@ -137,6 +145,8 @@ static void container(struct jb *b, cJSON *containers, const struct pipeline *p,
     mount(b, mounts, "tmp", "/tmp", false);
     if (pulls_catalog(p, c))
         catalog_mounts(b, mounts, p);
+    if (mounts_kafka_ca(p, c))
+        mount(b, mounts, "kafka-ca", BUILD_KAFKA_CA_DIR, true);
 }
 
 static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
@@ -158,6 +168,9 @@ static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
     jb_str(b, jb_obj(b, vol, "emptyDir"), "sizeLimit", "64Mi");
     if (pulls_catalog(p, c))
         catalog_volumes(b, volumes, p);
+    if (mounts_kafka_ca(p, c))
+        key_volume(b, volumes, "kafka-ca", "configMap", "name", p->kafka.security.ca_configmap,
+                   "ca.crt", "ca.crt");
 }
 
 static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,
@@ -167,7 +180,8 @@ static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,
     cJSON *tpl = jb_obj(b, spec, "template"), *md = jb_obj(b, tpl, "metadata");
     build_labels(b, jb_obj(b, md, "labels"), p, c->name, c->image);
     cJSON *ann = jb_obj(b, md, "annotations");
-    if (reads(c, SP_FROM_VALKEY_PASSWORD))  /* through a secretKeyRef: a change must roll */
+    if (reads(c, SP_FROM_VALKEY_PASSWORD) && infra_valkey_has_password(p))
+        /* through a secretKeyRef: a change must roll */
         jb_str(b, ann, BUILD_PASSWORD_HASH_ANNOTATION, password_hash);
     jb_str(b, ann, "prometheus.io/scrape", "true");
     for (int i = 0; i < c->n_ports; i++)

@@ -24,9 +24,12 @@ static int push(struct desired *d, enum kind_id kind, cJSON *obj, int comp)
     return 0;
 }
 
-/* Secrets first: the password, then what carries it (cloud-init). */
+/* Secrets first: the password, then what carries it (cloud-init). An external Valkey has
+ * neither: its password Secret is the user's. */
 static int push_secrets(struct desired *d, const struct pipeline *p, const char *pw)
 {
+    if (pipeline_valkey_external(p))
+        return 0;
     return (infra_password_secret_owned(p) &&
             push(d, KIND_SECRET, build_valkey_secret(p, pw), -1) < 0) ||
                    push(d, KIND_SECRET, build_valkey_cloudinit_secret(p, VALKEY_PRIMARY, pw), -1) < 0 ||
@@ -35,8 +38,12 @@ static int push_secrets(struct desired *d, const struct pipeline *p, const char 
                : 0;
 }
 
+/* Strimzi objects: the cluster when managed, the topic for a Strimzi cluster; none for an
+ * external Kafka (its topic is its owner's to create). */
 static int push_kafka(struct desired *d, const struct pipeline *p)
 {
+    if (pipeline_kafka_external(p))
+        return 0;
     if (p->kafka.managed && (push(d, KIND_KAFKA, build_kafka(p), -1) < 0 ||
                              push(d, KIND_KAFKA_NODEPOOL, build_kafka_nodepool(p), -1) < 0))
         return -1;
@@ -45,6 +52,8 @@ static int push_kafka(struct desired *d, const struct pipeline *p)
 
 static int push_valkey(struct desired *d, const struct pipeline *p, const char *pw)
 {
+    if (pipeline_valkey_external(p))
+        return 0;
     if (p->valkey.persistence && push(d, KIND_PVC, build_valkey_pvc(p), -1) < 0)
         return -1;
     if (push(d, KIND_VM, build_valkey_vm(p, VALKEY_PRIMARY, 0, pw), -1) < 0)

@@ -3,7 +3,8 @@
  * objects, per component its Service and Deployment, the api's HPA and Ingress, the Valkey
  * PVC, VMs and Services, then the Grafana dashboards and data source (build.h). The Valkey
  * objects (cloud-init Secrets, PVC, VMs, Services) are in the data namespace
- * (spec.valkey.namespace), everything else in the pipeline's. */
+ * (spec.valkey.namespace), everything else in the pipeline's. An external Kafka
+ * (spec.kafka.bootstrapServers) or Valkey (spec.valkey.url) gets none of its objects. */
 #ifndef OP_DESIRED_H
 #define OP_DESIRED_H
 

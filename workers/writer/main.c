@@ -61,7 +61,8 @@ static int run(const char *instance)
     struct wr_kafka_options ko = {
         .brokers = cfg.brokers, .topic = cfg.topic, .client_id = client_id,
         .delivery_timeout_ms = cfg.delivery_timeout_ms, .linger_ms = cfg.linger_ms,
-        .queue_max = cfg.max_in_flight, .on_delivery = wr_server_on_delivery};
+        .queue_max = cfg.max_in_flight, .security = SP_KAFKA_SECURITY_OF(&cfg),
+        .on_delivery = wr_server_on_delivery};
     struct wr_kafka *kafka = wr_kafka_new(&ko, err, sizeof err);
     if (!kafka) {
         sp_error("start_failed", "%s", err);
