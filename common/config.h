@@ -52,6 +52,7 @@ enum sp_from {
     SP_FROM_KAFKA_SASL_USERNAME,  /* credentialsSecret's username, through a secretKeyRef */
     SP_FROM_KAFKA_SASL_PASSWORD,  /* credentialsSecret's password, through a secretKeyRef */
     SP_FROM_KAFKA_CA,         /* spec.kafka.security.caConfigMap's ca.crt, mounted (TLS only) */
+    SP_FROM_SHUTDOWN_DELAY,   /* the lame-duck delay of the api and the bridge (build.h) */
 };
 
 struct sp_option {

@@ -50,7 +50,11 @@
 #define SP_INTAKE_OPTIONS(X)                                                                \
     X(max_in_flight, "max-in-flight", "MAX_IN_FLIGHT", INT, 2048, SP_RANGE(1, 1000000), NONE, \
       "sales forwarded and not yet answered; past it, 503 with Retry-After at once")        \
-    X(threads, "threads", "HTTP_THREADS", INT, 2, SP_RANGE(1, 64), NONE, "HTTP server threads")
+    X(threads, "threads", "HTTP_THREADS", INT, 2, SP_RANGE(1, 64), NONE, "HTTP server threads") \
+    X(shutdown_delay_ms, "shutdown-delay-ms", "SHUTDOWN_DELAY_MS", INT, 0, SP_RANGE(0, 120000), \
+      SHUTDOWN_DELAY, "on SIGTERM, not ready at once but still taking sales this long, each "  \
+      "connection closed after its answer, before intake stops (Kubernetes: the time for the " \
+      "Service's endpoints to drop the pod; a second signal cuts it short)")
 
 /* Where a program reads the product catalog from: an OCI artifact in a registry (catalog.h,
  * docs/catalog.md). Empty values: no catalog, anonymous pulls, the system's CAs. */
@@ -136,6 +140,11 @@
       "inside the bridge's deadline)")                                                       \
     X(linger_ms, "linger-ms", "KAFKA_LINGER_MS", INT, 5, SP_RANGE(0, 900000), NONE,          \
       "how long the producer waits to fill a batch")                                         \
+    X(max_connection_age_ms, "max-connection-age-ms", "MAX_CONNECTION_AGE_MS", INT, 10000,   \
+      SP_RANGE(0, 86400000), NONE,                                                           \
+      "a client connection older than this gets a GOAWAY (its calls in flight are still "    \
+      "answered), so the bridge resolves the writers' Service again and spreads calls over " \
+      "writer pods added since (0: never)")                                                  \
     SP_OPTION_LOG_LEVEL(X)                                                                   \
     X(instance, "instance", "INSTANCE", STRING, NULL, SP_ANY, NONE,                          \
       "name of this writer in logs and the Kafka client id (empty: the host name, which "    \

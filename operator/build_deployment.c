@@ -3,6 +3,7 @@
  * requests/limits and the restricted pod security profile (non-root, read-only root file
  * system, no capabilities, no privilege escalation, seccomp RuntimeDefault). */
 #include "build.h"
+#include "contract.h"
 #include "env.h"
 #include "infra.h"
 
@@ -149,12 +150,23 @@ static void container(struct jb *b, cJSON *containers, const struct pipeline *p,
         mount(b, mounts, "kafka-ca", BUILD_KAFKA_CA_DIR, true);
 }
 
+/* Long enough for the worker's own SIGTERM sequence: an intake's lame-duck delay, its deadline
+ * for the sales in flight (+1 s), the forwarder's stop (5 s), and a margin; at least 30 s. */
+static int grace_seconds(const struct pipeline *p, const struct component *c)
+{
+    long deadline_ms = c->type == COMP_API      ? p->api.timeout_ms
+                     : c->type == COMP_BRIDGE   ? SP_DEADLINE_BRIDGE_MS(p->api.timeout_ms)
+                                                : 0;
+    long s = deadline_ms ? (BUILD_SHUTDOWN_DELAY_MS + deadline_ms + 999) / 1000 + 1 + 5 + 5 : 0;
+    return s > 30 ? (int)s : 30;
+}
+
 static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
                      const struct component *c)
 {
     jb_bool(b, spec, "automountServiceAccountToken", false);  /* workers never call the API */
     jb_bool(b, spec, "enableServiceLinks", false);
-    jb_int(b, spec, "terminationGracePeriodSeconds", 30);
+    jb_int(b, spec, "terminationGracePeriodSeconds", grace_seconds(p, c));
     if (*p->pull_secret)
         jb_str(b, jb_obj(b, jb_arr(b, spec, "imagePullSecrets"), NULL), "name", p->pull_secret);
     cJSON *sc = jb_obj(b, spec, "securityContext");

@@ -115,6 +115,8 @@ int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, si
         return lower(p->kafka.security.protocol, buf, cap);
     case SP_FROM_KAFKA_SASL_MECHANISM:
         return fits(snprintf(buf, cap, "%s", p->kafka.security.sasl_mechanism), cap);
+    case SP_FROM_SHUTDOWN_DELAY:
+        return fits(snprintf(buf, cap, "%d", BUILD_SHUTDOWN_DELAY_MS), cap);
     case SP_FROM_KAFKA_CA:   /* mounted by build_deployment.c */
         return fits(snprintf(buf, cap, "%s", BUILD_KAFKA_CA_DIR "/ca.crt"), cap);
     }

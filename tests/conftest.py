@@ -9,7 +9,13 @@ import pytest
 
 from harness import *  # noqa: F401,F403  (fixtures below and older tests use these names)
 from harness import ROOT, Kafka, Valkey, Worker
-from nodekit import CLUSTER_SH, Node, cluster_env, host_snapshot
+from nodekit import Node, NodeError, running_node
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that need the machine's one node (tests/node, tests/e2e) run last, together:
+    the session's node is then up only while they run."""
+    items.sort(key=lambda item: "node" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture
@@ -80,24 +86,14 @@ def valkey_clean(valkey):
 
 @pytest.fixture(scope="session")
 def node(tmp_path_factory):
-    """The cluster with its real node, shared by every test that runs pods (nodekit.py)."""
+    """The cluster with its real node, shared by every test that runs pods (nodekit.py):
+    SP_TEST_NODE_DIR's if set (left running), else one started here and stopped at the end."""
     reuse = os.environ.get("SP_TEST_NODE_DIR")
     if reuse:
         yield Node(reuse)
         return
-    state = tmp_path_factory.mktemp("node")
-    env = cluster_env(state)
-    before = host_snapshot(state)
     try:
-        up = subprocess.run([str(CLUSTER_SH), "up", "--node"], env=env, capture_output=True,
-                            text=True, timeout=3600)
-        if up.returncode != 0:
-            pytest.fail(f"scripts/cluster.sh up --node failed:\n{up.stderr[-6000:]}")
-        yield Node(state)
-    finally:
-        down = subprocess.run([str(CLUSTER_SH), "down"], env=env, capture_output=True, text=True,
-                              timeout=300)
-    assert down.returncode == 0, f"scripts/cluster.sh down failed:\n{down.stderr[-4000:]}"
-    after = host_snapshot(state)
-    left = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
-    assert not left, f"the node left things behind (before, after): {left}"
+        with running_node(tmp_path_factory.mktemp("node")) as n:
+            yield n
+    except NodeError as e:
+        pytest.fail(str(e))

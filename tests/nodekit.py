@@ -8,6 +8,7 @@ pods (tests/node, tests/e2e) shares the one session node.
 
 The session also checks that `down` leaves the host as `up` found it: mounts, network links,
 iptables chains, kubepods cgroups, sysctls, the host folders the kubelet and containerd use."""
+import contextlib
 import glob
 import json
 import os
@@ -92,3 +93,31 @@ def cluster_env(state):
                 SP_ETCD_PEER_PORT=str(free_port()), SP_SCHEDULER_PORT=str(free_port()),
                 SP_METRICS_SERVER_PORT=str(free_port()), SP_DNS_PORT=str(free_port()),
                 SP_DNS_READY_PORT=str(free_port()), SP_CLUSTER_TIMEOUT="300")
+
+
+class NodeError(Exception):
+    """`cluster.sh up --node` or `down` failed, or `down` left something behind."""
+
+
+@contextlib.contextmanager
+def running_node(state):
+    """`cluster.sh up --node` in the state folder `state` (on free ports) for the block, then
+    `down`, even on failure; then checks that the host is as `up` found it (NodeError)."""
+    env = cluster_env(state)
+    before = host_snapshot(state)
+    try:
+        up = subprocess.run([str(CLUSTER_SH), "up", "--node"], env=env, capture_output=True,
+                            text=True, timeout=3600)
+        if up.returncode != 0:
+            raise NodeError(f"scripts/cluster.sh up --node failed:\n{up.stderr[-6000:]}")
+        yield Node(state)
+    finally:
+        down = subprocess.run([str(CLUSTER_SH), "down"], env=env, capture_output=True, text=True,
+                              timeout=300)
+    if down.returncode != 0:
+        raise NodeError(f"scripts/cluster.sh down failed:\n{down.stderr[-4000:]}")
+    after = host_snapshot(state)
+    left = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    if left:
+        raise NodeError(f"the node left things behind (before, after): {left}")
+

@@ -7,39 +7,26 @@ Kafka once."""
 import contextlib
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
-from harness import BIN_DIR, ROOT, SANITIZER_ENV, process_gone, wait_until
+from harness import BIN_DIR, ROOT, SANITIZER_ENV, free_port_base, process_gone, topic_sale_ids, wait_until
 
 LOCUST_SECONDS = int(os.environ.get("SP_TEST_LOCUST_SECONDS", "30"))
 
 
-def port_base():
-    """A base whose offsets (see local.sh) are all free on loopback."""
-    offsets = [51, 52, 53, 80, 81, 91, 92, 93, 95, 379, 380, 1092, 1093]
-    for _ in range(50):
-        base = random.randrange(20000, 40000, 100)
-        try:
-            for off in offsets:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
+# Every part's offset from SP_PORT_BASE in scripts/local.sh.
+LOCAL_OFFSETS = [51, 52, 53, 80, 81, 91, 92, 93, 95, 379, 380, 1092, 1093]
 
 
 class Stack:
     def __init__(self, state_dir):
         self.dir = state_dir
         self.env = dict(os.environ, **SANITIZER_ENV, SP_LOCAL_DIR=str(state_dir),
-                        SP_PORT_BASE=str(port_base()), SP_BIN_DIR=str(BIN_DIR))
+                        SP_PORT_BASE=str(free_port_base(LOCAL_OFFSETS)), SP_BIN_DIR=str(BIN_DIR))
 
     def local(self, *args):
         subprocess.run([str(ROOT / "scripts" / "local.sh"), *args], env=self.env, check=True,
@@ -106,26 +93,8 @@ def run_locust(stack, tmp_path, seconds, invalid_share, during=None):
 
 
 def kafka_sale_ids(stack):
-    """Every record's sale-id header in the topic (read with a real Kafka consumer)."""
-    from confluent_kafka import Consumer, TopicPartition
     v = stack.vars()
-    c = Consumer({"bootstrap.servers": v["KAFKA_BROKERS"], "group.id": f"check-{time.monotonic_ns()}",
-                  "enable.auto.commit": False})
-    meta = c.list_topics(v["KAFKA_TOPIC"], timeout=30).topics[v["KAFKA_TOPIC"]]
-    ends = {}
-    for p in meta.partitions:
-        ends[p] = c.get_watermark_offsets(TopicPartition(v["KAFKA_TOPIC"], p), timeout=30)[1]
-    c.assign([TopicPartition(v["KAFKA_TOPIC"], p, 0) for p in meta.partitions])
-    ids, seen = [], {p: 0 for p in ends}
-    deadline = time.monotonic() + 120
-    while any(seen[p] < ends[p] for p in ends) and time.monotonic() < deadline:
-        for m in c.consume(1000, timeout=1.0):
-            if m.error():
-                continue
-            seen[m.partition()] = m.offset() + 1
-            ids.append(dict(m.headers() or [])["sale-id"].decode())
-    c.close()
-    return ids
+    return topic_sale_ids(v["KAFKA_BROKERS"], v["KAFKA_TOPIC"])
 
 
 def wait_counted(stack, expected_at_least):

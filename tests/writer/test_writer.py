@@ -61,7 +61,8 @@ def test_help_lists_every_option():
                       ("kafka-brokers", "KAFKA_BROKERS"), ("topic", "KAFKA_TOPIC"),
                       ("max-in-flight", "MAX_IN_FLIGHT"), ("delivery-timeout-ms", "DELIVERY_TIMEOUT_MS"),
                       ("linger-ms", "KAFKA_LINGER_MS"), ("bind", "BIND_ADDR"),
-                      ("log-level", "LOG_LEVEL"), ("instance", "INSTANCE")]:
+                      ("log-level", "LOG_LEVEL"), ("instance", "INSTANCE"),
+                      ("max-connection-age-ms", "MAX_CONNECTION_AGE_MS")]:
         assert f"--{flag}=" in out.stdout, flag
         assert f"env {env}," in out.stdout, env
 
@@ -90,6 +91,30 @@ def test_sale_is_stored_with_key_value_and_headers(workers, kafka, topic, stubs,
     assert record_count(kafka.bootstrap, topic) == 1
     wait_until(lambda: metric(w, 'sp_writer_requests_total{code="OK"}') == 1, what="OK counted")
     assert metric(w, "sp_writer_request_duration_seconds_count") == 1
+
+
+def _client_ports(grpc_port):
+    """Local ports of the TCP connections made to `grpc_port` that are open or were closed."""
+    out = subprocess.run(["ss", "-tanH", "state", "all", f"( dport = :{grpc_port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split()[3] for line in out.splitlines() if line.strip()}
+
+
+def test_aged_connections_are_replaced_without_failing_a_call(workers, kafka, topic, stubs, channel_for):
+    """--max-connection-age-ms: the writer sends GOAWAY to a client connection older than that
+    (calls in flight still answered), so a stock gRPC client connects again, which is when the
+    bridge resolves its writers' headless Service again and finds new pods. Every call of a
+    steady stream across those reconnections succeeds."""
+    w = start_writer(workers, kafka.bootstrap, topic, "--max-connection-age-ms", "700")
+    port = int(w.target.rsplit(":", 1)[1])
+    stub = sale_stub(stubs, channel_for(w.target))
+    codes = collections.Counter()
+    end = time.monotonic() + 4
+    while time.monotonic() < end:
+        codes[call_code(stub.ProcesarVenta, sale(stubs), timeout=DEADLINE)] += 1
+        time.sleep(0.02)
+    assert set(codes) == {OK}, codes
+    assert len(_client_ports(port)) >= 3, "the client kept one connection: no GOAWAY came"
 
 
 def test_sale_without_sale_id_gets_a_fresh_one(workers, kafka, topic, stubs, channel_for):

@@ -69,8 +69,12 @@ static int run(const char *instance)
         return 1;
     }
     snprintf(address, sizeof address, "%s:%ld", cfg.bind, cfg.grpc_port);
+    /* An aged connection's calls wait at most for Kafka's delivery timeout, which librdkafka
+     * reports up to a second late: the same margin as the deadlines' (contract.h). */
     struct wr_server_options so = {
-        .address = address, .max_in_flight = cfg.max_in_flight, .kafka = kafka};
+        .address = address, .max_in_flight = cfg.max_in_flight, .kafka = kafka,
+        .max_connection_age_ms = cfg.max_connection_age_ms,
+        .max_connection_grace_ms = cfg.delivery_timeout_ms + SP_DEADLINE_MARGIN_MIN_MS};
     if (!(server = wr_server_start(&so, err, sizeof err))) {
         sp_error("start_failed", "%s", err);
         goto done;
