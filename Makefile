@@ -6,6 +6,7 @@
 #   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`)
 #   make valkey-disk     the Valkey VMs' disk (qcow2 + KubeVirt containerDisk) into build/vm/
 #   make valkey-vm-test  boot that disk here (QEMU) as primary and replica (`make test` runs it too)
+#   make fuzz       every libFuzzer harness (tests/fuzz/) for FUZZ_SECONDS each
 #   make images     the container images (buildah, no daemon, nothing pulled); make push sends
 #                   them and the catalog artifact to $REGISTRY (make registry-up: a local one)
 #   make e2e-k8s    the pipeline for real on a local node under the in-cluster operator, with
@@ -32,6 +33,10 @@ ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
 endif
+# SANITIZE=fuzz (with CC=clang): also libFuzzer's coverage instrumentation.
+ifeq ($(SANITIZE),fuzz)
+CFLAGS   += -fsanitize=fuzzer-no-link
+endif
 
 PROGRAMS := api bridge writer consumer salesctl
 PROTOS   := blackfriday health
@@ -48,12 +53,21 @@ COMMON_OBJ := $(call obj_of,$(call lib_src,common)) $(patsubst build/gen/%.c,$(O
 LIBCOMMON  := $(O)/lib/libcommon.a
 
 BINS       := $(PROGRAMS:%=$(O)/bin/%) $(O)/bin/operator
+
+# libFuzzer harnesses: tests/fuzz/<name>_fuzz.c, linked with libcommon.a and the operator's and
+# the consumer's objects (mains excepted), built by clang into build/fuzz/bin/ (see tests/fuzz/README.md).
+FUZZ_SRC     := $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,build/fuzz/bin/%,$(FUZZ_SRC))
+FUZZ_LIB_OBJ := $(call obj_of,$(call lib_src,operator) $(call lib_src,workers/consumer))
+FUZZ_LUA_OBJ := $(call lua_obj,operator) $(call lua_obj,workers/consumer)
+FUZZ_SECONDS ?= 300
+.SECONDARY: $(patsubst tests/fuzz/%.c,build/fuzz/obj/tests/fuzz/%.o,$(FUZZ_SRC))
 UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
-.PHONY: all bins unit-bins asan deps deps-base deps-images test unit-test run up down bench clean \
-        cluster-up cluster-down operator-run valkey-disk valkey-vm-test images push registry-up \
-        registry-down format-check e2e-k8s hpa-demo
+.PHONY: all bins unit-bins asan fuzz-bins fuzz deps deps-base deps-images test unit-test run up \
+        down bench clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test images \
+        push registry-up registry-down format-check e2e-k8s hpa-demo
 all: bins
 bins: $(BINS)
 unit-bins: $(UNIT_BINS)
@@ -115,6 +129,21 @@ $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 asan:
 	$(MAKE) -j2 O=build/asan SANITIZE=1 bins unit-bins
 
+# --- fuzzing ---
+$(O)/obj/tests/fuzz/%.o: CFLAGS += -Ioperator -Iworkers/consumer
+$(O)/bin/%_fuzz: $(O)/obj/tests/fuzz/%_fuzz.o $(FUZZ_LIB_OBJ) $(FUZZ_LUA_OBJ) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(LIBCOMMON) $(LDLIBS)
+
+fuzz-bins:
+	$(MAKE) -j2 O=build/fuzz CC=clang SANITIZE=fuzz $(FUZZ_BINS)
+
+# Each harness for FUZZ_SECONDS (default 300) from the committed corpus; `make test` runs them
+# for a few seconds each.
+fuzz: fuzz-bins
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 # --- installs, tests, the main job ---
 deps:
 	scripts/deps.sh all
@@ -126,6 +155,7 @@ deps-base:
 test: deps
 	$(MAKE) -j2 bins unit-bins
 	$(MAKE) asan
+	$(MAKE) fuzz-bins
 	scripts/test.sh
 
 unit-test: bins unit-bins
@@ -211,6 +241,6 @@ format-check:
 	echo "format-check: every C file matches .clang-format"
 
 clean:
-	rm -rf build/bin build/obj build/lib build/test build/gen build/asan
+	rm -rf build/bin build/obj build/lib build/test build/gen build/asan build/fuzz
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

@@ -54,7 +54,30 @@
     X(shutdown_delay_ms, "shutdown-delay-ms", "SHUTDOWN_DELAY_MS", INT, 0, SP_RANGE(0, 120000), \
       SHUTDOWN_DELAY, "on SIGTERM, not ready at once but still taking sales this long, each "  \
       "connection closed after its answer, before intake stops (Kubernetes: the time for the " \
-      "Service's endpoints to drop the pod; a second signal cuts it short)")
+      "Service's endpoints to drop the pod; a second signal cuts it short)")                 \
+    X(client_connections, "client-connections", "CLIENT_CONNECTIONS", INT, 4096,            \
+      SP_RANGE(1, 1000000), NONE,                                                            \
+      "open client connections (idle keep-alive ones included); past it, a new "             \
+      "connection's request gets 503 + Retry-After + Connection: close. Bounded by the "     \
+      "descriptor limit (RLIMIT_NOFILE)")                                                    \
+    X(client_connections_per_ip, "client-connections-per-ip", "CLIENT_CONNECTIONS_PER_IP",   \
+      INT, 1024, SP_RANGE(0, 1000000), NONE,                                                 \
+      "open connections from one client address; past it 503 as above, and from twice it "  \
+      "on a new connection is closed at accept (0: no limit; behind an ingress, every "     \
+      "connection comes from the ingress controller's pods)")                                \
+    X(header_timeout_ms, "header-timeout-ms", "HEADER_TIMEOUT_MS", INT, 10000,               \
+      SP_RANGE(0, 3600000), NONE,                                                            \
+      "a request's line and headers must be in within this time of the connection's start " \
+      "(kept-alive: of the previous answer plus --idle-timeout-seconds); else the "          \
+      "connection is closed without an answer (0: no limit)")                                \
+    X(body_timeout_ms, "body-timeout-ms", "BODY_TIMEOUT_MS", INT, 10000, SP_RANGE(0, 3600000), \
+      NONE, "a request's body must be in within this time of its headers; else the "        \
+      "connection is closed without an answer (0: no limit). A sale already forwarded is "  \
+      "never cut off")                                                                       \
+    X(idle_timeout_s, "idle-timeout-seconds", "IDLE_TIMEOUT_SECONDS", INT, 60,               \
+      SP_RANGE(0, 86400), NONE,                                                              \
+      "a connection that sends nothing for this long is closed, kept-alive ones between "    \
+      "requests included (0: never)")
 
 /* Where a program reads the product catalog from: an OCI artifact in a registry (catalog.h,
  * docs/catalog.md). Empty values: no catalog, anonymous pulls, the system's CAs. */

@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -29,21 +30,6 @@ int sp_log_level_parse(const char *name)
 int sp_log_enabled(enum sp_log_level level)
 {
     return level >= log_min;
-}
-
-int sp_ratelog_allow(struct sp_ratelog *r, unsigned long *suppressed)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-    if (now < r->next) {
-        r->suppressed++;
-        return 0;
-    }
-    *suppressed = r->suppressed;
-    r->suppressed = 0;
-    r->next = now + 1.0;
-    return 1;
 }
 
 int sp_fail(char *err, size_t cap, const char *fmt, ...)
@@ -102,4 +88,18 @@ void sp_log(enum sp_log_level level, const char *event, const char *fmt, ...)
     /* One write per line so that lines from several threads never interleave. */
     if (write(STDOUT_FILENO, line, n) < 0)
         return;
+}
+
+int sp_ratelog_allow(struct sp_ratelog *r, unsigned long *suppressed)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long next = atomic_load(&r->next_ms);
+    if (now < next || !atomic_compare_exchange_strong(&r->next_ms, &next, now + 1000)) {
+        atomic_fetch_add(&r->suppressed, 1);
+        return 0;
+    }
+    *suppressed = atomic_exchange(&r->suppressed, 0);
+    return 1;
 }

@@ -23,18 +23,18 @@ void sp_log(enum sp_log_level level, const char *event, const char *fmt, ...)
 #define sp_warn(ev, ...) sp_log(SP_LOG_WARN, ev, __VA_ARGS__)
 #define sp_error(ev, ...) sp_log(SP_LOG_ERROR, ev, __VA_ARGS__)
 
+/* At most one line a second of a kind of event that can come in floods (a broker down, Valkey
+ * down, 10,000 slow HTTP clients); thread-safe, lock-free; zero-initialise it. */
+struct sp_ratelog {
+    _Atomic long long next_ms;        /* earliest monotonic time of the next line */
+    _Atomic unsigned long suppressed; /* lines dropped since the last one */
+};
+/* 1 when a line may be logged now, with *suppressed set to how many were dropped before it. */
+int sp_ratelog_allow(struct sp_ratelog *r, unsigned long *suppressed);
+
 /* Writes a formatted reason into the caller's `err` buffer (curl/hiredis style: the code
  * travels with readable text) and returns -1, so that `return sp_fail(...)` reads naturally. */
 int sp_fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* At most one line a second of a kind of event that can come in floods (a broker down, Valkey
- * down). Not thread-safe: one per thread that logs it. */
-struct sp_ratelog {
-    double next;               /* monotonic seconds: earliest time of the next line */
-    unsigned long suppressed;  /* lines dropped since the last one */
-};
-/* 1 when a line may be logged now, with *suppressed set to how many were not; else 0. */
-int sp_ratelog_allow(struct sp_ratelog *r, unsigned long *suppressed);
 
 /* Appends `src` to `dst` (capacity `cap`, NUL-terminated) as JSON string content, without
  * the quotes. Returns the new length; truncates rather than overflow. */

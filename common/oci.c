@@ -381,8 +381,10 @@ int sp_oci_manifest_layer(const char *manifest, size_t len, const char *media_ty
             snprintf(seen + at, sizeof seen - at, "%s%s", at ? ", " : "", lmt->valuestring);
             continue;
         }
+        /* The size is checked before the cast: a double past long long's range is undefined
+         * behaviour (found by tests/fuzz/oci_fuzz.c). */
         if (!cJSON_IsString(d) || !digest_valid(d->valuestring) || !cJSON_IsNumber(sz) ||
-            sz->valuedouble < 0) {
+            !(sz->valuedouble >= 0 && sz->valuedouble <= 9e18)) {
             sp_fail(err, cap, "the %s layer has no sha256 digest or size", media_type);
             goto out;
         }

@@ -156,6 +156,12 @@ static void test_manifest_layer(void **state)
                                            err, sizeof err), -1);
     assert_non_null(strstr(err, "sha256"));
     assert_int_equal(sp_oci_manifest_layer("{", 1, "x", digest, &size, err, sizeof err), -1);
+    /* Found by oci_fuzz: a size past long long's range was cast (undefined behaviour). */
+    const char *huge = "{\"schemaVersion\":2,\"layers\":[{\"mediaType\":\"x\",\"digest\":\"" DIGEST
+                       "\",\"size\":3.6e84}]}";
+    assert_int_equal(sp_oci_manifest_layer(huge, strlen(huge), "x", digest, &size, err,
+                                           sizeof err), -1);
+    assert_non_null(strstr(err, "size"));
 }
 
 static void test_sha256(void **state)

@@ -32,17 +32,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn_guard.h"
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
 #include "signals.h"
 
-#define REST_IDLE_TIMEOUT_S 60u         /* idle keep-alive connections are closed after this */
 #define REST_CONN_MEMORY (8 * 1024)     /* MHD's per-connection pool: headers and read buffer */
 #define REST_DISCARD_MAX (16 * SP_BODY_MAX) /* past this, an oversized body closes the connection */
 #define REST_FREE_CALLS_MAX 1024        /* calls kept for reuse */
+/* Bodies over SP_REST_ANSWER_MAX get a buffer of SP_BODY_MAX; this many at once at most (16 MiB),
+ * so that memory stays bounded whatever the number of connections. A sale is ~100 bytes. */
+#define REST_BIG_BODIES_MAX 256u
+#define REST_RESERVED_FDS 128u          /* descriptors kept for everything but clients */
 
-enum call_state { CALL_READING, CALL_TOO_BIG, CALL_FORWARDED, CALL_ANSWERED };
+enum call_state { CALL_READING, CALL_TOO_BIG, CALL_BUSY, CALL_FORWARDED, CALL_ANSWERED };
 
 struct sp_rest_call {
     struct sp_rest *rest;
@@ -62,8 +66,10 @@ struct sp_rest_call {
 struct sp_rest {
     struct sp_rest_config cfg;
     struct MHD_Daemon *daemon;
+    struct sp_guard *guard;
     int listen_fd;                      /* returned by MHD_quiesce_daemon, closed at free */
     _Atomic unsigned in_flight;
+    _Atomic unsigned big_bodies;        /* calls holding a `big` buffer */
     _Atomic int stopping;
     _Atomic int closing;                /* lame duck: every answer closes its connection */
     pthread_mutex_t free_lock;          /* guards the free list */
@@ -151,9 +157,18 @@ static struct sp_rest_call *call_new(struct sp_rest *r, struct MHD_Connection *c
     return c;
 }
 
+static void big_free(struct sp_rest *r, struct sp_rest_call *c)
+{
+    if (c->big) {
+        free(c->big);
+        c->big = NULL;
+        atomic_fetch_sub(&r->big_bodies, 1);
+    }
+}
+
 static void call_free(struct sp_rest *r, struct sp_rest_call *c)
 {
-    free(c->big);
+    big_free(r, c);
     pthread_mutex_lock(&r->free_lock);
     if (r->free_count < REST_FREE_CALLS_MAX) {
         c->next_free = r->free_calls;
@@ -179,9 +194,9 @@ size_t sp_rest_error_json(char *buf, size_t cap, const char *msg)
 
 /* Queues `body` (copied unless it lives in the call, which outlives the response's use of it:
  * MHD is done sending before it reports the request completed). */
-static enum MHD_Result reply(struct sp_rest *r, struct MHD_Connection *conn,
-                             struct sp_rest_call *c, unsigned status, const char *body,
-                             size_t len)
+static enum MHD_Result reply_closing(struct sp_rest *r, struct MHD_Connection *conn,
+                                     struct sp_rest_call *c, unsigned status, const char *body,
+                                     size_t len, int close_conn)
 {
     int in_call = c && body == c->buf;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -193,7 +208,7 @@ static enum MHD_Result reply(struct sp_rest *r, struct MHD_Connection *conn,
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
-    if (atomic_load_explicit(&r->stopping, memory_order_relaxed) ||
+    if (close_conn || atomic_load_explicit(&r->stopping, memory_order_relaxed) ||
         atomic_load_explicit(&r->closing, memory_order_relaxed))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
@@ -204,12 +219,29 @@ static enum MHD_Result reply(struct sp_rest *r, struct MHD_Connection *conn,
     return ret;
 }
 
+static enum MHD_Result reply(struct sp_rest *r, struct MHD_Connection *conn,
+                             struct sp_rest_call *c, unsigned status, const char *body, size_t len)
+{
+    return reply_closing(r, conn, c, status, body, len, 0);
+}
+
 static enum MHD_Result reply_error(struct sp_rest *r, struct MHD_Connection *conn,
                                    struct sp_rest_call *c, unsigned status, const char *msg)
 {
     char body[256];
     size_t n = sp_rest_error_json(body, sizeof body, msg);
     return reply(r, conn, c, status, body, n);
+}
+
+/* A connection over the connection limits: 503, and the connection ends with the answer. */
+static enum MHD_Result reply_excess(struct sp_rest *r, struct MHD_Connection *conn,
+                                    enum sp_guard_verdict v)
+{
+    char body[256];
+    size_t n = sp_rest_error_json(body, sizeof body, v == SP_GUARD_EXCESS_ADDR
+                                  ? "too many connections from this address"
+                                  : "too many connections");
+    return reply_closing(r, conn, NULL, MHD_HTTP_SERVICE_UNAVAILABLE, body, n, 1);
 }
 
 void sp_rest_complete(struct sp_rest_call *c, unsigned status, const char *body, size_t len)
@@ -272,6 +304,11 @@ static enum MHD_Result on_headers(struct sp_rest *r, struct MHD_Connection *conn
         return reply_error(r, conn, NULL, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
     if (atomic_load(&r->stopping))
         return reply_error(r, conn, NULL, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
+    enum sp_guard_verdict v = sp_guard_headers(conn);
+    if (v == SP_GUARD_DROPPED)
+        return MHD_NO;
+    if (v != SP_GUARD_OK)
+        return reply_excess(r, conn, v);
     if (!is_json(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                              MHD_HTTP_HEADER_CONTENT_TYPE)))
         return reply_error(r, conn, NULL, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
@@ -298,20 +335,28 @@ static enum MHD_Result on_headers(struct sp_rest *r, struct MHD_Connection *conn
 
 /* A piece of the body. Past SP_BODY_MAX the rest is read and dropped (MHD cannot answer in the
  * middle of an upload), and far past it the connection is closed. */
-static enum MHD_Result on_upload(struct sp_rest_call *c, const char *data, size_t n)
+static enum MHD_Result on_upload(struct sp_rest *r, struct sp_rest_call *c, const char *data,
+                                 size_t n)
 {
+    if (sp_guard_body_late(c->conn))
+        return MHD_NO;     /* a trickled body: the connection is closed */
     size_t total = c->len + n;
     if (atomic_load_explicit(&c->state, memory_order_relaxed) == CALL_READING) {
         if (total > SP_BODY_MAX) {
             atomic_store_explicit(&c->state, CALL_TOO_BIG, memory_order_relaxed);
-            free(c->big);
-            c->big = NULL;
+            big_free(r, c);
         } else if (total > sizeof c->buf && !c->big) {
-            if (!(c->big = malloc(SP_BODY_MAX)))
+            if (atomic_fetch_add(&r->big_bodies, 1) >= REST_BIG_BODIES_MAX) {
+                atomic_fetch_sub(&r->big_bodies, 1);
+                atomic_store_explicit(&c->state, CALL_BUSY, memory_order_relaxed);
+            } else if (!(c->big = malloc(SP_BODY_MAX))) {
+                atomic_fetch_sub(&r->big_bodies, 1);
                 return MHD_NO;
-            memcpy(c->big, c->buf, c->len);
+            } else {
+                memcpy(c->big, c->buf, c->len);
+            }
         }
-        if (total <= SP_BODY_MAX)
+        if (total <= SP_BODY_MAX && atomic_load_explicit(&c->state, memory_order_relaxed) == CALL_READING)
             memcpy((c->big ? c->big : c->buf) + c->len, data, n);
     }
     c->len = total;
@@ -337,8 +382,7 @@ static enum MHD_Result on_body(struct sp_rest *r, struct sp_rest_call *c)
     struct sp_sale sale;
     struct sp_sale_error err;
     int bad = sp_sale_parse_json(c->big ? c->big : c->buf, c->len, &sale, &err);
-    free(c->big);
-    c->big = NULL;
+    big_free(r, c);
     if (bad) {
         char body[256];
         size_t n = sp_sale_error_json(&err, body, sizeof body);
@@ -347,6 +391,10 @@ static enum MHD_Result on_body(struct sp_rest *r, struct sp_rest_call *c)
     const char *refused = admit(r);
     if (refused)
         return reply_error(r, c->conn, c, MHD_HTTP_SERVICE_UNAVAILABLE, refused);
+    if (!sp_guard_forward(c->conn)) {
+        atomic_fetch_sub(&r->in_flight, 1);   /* cut off for slowness meanwhile: not forwarded */
+        return MHD_NO;
+    }
     c->admitted = 1;
     if (!c->sale_id[0])
         sp_sale_id_new(c->sale_id);
@@ -368,13 +416,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
-        return on_upload(c, upload, n);
+        return on_upload(r, c, upload, n);
     }
     switch (atomic_load_explicit(&c->state, memory_order_acquire)) {
     case CALL_READING:
         return on_body(r, c);
     case CALL_TOO_BIG:
         return reply_error(r, conn, c, MHD_HTTP_CONTENT_TOO_LARGE, "body over 65536 bytes");
+    case CALL_BUSY:
+        return reply_error(r, conn, c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                           "too many large bodies at once");
     case CALL_ANSWERED:
         return reply(r, conn, c, c->status, c->buf, c->answer_len);
     default:
@@ -387,9 +438,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)conn, (void)why;
+    (void)why;
     struct sp_rest *r = cls;
     struct sp_rest_call *c = *state;
+    sp_guard_request_done(conn);
     if (!c)
         return;
     *state = NULL;
@@ -402,25 +454,44 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     call_free(r, c);
 }
 
+/* MHD's messages are mostly about single clients (one that hangs up, or is cut off for being
+ * slow): at most one a second, so that 10,000 slow clients do not flood the log. */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    static struct sp_ratelog rate;
+    unsigned long suppressed;
     (void)cls;
+    if (!sp_ratelog_allow(&rate, &suppressed))
+        return;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    sp_warn("httpd", "%s", msg);
+    sp_warn("httpd", "%s (%lu more suppressed)", msg, suppressed);
 }
 
 /* --- life cycle --- */
 
-/* The connection limit is only reachable if the descriptor limit allows it. */
-static void raise_fd_limit(void)
+/* Raises the descriptor limit to its hard limit and fits the connection limits into it: MHD
+ * cannot accept past it, and it would spin on a listening socket it cannot accept from. */
+static void fit_fd_limit(struct sp_rest_config *cfg, struct sp_guard_config *gc)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
     }
+    rlim_t reserve = REST_RESERVED_FDS + cfg->reserved_fds;
+    rlim_t room = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 1;
+    if (rl.rlim_cur == RLIM_INFINITY || sp_guard_hard_limit(gc) <= room)
+        return;
+    unsigned fit = (unsigned)(room * 4 / 5);    /* the hard limit adds at least a quarter */
+    sp_warn("fd_limit", "descriptor limit %llu (%u kept for other uses) allows %u client "
+            "connections, not %u: using %u", (unsigned long long)rl.rlim_cur, (unsigned)reserve,
+            fit ? fit : 1, gc->max_connections, fit ? fit : 1);
+    gc->max_connections = fit ? fit : 1;
 }
 
 struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg)
@@ -435,7 +506,16 @@ struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg)
         return NULL;
     r->cfg = *cfg;
     r->listen_fd = -1;
-    raise_fd_limit();
+    struct sp_guard_config gcfg = {
+        .max_connections = cfg->client_connections ? cfg->client_connections : 1,
+        .max_per_addr = cfg->client_connections_per_ip,
+        .header_timeout_ms = cfg->header_timeout_ms, .body_timeout_ms = cfg->body_timeout_ms,
+        .idle_timeout_s = cfg->idle_timeout_s};
+    fit_fd_limit(&r->cfg, &gcfg);
+    if (!(r->guard = sp_guard_new(&gcfg))) {
+        free(r);
+        return NULL;
+    }
     pthread_mutex_init(&r->free_lock, NULL);
     metrics_register(r);
     /* MHD warns about a pool of one, so the pool option is given only for two or more. */
@@ -445,15 +525,17 @@ struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg)
     r->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
-        cfg->port, NULL, NULL, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        cfg->port, sp_guard_accept, r->guard, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_ARRAY, pool,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, REST_IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, sp_guard_hard_limit(&gcfg),
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REST_CONN_MEMORY,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+        MHD_OPTION_NOTIFY_CONNECTION, sp_guard_notify, r->guard,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_END);
     if (!r->daemon) {
         sp_error("listen_failed", "cannot listen on %s:%u", cfg->bind_addr, (unsigned)cfg->port);
+        sp_guard_free(r->guard);
         pthread_mutex_destroy(&r->free_lock);
         free(r);
         return NULL;
@@ -493,6 +575,7 @@ void sp_rest_free(struct sp_rest *r)
     if (!r)
         return;
     MHD_stop_daemon(r->daemon);
+    sp_guard_free(r->guard);     /* after the daemon: its connections are closed by now */
     if (r->listen_fd >= 0)
         close(r->listen_fd);
     for (struct sp_rest_call *c = r->free_calls, *next; c; c = next) {

@@ -44,11 +44,27 @@ struct sp_rest_config {
     uint16_t port;
     unsigned threads;            /* daemon threads (thread pool size) */
     unsigned max_in_flight;      /* admitted sales not yet answered */
-    unsigned max_connections;    /* open client connections, idle keep-alive ones included */
+    /* Client connections (conn_guard.h): admitted at once, idle keep-alive ones included, and
+     * from one address (0: no limit); past either, 503 + Connection: close. */
+    unsigned client_connections, client_connections_per_ip;
+    unsigned header_timeout_ms;  /* request line + headers in; 0: none */
+    unsigned body_timeout_ms;    /* body in, from the headers; 0: none */
+    unsigned idle_timeout_s;     /* idle connection closed (keep-alive); 0: never */
+    unsigned reserved_fds;       /* descriptors the program needs besides client connections */
     int sale_id_from_header;     /* 1: take X-Sale-Id (bridge); 0: always make a new id (api) */
     sp_rest_forward_fn *forward;
     void *forward_arg;
 };
+
+/* The sp_rest_config fields the intake's options set (SP_INTAKE_OPTIONS in contract.h), as
+ * designated initialisers, from a program's option struct `o`. */
+#define SP_REST_CONFIG_FROM(o)                                                               \
+    .threads = (unsigned)(o)->threads, .max_in_flight = (unsigned)(o)->max_in_flight,        \
+    .client_connections = (unsigned)(o)->client_connections,                                 \
+    .client_connections_per_ip = (unsigned)(o)->client_connections_per_ip,                   \
+    .header_timeout_ms = (unsigned)(o)->header_timeout_ms,                                   \
+    .body_timeout_ms = (unsigned)(o)->body_timeout_ms,                                       \
+    .idle_timeout_s = (unsigned)(o)->idle_timeout_s
 
 /* Starts listening. NULL on failure, with the reason logged. Registers the intake metrics, so
  * at most one server per process. */

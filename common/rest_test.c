@@ -1,7 +1,10 @@
 /* rest_test.c - the suspend/resume life of a sale in the REST intake: answered at once on the
  * daemon thread, later from other threads, after its client hung up, past the in-flight bound,
- * and at shutdown. Run under ASan, a race shows up as a use-after-free or a leak. */
+ * past every client timeout, and at shutdown; trickling clients cut off by the deadlines. Run under ASan, a race shows up as a use-after-free or a leak. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -19,6 +23,8 @@
 
 #define MAX_IN_FLIGHT 8
 #define HELD_MAX 64
+#define HEADER_TIMEOUT_MS 300
+#define BODY_TIMEOUT_MS 300
 
 enum mode { ANSWER_NOW, ANSWER_FROM_THREAD, HOLD };
 
@@ -240,6 +246,72 @@ static void test_bound_refuses_at_once(void **state)
     assert_int_equal(sp_rest_drain(t.rest, 5), 0);
 }
 
+/* A sale held past every client timeout (headers, body, idle) is still answered: a suspended
+ * connection owes its answer. */
+static void test_held_sale_outlives_the_timeouts(void **state)
+{
+    (void)state;
+    atomic_store(&t.mode, HOLD);
+    struct reply r = {0};
+    pthread_t th;
+    start_posts(&th, &r, 1);
+    wait_held(1);
+    sleep_ms(4 * HEADER_TIMEOUT_MS + 1200);    /* past the idle timeout (1 s) too */
+    release_held(202);
+    join_posts(&th, 1);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 202);
+    assert_int_equal(sp_rest_drain(t.rest, 5), 0);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Sends `first`, then one byte of `trickle` every 50 ms, until the server ends the connection;
+ * returns the seconds that took (or -1 past 5 s). */
+static double trickle_until_closed(const char *first, const char *trickle)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(sp_rest_port(t.rest))};
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    struct timeval tv = {.tv_usec = 50 * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    double start = now_s(), took = -1;
+    assert_int_equal(send(fd, first, strlen(first), MSG_NOSIGNAL), (ssize_t)strlen(first));
+    for (size_t i = 0; now_s() - start < 5; i++) {
+        char c;
+        ssize_t n = recv(fd, &c, 1, 0);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            took = now_s() - start;
+            break;
+        }
+        assert_true(n < 0);   /* no answer is ever sent */
+        if (send(fd, trickle + i % strlen(trickle), 1, MSG_NOSIGNAL) < 0) {
+            took = now_s() - start;
+            break;
+        }
+    }
+    close(fd);
+    return took;
+}
+
+/* A byte every 50 ms keeps MHD's idle timeout away forever; the deadlines do not move. */
+static void test_trickling_clients_are_cut_off(void **state)
+{
+    (void)state;
+    double headers = trickle_until_closed("POST /ventas HTTP/1.1\r\nHost: x\r\n", "X-Slow: a\r\n");
+    double body = trickle_until_closed("POST /ventas HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                       "application/json\r\nContent-Length: 500\r\n\r\n", " ");
+    assert_true(headers >= HEADER_TIMEOUT_MS / 1e3 * 0.9 && headers < HEADER_TIMEOUT_MS / 1e3 + 0.5);
+    assert_true(body >= BODY_TIMEOUT_MS / 1e3 * 0.9 && body < BODY_TIMEOUT_MS / 1e3 + 0.5);
+}
+
 static void stop_forwarder(void *arg)
 {
     (void)arg;
@@ -268,7 +340,9 @@ static int setup(void **state)
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     struct sp_rest_config cfg = {.bind_addr = "127.0.0.1", .port = 0, .threads = 2,
-                                 .max_in_flight = MAX_IN_FLIGHT, .max_connections = 256,
+                                 .max_in_flight = MAX_IN_FLIGHT, .client_connections = 256,
+                                 .header_timeout_ms = HEADER_TIMEOUT_MS,
+                                 .body_timeout_ms = BODY_TIMEOUT_MS, .idle_timeout_s = 1,
                                  .forward = forward};
     t.rest = sp_rest_start(&cfg);
     if (!t.rest)
@@ -293,6 +367,8 @@ int main(void)
         cmocka_unit_test(test_answered_from_other_threads),
         cmocka_unit_test(test_client_gone_while_suspended),
         cmocka_unit_test(test_bound_refuses_at_once),
+        cmocka_unit_test(test_held_sale_outlives_the_timeouts),
+        cmocka_unit_test(test_trickling_clients_are_cut_off),
         cmocka_unit_test(test_shutdown_with_sales_held),
     };
     return cmocka_run_group_tests_name("rest", tests, setup, teardown);

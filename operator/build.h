@@ -39,6 +39,9 @@ cJSON *build_object(struct jb *b, const struct pipeline *p, enum kind_id kind, c
  * object): such objects carry OP_PIPELINE_NS_LABEL instead (kinds.h). */
 cJSON *build_object_in(struct jb *b, const struct pipeline *p, enum kind_id kind, const char *ns,
                        const char *name, const char *component, const char *app);
+/* Whether a live object (or its metadata) carries the controller reference build_object writes
+ * for the pipeline of `uid`: the objects the operator made, as opposed to the user's. */
+bool build_controlled_by(const cJSON *obj, const char *uid);
 /* The labels that select a component's pods (stable: Deployment selectors are immutable). */
 void build_selector_labels(struct jb *b, cJSON *dst, const struct pipeline *p,
                            const char *component, const char *app);
@@ -56,6 +59,11 @@ cJSON *build_service(const struct pipeline *p, const struct component *c);
 cJSON *build_hpa(const struct pipeline *p);
 /* build_ingress.c: NGINX Ingress, path /ventas to the api Service. */
 cJSON *build_ingress(const struct pipeline *p);
+/* build_netpol.c: one NetworkPolicy per target, with spec.networkPolicies. Valkey's is put in
+ * `valkey_ns`, the namespace of the Valkey VMs; the consumer's egress points there. */
+enum netpol_target { NETPOL_API, NETPOL_BRIDGE, NETPOL_WRITERS, NETPOL_CONSUMER, NETPOL_VALKEY,
+                     NETPOL_COUNT };
+cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *valkey_ns);
 
 /* build_kafka.c: Strimzi objects (docs/operator-infra.md). */
 cJSON *build_kafka(const struct pipeline *p);          /* only when spec.kafka.managed */

@@ -330,7 +330,7 @@ static void test_desired_deterministic(void **state)
     struct desired a, b;
     assert_int_equal(desired_build(&sample, PW, &a), 0);
     assert_int_equal(desired_build(&sample, PW, &b), 0);
-    assert_int_equal(a.n, 2 * 5 + 2 + INFRA_OBJECTS);
+    assert_int_equal(a.n, 2 * 5 + 2 + NETPOL_COUNT + INFRA_OBJECTS);
     assert_int_equal(a.objs[0].kind, KIND_SECRET);
     assert_int_equal(a.objs[3].kind, KIND_KAFKA);
     assert_int_equal(a.objs[a.n - 1].kind, KIND_SECRET);
@@ -352,9 +352,11 @@ static void test_desired_deterministic(void **state)
     p.kafka.managed = false;
     p.valkey.replicas = 1;
     p.valkey.persistence = false;
+    p.netpol.enabled = false;
     assert_int_equal(desired_build(&p, PW, &a), 0);
     assert_int_equal(a.n, 2 * 4 + 1 + INFRA_OBJECTS - 2 - 1 - 1);
     assert_false(desired_has(&a, KIND_KAFKA, "blackfriday", "black-friday"));
+    assert_false(desired_has(&a, KIND_NETPOL, "blackfriday", "black-friday-api"));
     desired_free(&a);
 }
 
@@ -382,8 +384,25 @@ static void test_external_kafka_and_valkey(void **state)
         if (k == KIND_SECRET)   /* only Grafana's data source */
             assert_string_equal(d.objs[i].name, "black-friday-grafana-datasource");
     }
-    assert_int_equal(d.n, 2 * 5 + 2 + 3);   /* workers, HPA, Ingress, 2 dashboards + source */
+    /* workers, HPA, Ingress, 2 dashboards + source, the NetworkPolicies but Valkey's */
+    assert_int_equal(d.n, 2 * 5 + 2 + 3 + NETPOL_COUNT - 1);
+    assert_false(desired_has(&d, KIND_NETPOL, "", "black-friday-valkey"));
     desired_free(&d);
+    /* Egress to them: Kafka's bootstrap port anywhere (its brokers advertise their own
+     * addresses), Valkey's address and port. */
+    struct pipeline q = p;
+    snprintf(q.kafka.bootstrap_servers, sizeof q.kafka.bootstrap_servers, "b-1.k:9096,b-2.k:9096,b-3.k:9094");
+    cJSON *np = build_netpol(&q, NETPOL_WRITERS, "");
+    assert_int_equal((int)n_at(np, "spec.egress.1.ports.0.port"), 9096);
+    assert_null(at(np, "spec.egress.1.to"));
+    assert_int_equal((int)n_at(np, "spec.egress.2.ports.0.port"), 9094);
+    assert_null(at(np, "spec.egress.3"));
+    cJSON_Delete(np);
+    np = build_netpol(&q, NETPOL_CONSUMER, "");
+    assert_int_equal((int)n_at(np, "spec.egress.3.ports.0.port"), 6379);
+    assert_string_equal(s_at(np, "spec.egress.3.to.0.ipBlock.cidr"), "10.244.0.1/32");
+    assert_null(at(np, "spec.egress.4"));
+    cJSON_Delete(np);
 
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&p, cs);
@@ -435,6 +454,138 @@ static void test_host_and_version(void **state)
     cJSON_Delete(d);
 }
 
+/* The namespace and pod selector of peer `i` of rule `rule` ("spec.ingress.0"). */
+static void check_peer(const cJSON *o, const char *rule, int i, const char *ns, const char *app)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s.%s.%d", rule, strstr(rule, "ingress") ? "from" : "to", i);
+    const cJSON *peer = at(o, path);
+    assert_non_null(peer);
+    const cJSON *nsl = at(peer, "namespaceSelector.matchLabels"), *pods = at(peer, "podSelector.matchLabels");
+    if (ns)
+        assert_string_equal(key(nsl, "kubernetes.io/metadata.name"), ns);
+    else
+        assert_null(nsl);
+    if (app) {
+        assert_string_equal(key(pods, "app.kubernetes.io/name"), app);
+        if (strcmp(app, "grafana"))
+            assert_string_equal(key(pods, "app.kubernetes.io/instance"), "black-friday");
+    } else {
+        assert_null(pods);
+    }
+}
+
+static void check_port(const cJSON *o, const char *rule, int i, int port, const char *protocol)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s.ports.%d.port", rule, i);
+    assert_int_equal((int)n_at(o, path), port);
+    snprintf(path, sizeof path, "%s.ports.%d.protocol", rule, i);
+    assert_string_equal(s_at(o, path), protocol);
+}
+
+static void check_policy(const cJSON *o, const char *name, const char *app, bool egress)
+{
+    assert_string_equal(s_at(o, "apiVersion"), "networking.k8s.io/v1");
+    assert_string_equal(s_at(o, "kind"), "NetworkPolicy");
+    assert_string_equal(s_at(o, "metadata.name"), name);
+    if (!strcmp(s_at(o, "metadata.namespace"), "blackfriday"))   /* owned, or labelled elsewhere */
+        assert_string_equal(s_at(o, "metadata.ownerReferences.0.kind"), "SalesPipeline");
+    else
+        assert_string_equal(key(at(o, "metadata.labels"), OP_PIPELINE_NS_LABEL), "blackfriday");
+    const cJSON *sel = at(o, "spec.podSelector.matchLabels");
+    assert_string_equal(key(sel, "app.kubernetes.io/name"), app);
+    assert_string_equal(key(sel, "app.kubernetes.io/instance"), "black-friday");
+    assert_string_equal(s_at(o, "spec.policyTypes.0"), "Ingress");
+    if (egress) {
+        assert_string_equal(s_at(o, "spec.policyTypes.1"), "Egress");
+        check_port(o, "spec.egress.0", 0, 53, "UDP");     /* DNS, anywhere */
+        check_port(o, "spec.egress.0", 1, 53, "TCP");
+        assert_null(at(o, "spec.egress.0.to"));
+    } else {
+        assert_null(at(o, "spec.policyTypes.1"));
+    }
+}
+
+static void test_network_policies(void **state)
+{
+    (void)state;
+    cJSON *o = build_netpol(&sample, NETPOL_API, sample.ns);
+    check_policy(o, "black-friday-api", "api", true);
+    check_peer(o, "spec.ingress.0", 0, "ingress-nginx", NULL);       /* the ingress controller */
+    check_port(o, "spec.ingress.0", 0, 8080, "TCP");
+    check_peer(o, "spec.ingress.1", 0, "monitoring", NULL);          /* /metrics */
+    check_port(o, "spec.ingress.1", 0, 8080, "TCP");
+    assert_null(at(o, "spec.ingress.2"));
+    check_peer(o, "spec.egress.1", 0, NULL, "bridge");
+    check_port(o, "spec.egress.1", 0, 8081, "TCP");
+    /* The catalog's registry (spec.catalog.artifact 10.128.0.5:5000/...): that address alone. */
+    check_port(o, "spec.egress.2", 0, 5000, "TCP");
+    assert_string_equal(s_at(o, "spec.egress.2.to.0.ipBlock.cidr"), "10.128.0.5/32");
+    assert_null(at(o, "spec.egress.3"));
+    cJSON_Delete(o);
+    struct pipeline named = sample;   /* a host name cannot be named: its port, anywhere */
+    snprintf(named.catalog, sizeof named.catalog, "zot.example.com/blackfriday/catalog:v1");
+    o = build_netpol(&named, NETPOL_API, named.ns);
+    check_port(o, "spec.egress.2", 0, 443, "TCP");
+    assert_null(at(o, "spec.egress.2.to"));
+    cJSON_Delete(o);
+    named.catalog[0] = '\0';           /* no catalog: the bridge and DNS only */
+    o = build_netpol(&named, NETPOL_API, named.ns);
+    assert_null(at(o, "spec.egress.2"));
+    cJSON_Delete(o);
+
+    o = build_netpol(&sample, NETPOL_BRIDGE, sample.ns);
+    check_policy(o, "black-friday-bridge", "bridge", true);
+    check_peer(o, "spec.ingress.0", 0, NULL, "api");
+    check_port(o, "spec.ingress.0", 0, 8081, "TCP");
+    check_peer(o, "spec.ingress.1", 0, "monitoring", NULL);
+    check_peer(o, "spec.egress.1", 0, NULL, "writer");
+    check_port(o, "spec.egress.1", 0, 50051, "TCP");
+    cJSON_Delete(o);
+
+    o = build_netpol(&sample, NETPOL_WRITERS, sample.ns);
+    check_policy(o, "black-friday-writers", "writer", true);     /* every writer group */
+    check_peer(o, "spec.ingress.0", 0, NULL, "bridge");
+    check_port(o, "spec.ingress.0", 0, 50051, "TCP");
+    check_peer(o, "spec.ingress.1", 0, "monitoring", NULL);
+    check_port(o, "spec.ingress.1", 0, 9091, "TCP");
+    check_port(o, "spec.egress.1", 0, 9092, "TCP");
+    assert_string_equal(key(at(o, "spec.egress.1.to.0.podSelector.matchLabels"), "strimzi.io/cluster"),
+                        "black-friday");
+    cJSON_Delete(o);
+
+    /* Valkey elsewhere (a data namespace): its policy goes there, the consumer's egress follows. */
+    o = build_netpol(&sample, NETPOL_CONSUMER, "blackfriday-data");
+    check_policy(o, "black-friday-consumer", "consumer", true);
+    check_peer(o, "spec.ingress.0", 0, "monitoring", NULL);
+    check_port(o, "spec.ingress.0", 0, 9092, "TCP");
+    assert_null(at(o, "spec.ingress.1"));
+    check_port(o, "spec.egress.1", 0, 9092, "TCP");          /* Kafka */
+    check_peer(o, "spec.egress.2", 0, "blackfriday-data", "valkey");
+    check_port(o, "spec.egress.2", 0, 6379, "TCP");
+    cJSON_Delete(o);
+
+    o = build_netpol(&sample, NETPOL_VALKEY, "blackfriday-data");
+    check_policy(o, "black-friday-valkey", "valkey", false);
+    assert_string_equal(s_at(o, "metadata.namespace"), "blackfriday-data");
+    check_port(o, "spec.ingress.0", 0, 6379, "TCP");
+    check_peer(o, "spec.ingress.0", 0, "blackfriday", "consumer");
+    check_peer(o, "spec.ingress.0", 1, "monitoring", "grafana");
+    check_peer(o, "spec.ingress.0", 2, NULL, "valkey");         /* replication */
+    assert_null(at(o, "spec.ingress.1"));
+    cJSON_Delete(o);
+
+    /* The namespaces come from the spec. */
+    struct pipeline p = sample;
+    snprintf(p.netpol.ingress_ns, sizeof p.netpol.ingress_ns, "traefik");
+    snprintf(p.netpol.monitoring_ns, sizeof p.netpol.monitoring_ns, "observability");
+    o = build_netpol(&p, NETPOL_API, p.ns);
+    check_peer(o, "spec.ingress.0", 0, "traefik", NULL);
+    check_peer(o, "spec.ingress.1", 0, "observability", NULL);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_desired_deterministic),
         cmocka_unit_test(test_host_and_version),
         cmocka_unit_test(test_external_kafka_and_valkey),
+        cmocka_unit_test(test_network_policies),
     };
     return cmocka_run_group_tests(tests, load_sample, NULL);
 }

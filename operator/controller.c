@@ -112,7 +112,8 @@ static void *worker_main(void *arg)
     }
     kc.write_gate = c->lease ? &c->lease->leading : NULL;
     struct reconciler r = {.kc = &kc, .events = c->events, .seen = c->seen,
-                           .applies = c->m.applies, .changes = c->m.changes};
+                           .applies = c->m.applies, .changes = c->m.changes,
+                           .data_ns = c->data_ns && *c->data_ns ? c->data_ns : NULL};
     while (!atomic_load(&c->stop)) {
         if (c->lease && !lease_wait_leading(c->lease, &c->stop))
             break;
@@ -167,12 +168,23 @@ static double queue_depth(void *arg)
     return (double)wq_depth(arg);
 }
 
+/* Every kind in the watched namespace (all when none); a namespaced operator also watches its
+ * data namespace for the owned kinds (their events map to pipelines by label). */
 static int start_informers(struct controller *c)
 {
-    for (int k = 0; k < KIND_COUNT; k++) {
-        struct informer *inf = &c->informers[k];
+    for (int i = 0; i < 2 * KIND_COUNT; i++) {
+        int k = i % KIND_COUNT;
+        bool data = i >= KIND_COUNT;
+        if (data && (!kinds[k].owned || !c->data_ns || !*c->data_ns))
+            continue;
+        struct informer *inf = data ? &c->data_informers[k] : &c->informers[k];
+        if (data) {   /* the same counters as the kind's informer in the watched namespace */
+            inf->restarts = c->informers[k].restarts;
+            inf->relists = c->informers[k].relists;
+            inf->events = c->informers[k].events;
+        }
         inf->kind = (enum kind_id)k;
-        inf->ns = c->watch_ns;
+        inf->ns = data ? c->data_ns : c->watch_ns;
         inf->label_selector = kinds[k].owned ? OP_OWNED_SELECTOR : NULL;
         inf->watch_timeout = c->watch_timeout;
         inf->resync = k == KIND_PIPELINE ? c->resync : 0;
@@ -225,7 +237,8 @@ int controller_start(struct controller *c)
 bool controller_synced(struct controller *c)
 {
     for (int k = 0; k < KIND_COUNT; k++)
-        if (!atomic_load(&c->informers[k].synced))
+        if (!atomic_load(&c->informers[k].synced) ||
+            (c->data_informers[k].started && !atomic_load(&c->data_informers[k].synced)))
             return false;
     return true;
 }
@@ -240,8 +253,10 @@ void controller_stop(struct controller *c)
     for (int i = 0; i < c->n_threads; i++)
         pthread_join(c->threads[i], NULL);
     c->n_threads = 0;
-    for (int k = 0; k < KIND_COUNT; k++)
+    for (int k = 0; k < KIND_COUNT; k++) {
         informer_join(&c->informers[k]);
+        informer_join(&c->data_informers[k]);
+    }
 }
 
 void controller_free(struct controller *c)

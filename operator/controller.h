@@ -8,7 +8,8 @@
  *     -> `workers` reconcile threads, each with its own API client, which only take keys
  *        while this process holds the Lease (and whose writes are refused otherwise).
  *
- * Threads: informers (KIND_COUNT), workers (1 by default), lease (1), the admin HTTP
+ * Threads: informers (KIND_COUNT, plus one per owned kind in the data namespace of a
+ * namespaced operator), workers (1 by default), lease (1), the admin HTTP
  * daemon (libmicrohttpd's), and main, which waits for SIGTERM. */
 #ifndef OP_CONTROLLER_H
 #define OP_CONTROLLER_H
@@ -31,6 +32,7 @@ struct controller {
     /* settings */
     struct kube_config *cfg;
     const char *watch_ns;          /* "" for all namespaces */
+    const char *data_ns;           /* with watch_ns: the one data namespace (reconcile.h) */
     const char *identity;
     long workers;
     long watch_timeout;
@@ -43,6 +45,7 @@ struct controller {
     struct events *events;
     struct seen *seen;
     struct informer informers[KIND_COUNT];
+    struct informer data_informers[KIND_COUNT];   /* owned kinds in data_ns, when set */
     pthread_t threads[CONTROLLER_WORKERS_MAX];
     int n_threads;
     struct {

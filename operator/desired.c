@@ -93,6 +93,11 @@ int desired_build(const struct pipeline *p, const char *password, struct desired
         goto fail;
     if (p->ingress.enabled && push(d, KIND_INGRESS, build_ingress(p), -1) < 0)
         goto fail;
+    /* Valkey's in its namespace; none for an external Valkey */
+    for (int t = 0; p->netpol.enabled && t < NETPOL_COUNT; t++)
+        if ((t != NETPOL_VALKEY || !pipeline_valkey_external(p)) &&
+            push(d, KIND_NETPOL, build_netpol(p, (enum netpol_target)t, p->valkey.ns), -1) < 0)
+            goto fail;
     if (push_valkey(d, p, password) < 0 || push_grafana(d, p, password) < 0)
         goto fail;
     return 0;

@@ -1,23 +1,25 @@
 /* desired.h - everything a pipeline should own, built from its spec in apply order: the Valkey
  * Secrets (password first: everything after uses it), the Strimzi
- * objects, per component its Service and Deployment, the api's HPA and Ingress, the Valkey
- * PVC, VMs and Services, then the Grafana dashboards and data source (build.h). The Valkey
- * objects (cloud-init Secrets, PVC, VMs, Services) are in the data namespace
- * (spec.valkey.namespace), everything else in the pipeline's. An external Kafka
- * (spec.kafka.bootstrapServers) or Valkey (spec.valkey.url) gets none of its objects. */
+ * objects, per component its Service and Deployment, the api's HPA and Ingress, the
+ * NetworkPolicies, the Valkey PVC, VMs and Services, then the Grafana dashboards and data
+ * source (build.h). The Valkey objects (cloud-init Secrets, PVC, VMs, Services, their
+ * NetworkPolicy) are in the data namespace (spec.valkey.namespace), everything else in the
+ * pipeline's. An external Kafka (spec.kafka.bootstrapServers) or Valkey (spec.valkey.url)
+ * gets none of its objects. */
 #ifndef OP_DESIRED_H
 #define OP_DESIRED_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
+#include "build.h"
 #include "component.h"
 #include "kinds.h"
 #include "pipeline.h"
 
 #define DESIRED_DASHBOARD (-2)
 #define VALKEY_VMS_MAX 5   /* spec.valkey.replicas' maximum in the CRD */
-#define DESIRED_MAX (3 + 3 + 2 * COMPONENTS_MAX + 2 + 1 + VALKEY_VMS_MAX + 2 + 3 + 1)
+#define DESIRED_MAX (3 + 3 + 2 * COMPONENTS_MAX + 2 + NETPOL_COUNT + 1 + VALKEY_VMS_MAX + 2 + 3 + 1)
 
 struct desired_obj {
     enum kind_id kind;

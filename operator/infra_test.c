@@ -375,6 +375,10 @@ static void test_quantities(void **state)
     assert_int_equal(quantity_cpus("2"), 2);
     assert_int_equal(quantity_cpus("2500m"), 3);
     assert_int_equal(quantity_cpus("junk"), 1);
+    /* Found by pipeline_json_fuzz: a valid but huge quantity overflowed the int cast (UB). */
+    assert_int_equal(quantity_cpus("444455556666"), 64);
+    assert_int_equal(quantity_cpus("1e300"), 64);
+    assert_int_equal(quantity_cpus("65"), 64);
 }
 
 /* ---------------------------------------------------------------- Grafana */
@@ -485,6 +489,37 @@ static void test_read_vm(void **state)
     cJSON_Delete(vm);
 }
 
+/* The operator reads the data of its own Secret (controller reference to this pipeline) and of a
+ * user's Secret that opts in by annotation, of no other. */
+static void test_password_secret_may_read(void **state)
+{
+    (void)state;
+    cJSON *ours = build_valkey_secret(&sample, "pw");
+    assert_true(valkey_password_may_read(&sample, ours));
+    struct pipeline other = sample;
+    snprintf(other.uid, sizeof other.uid, "another-uid");
+    assert_false(valkey_password_may_read(&other, ours));   /* another pipeline's */
+    cJSON_Delete(ours);
+    cJSON *user = obj("{\"metadata\":{\"name\":\"mine\",\"annotations\":{\"x\":\"true\"}}}");
+    assert_false(valkey_password_may_read(&sample, user));
+    cJSON_Delete(user);
+    user = obj("{\"metadata\":{\"name\":\"mine\",\"annotations\":{\"" VALKEY_PASSWORD_READ_ANNOTATION
+               "\":\"false\"}}}");
+    assert_false(valkey_password_may_read(&sample, user));
+    cJSON_Delete(user);
+    user = obj("{\"metadata\":{\"name\":\"mine\",\"annotations\":{\"" VALKEY_PASSWORD_READ_ANNOTATION
+               "\":\"true\"}}}");
+    assert_true(valkey_password_may_read(&sample, user));
+    cJSON_Delete(user);
+    /* An owner reference that is not the controller one does not count. */
+    char json[512];
+    snprintf(json, sizeof json, "{\"metadata\":{\"ownerReferences\":[{\"uid\":\"%s\","
+             "\"controller\":false}]}}", sample.uid);
+    user = obj(json);
+    assert_false(valkey_password_may_read(&sample, user));
+    cJSON_Delete(user);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -502,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_grafana),
         cmocka_unit_test(test_read_strimzi),
         cmocka_unit_test(test_read_vm),
+        cmocka_unit_test(test_password_secret_may_read),
     };
     return cmocka_run_group_tests(tests, load_sample, NULL);
 }

@@ -16,6 +16,7 @@ enum kind_id {
     KIND_DEPLOYMENT,
     KIND_HPA,
     KIND_INGRESS,
+    KIND_NETPOL,
     KIND_SECRET,
     KIND_PVC,
     KIND_KAFKA,

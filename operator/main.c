@@ -26,6 +26,9 @@
       "kubeconfig context (empty: current-context)")                                         \
     X(watch_ns, "namespace", "WATCH_NAMESPACE", STRING, NULL, SP_ANY, NONE,                  \
       "namespace to watch (empty: all namespaces)")                                          \
+    X(data_ns, "data-namespace", "DATA_NAMESPACE", STRING, NULL, SP_ANY, NONE,               \
+      "with --namespace: the one namespace its pipelines' Valkey VMs may use, watched too "  \
+      "and never created or deleted by the operator (empty: <namespace>-data)")              \
     X(bind_addr, "bind-addr", "BIND_ADDR", STRING, "0.0.0.0", SP_ANY, NONE,                  \
       "address of the /healthz /readyz /metrics server")                                     \
     X(http_port, "http-port", "HTTP_PORT", INT, 8090, SP_RANGE(0, 65535), NONE,              \
@@ -165,9 +168,16 @@ int main(int argc, char **argv)
     const char *lease_ns = opt.lease_ns && *opt.lease_ns ? opt.lease_ns
                            : cfg.in_cluster && *cfg.namespace ? cfg.namespace
                                                               : "default";
-    sp_info("starting", "server %s from %s; watching %s; identity %s; leader election %s (lease %s/%s)",
+    /* Namespaced: the pipelines' namespace and one data namespace, <namespace>-data unless set. */
+    char data_ns[128] = "";
+    if (opt.watch_ns && *opt.watch_ns)
+        snprintf(data_ns, sizeof data_ns, "%s", opt.data_ns && *opt.data_ns ? opt.data_ns : "");
+    if (opt.watch_ns && *opt.watch_ns && !*data_ns)
+        snprintf(data_ns, sizeof data_ns, "%s-data", opt.watch_ns);
+    sp_info("starting", "server %s from %s; watching %s%s%s; identity %s; leader election %s (lease %s/%s)",
             cfg.server, cfg.source, opt.watch_ns && *opt.watch_ns ? opt.watch_ns : "all namespaces",
-            identity, opt.leader_elect ? "on" : "off", lease_ns, opt.lease_name);
+            *data_ns ? " and data namespace " : "", data_ns, identity,
+            opt.leader_elect ? "on" : "off", lease_ns, opt.lease_name);
 
     lease = (struct lease){
         .cfg = {lease_ns, opt.lease_name, identity, opt.lease_duration, opt.renew_deadline,
@@ -179,6 +189,7 @@ int main(int argc, char **argv)
     };
     lease_init(&lease);
     ctl = (struct controller){.cfg = &cfg, .watch_ns = opt.watch_ns ? opt.watch_ns : "",
+                              .data_ns = data_ns,
                               .identity = identity, .workers = opt.workers,
                               .watch_timeout = opt.watch_timeout, .resync = opt.resync,
                               .max_keys = opt.max_keys, .lease = opt.leader_elect ? &lease : NULL};

@@ -185,6 +185,14 @@ static int parse_top(const cJSON *spec, struct pipeline *p, char *err, size_t er
         get_str(ing, "className", "nginx", p->ingress.class_name, sizeof p->ingress.class_name, &ai) ||
         get_str(ing, "host", "", p->ingress.host, sizeof p->ingress.host, &ai))
         return -1;
+    const cJSON *np = child(spec, "networkPolicies");
+    struct at an = {"spec.networkPolicies", err, errcap};
+    if (get_bool(np, "enabled", true, &p->netpol.enabled, &an) ||
+        get_str(np, "ingressNamespace", "ingress-nginx", p->netpol.ingress_ns,
+                sizeof p->netpol.ingress_ns, &an) ||
+        get_str(np, "monitoringNamespace", "monitoring", p->netpol.monitoring_ns,
+                sizeof p->netpol.monitoring_ns, &an))
+        return -1;
     const cJSON *g = child(spec, "grafana"), *cat = child(spec, "catalog");
     struct at ag = {"spec.grafana", err, errcap}, ac = {"spec.catalog", err, errcap};
     return get_str(g, "carnet", "", p->carnet, sizeof p->carnet, &ag) ||

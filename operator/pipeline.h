@@ -47,6 +47,10 @@ struct pipeline {
         char class_name[64], host[254];
     } ingress;
     struct {
+        bool enabled;
+        char ingress_ns[64], monitoring_ns[64];
+    } netpol;
+    struct {
         int min_replicas, max_replicas, cpu_target, timeout_ms;
         struct pl_resources res;
         struct pl_scaling scale_up, scale_down;   /* spec.api.behavior */

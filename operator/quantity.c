@@ -41,6 +41,8 @@ int quantity_cpus(const char *q)
         v /= 1000.0;
     else if (*end)
         return 1;
+    if (v > 64)
+        return 64;      /* clamped before the cast: a huge quantity does not fit an int */
     int n = (int)ceil(v - 1e-9);
-    return n < 1 ? 1 : n > 64 ? 64 : n;
+    return n < 1 ? 1 : n;
 }

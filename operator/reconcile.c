@@ -125,17 +125,6 @@ static void apply_one(struct run *run, const struct desired_obj *o)
     cJSON_Delete(live);
 }
 
-static bool controlled_by(const cJSON *item, const char *uid)
-{
-    const cJSON *ref, *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
-    cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(md, "ownerReferences")) {
-        const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "uid"));
-        if (u && !strcmp(u, uid) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
-            return true;
-    }
-    return false;
-}
-
 /* Deletes the objects of `kind` this pipeline owns but `d` does not want. In the pipeline's
  * namespace they are the ones it controls (owner reference); elsewhere (`data`: the data
  * namespace, whichever it is or was) the ones labelled with its namespace and name. */
@@ -147,7 +136,8 @@ static void prune_kind(struct run *run, const struct desired *d, enum kind_id ki
     int n = snprintf(sel, sizeof sel, OP_OWNED_SELECTOR "," OP_INSTANCE_LABEL "=%s", run->p->name);
     if (data)
         snprintf(sel + n, sizeof sel - (size_t)n, "," OP_PIPELINE_NS_LABEL "=%s", run->p->ns);
-    n = kinds_path(path, sizeof path, kind, data ? NULL : run->p->ns, NULL);
+    /* Cluster-wide, the data namespace may be any (or have moved): every namespace is listed. */
+    n = kinds_path(path, sizeof path, kind, data ? run->r->data_ns : run->p->ns, NULL);
     if (n < 0 || kube_escape(esc, sizeof esc, sel) < 0) {
         fail(run, "prune %s: %s", kinds[kind].plural, "path too long");
         return;
@@ -166,7 +156,7 @@ static void prune_kind(struct run *run, const struct desired *d, enum kind_id ki
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
         const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
         if (!name || !ns || desired_has(d, kind, ns, name) ||
-            (data ? !strcmp(ns, run->p->ns) : !controlled_by(item, run->p->uid)) ||
+            (data ? !strcmp(ns, run->p->ns) : !build_controlled_by(item, run->p->uid)) ||
             cJSON_GetObjectItemCaseSensitive(md, "deletionTimestamp"))
             continue;
         if (kinds_path(path, sizeof path, kind, ns, name) < 0 ||
@@ -191,8 +181,9 @@ static void prune(struct run *run, const struct desired *d, const char *keep)
                 prune_kind(run, d, (enum kind_id)k, false);
             prune_kind(run, d, (enum kind_id)k, true);
         }
-    if (*run->error)
-        return;   /* a namespace is collected only once everything of ours in it was deleted */
+    if (*run->error || run->r->data_ns)
+        return;   /* collected only once everything of ours in it was deleted, and only the
+                   * namespaces a cluster-wide operator made */
     if (data_ns_collect(run->r->kc, run->p, keep, err, sizeof err) < 0)
         fail(run, "%s: %s", "data namespaces", err);
 }
@@ -250,15 +241,23 @@ static void external_parts(struct run *run)
 }
 
 /* spec.imagePullSecret, copied into the data namespace for KubeVirt's pull of the disk image.
- * Missing, it is reported, not fatal: the workers' pods would not pull either. */
+ * Missing, or not opted in to be read (the user's Secret: valkey_secret_get), it is reported,
+ * not fatal: the workers' pods would not pull either. */
 static void add_pull_secret_copy(struct run *run, struct desired *d)
 {
-    char path[512], err[KUBE_ERR_MAX];
+    char err[KUBE_ERR_MAX];
     long status;
+    bool refused;
     if (!*run->p->pull_secret || pipeline_valkey_external(run->p))
         return;
-    kinds_path(path, sizeof path, KIND_SECRET, run->p->ns, run->p->pull_secret);
-    cJSON *source = kube_get(run->r->kc, path, &status, err, sizeof err);
+    cJSON *source = valkey_secret_get(run->r->kc, run->p, run->p->pull_secret, &status, &refused,
+                                      err, sizeof err);
+    if (refused) {
+        events_emit(run->r->events, run->r->kc, &run->ref, "Warning", "PullSecretNotReadable",
+                    "spec.imagePullSecret %s is not copied next to the Valkey VMs in %s: %s",
+                    run->p->pull_secret, run->p->valkey.ns, err);
+        return;
+    }
     if (!source && status == 404) {
         events_emit(run->r->events, run->r->kc, &run->ref, "Warning", "PullSecretMissing",
                     "spec.imagePullSecret %s does not exist in %s: the Valkey VMs pull %s "
@@ -341,10 +340,17 @@ static enum rec_result reconcile_object(struct run *run, struct pipeline *p, con
     external_parts(run);
     add_pull_secret_copy(run, &d);
     bool ns_created = false;
-    if (pipeline_valkey_external(p))
+    if (pipeline_valkey_external(p)) {
         ;   /* no VMs, so no data namespace (an old one of ours is collected by prune) */
-    else if (data_ns_ensure(run->r->kc, p, &ns_created, run->data_ns_error,
-                            sizeof run->data_ns_error) < 0)
+    } else if (run->r->data_ns && strcmp(p->valkey.ns, run->r->data_ns)) {
+        snprintf(run->data_ns_error, sizeof run->data_ns_error,
+                 "spec.valkey.namespace is %s, but this operator is installed for one namespace "
+                 "and may use the data namespace %s only: set spec.valkey.namespace to %s, or "
+                 "install the operator cluster-wide (manifests/cluster-wide/)", p->valkey.ns,
+                 run->r->data_ns, run->r->data_ns);
+        fail(run, "%s: %s", "Valkey VMs", run->data_ns_error);
+    } else if (data_ns_ensure(run->r->kc, p, &ns_created, run->data_ns_error,
+                              sizeof run->data_ns_error) < 0)
         fail(run, "%s: %s", "Valkey VMs", run->data_ns_error);
     else if (ns_created)
         note_change(run, "Created", "Namespace", p->valkey.ns);

@@ -28,6 +28,10 @@ struct reconciler {
     struct seen *seen;
     struct sp_metric *applies;   /* objects applied */
     struct sp_metric *changes;   /* objects created, changed or deleted */
+    /* A namespaced operator's one data namespace: pipelines must keep their Valkey VMs there
+     * (spec.valkey.namespace), objects elsewhere are never listed, and namespaces are never
+     * created or deleted (the install made it). NULL: cluster-wide. */
+    const char *data_ns;
 };
 
 enum rec_result reconcile_pipeline(struct reconciler *r, const char *ns, const char *name,

@@ -3,7 +3,12 @@
  * The operator owns <name>-valkey (unless spec.valkey.passwordSecret names the user's own):
  * every reconcile reads it first and re-applies the same value, so the password never rotates
  * by itself. Only a Secret that does not exist (404) gets a new random one; any other failure to
- * read it fails the reconcile rather than risk a second password. See valkey_password.h. */
+ * read it fails the reconcile rather than risk a second password. See valkey_password.h.
+ *
+ * The operator reads the data of no Secret it did not create: it first fetches the Secret's
+ * metadata alone (PartialObjectMetadata), and fetches the whole Secret only when that metadata
+ * shows the pipeline's controller reference (ours), or the user's opt-in annotation
+ * VALKEY_PASSWORD_READ_ANNOTATION=true on a Secret of theirs. */
 #include "valkey_password.h"
 
 #include <openssl/crypto.h>
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build.h"
 #include "kinds.h"
 #include "kubeconfig.h"
 #include "log.h"
@@ -72,30 +78,74 @@ int valkey_password_read(const cJSON *secret, char *out, size_t cap)
     return rc;
 }
 
+bool valkey_password_may_read(const struct pipeline *p, const cJSON *meta)
+{
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(meta, "metadata");
+    const char *optin = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(md, "annotations"), VALKEY_PASSWORD_READ_ANNOTATION));
+    return build_controlled_by(meta, p->uid) || (optin && !strcmp(optin, "true"));
+}
+
+cJSON *valkey_secret_get(struct kube_client *kc, const struct pipeline *p, const char *name,
+                         long *status, bool *refused, char *err, size_t errcap)
+{
+    char path[600];
+    *refused = false;
+    *status = 0;
+    if (kinds_path(path, sizeof path, KIND_SECRET, p->ns, name) < 0) {
+        sp_fail(err, errcap, "Secret %s: name too long", name);
+        return NULL;
+    }
+    cJSON *meta = kube_call(kc, "GET", path, KUBE_ACCEPT_META, NULL, NULL, status, err, errcap);
+    if (!meta)
+        return NULL;
+    bool may = valkey_password_may_read(p, meta);
+    cJSON_Delete(meta);
+    if (!may) {
+        *refused = true;
+        sp_fail(err, errcap, "Secret %s was not made by the operator for this pipeline: annotate "
+                "it %s=true to let the operator read it", name, VALKEY_PASSWORD_READ_ANNOTATION);
+        return NULL;
+    }
+    cJSON *secret = kube_get(kc, path, status, err, errcap);
+    /* Replaced between the two reads: checked again, and what was read is forgotten. */
+    if (secret && !valkey_password_may_read(p, secret)) {
+        cJSON_Delete(secret);
+        *status = 0;
+        sp_fail(err, errcap, "Secret %s changed while read; retrying", name);
+        return NULL;
+    }
+    return secret;
+}
+
 int valkey_password_fetch(struct kube_client *kc, const struct pipeline *p, char *out, size_t cap,
                           bool *generated, char *err, size_t errcap)
 {
-    char name[300], path[600];
-    long status = 0;
+    char name[300];
+    long status;
+    bool refused;
     *generated = false;
     infra_password_secret(p, name, sizeof name);
-    if (kinds_path(path, sizeof path, KIND_SECRET, p->ns, name) < 0)
-        return sp_fail(err, errcap, "Secret %s: name too long", name);
-    cJSON *secret = kube_get(kc, path, &status, err, errcap);
-    if (secret) {
-        int rc = valkey_password_read(secret, out, cap);
-        cJSON_Delete(secret);
-        return rc < 0 ? sp_fail(err, errcap, "Secret %s: key \"%s\" must hold 1-%d printable "
-                                "characters without quotes, backslashes or spaces", name,
-                                INFRA_VALKEY_SECRET_KEY, PASSWORD_MAX)
-                      : 0;
-    }
-    if (status != 404)
+    cJSON *secret = valkey_secret_get(kc, p, name, &status, &refused, err, errcap);
+    if (refused)
+        return sp_fail(err, errcap, "Secret %s was not made by the operator for this pipeline: "
+                       "annotate it %s=true to let the operator read it (it writes the password "
+                       "into the Valkey VMs' cloud-init and Grafana's data source)", name,
+                       VALKEY_PASSWORD_READ_ANNOTATION);
+    if (!secret && status != 404)
         return -1;   /* err says why; never generate a second password on a failed read */
-    if (!infra_password_secret_owned(p))
+    if (!secret && !infra_password_secret_owned(p))
         return sp_fail(err, errcap, "Secret %s (spec.valkey.passwordSecret) not found", name);
-    if (cap <= INFRA_PASSWORD_LEN || valkey_password_generate(out) < 0)
-        return sp_fail(err, errcap, "cannot generate a password");
-    *generated = true;
-    return 0;
+    if (!secret) {
+        if (cap <= INFRA_PASSWORD_LEN || valkey_password_generate(out) < 0)
+            return sp_fail(err, errcap, "cannot generate a password");
+        *generated = true;
+        return 0;
+    }
+    int rc = valkey_password_read(secret, out, cap);
+    cJSON_Delete(secret);
+    return rc < 0 ? sp_fail(err, errcap, "Secret %s: key \"%s\" must hold 1-%d printable "
+                            "characters without quotes, backslashes or spaces", name,
+                            INFRA_VALKEY_SECRET_KEY, PASSWORD_MAX)
+                  : 0;
 }

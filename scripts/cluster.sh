@@ -380,17 +380,21 @@ start_etcd() {
     --unsafe-no-fsync=true --log-level=warn
 }
 
-# Priority and fairness off: tests act as system:masters (exempt anyway), and on a loaded
-# 2-core machine its queueing would only add timing noise; --max-requests-inflight still applies.
+# OwnerReferencesPermissionEnforcement on, as in stricter clusters (OpenShift): setting an owner
+# reference with blockOwnerDeletion needs update on the owner's finalizers, which the operator's
+# RBAC test checks. Priority and fairness off: tests act as system:masters (exempt anyway), and
+# on a loaded 2-core machine its queueing would only add timing noise; --max-requests-inflight still applies.
 # Without a node: no pods ever run, so no ServiceAccount admission (no waiting for a namespace's
 # default ServiceAccount). With one: pods get tokens, the kubelets are reached with a client
 # certificate and verified, and aggregated APIs (metrics-server) are proxied to.
 apiserver_mode_flags() {
   if [ "$node" = 0 ]; then
-    echo --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount
+    echo --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount \
+      --enable-admission-plugins=OwnerReferencesPermissionEnforcement
     return
   fi
-  echo --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+  echo --authorization-mode=Node,RBAC \
+    --enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement \
     --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=InternalIP \

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the unit tests (cmocka, normal and sanitizer builds) and the integration tests (pytest,
-# against real Kafka, Valkey and kube-apiserver, with the sanitizer-built workers).
+# Runs the unit tests (cmocka, normal and sanitizer builds), the fuzzers for a few seconds each
+# (libFuzzer, build/fuzz/bin; scripts/fuzz.sh) and the integration tests (pytest, against real
+# Kafka, Valkey and kube-apiserver, with the sanitizer-built workers).
 #   scripts/test.sh          everything
 #   scripts/test.sh unit     unit tests only
+#   scripts/test.sh fuzz     the fuzzers only (SP_FUZZ_SECONDS each, default 12)
 #   scripts/test.sh -k expr  integration tests matching a pytest expression
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +25,13 @@ run_unit() {
   [ "$failed" = 0 ]
 }
 
+run_fuzz() {
+  if ! ls build/fuzz/bin/*_fuzz >/dev/null 2>&1; then
+    echo "fuzz: no harness built (make fuzz-bins)"; return 1
+  fi
+  scripts/fuzz.sh "${SP_FUZZ_SECONDS:-12}"
+}
+
 run_integration() {
   export SP_BIN_DIR=${SP_BIN_DIR:-$top/build/asan/bin}
   .venv/bin/python -m pytest -p no:cacheprovider tests "$@"
@@ -30,6 +39,7 @@ run_integration() {
 
 case "${1:-all}" in
   unit) run_unit ;;
-  all) run_unit; run_integration ;;
+  fuzz) run_fuzz ;;
+  all) run_unit; run_fuzz; run_integration ;;
   *) run_integration "$@" ;;
 esac

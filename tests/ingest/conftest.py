@@ -1,10 +1,16 @@
 """Fixtures for the ingest path: a STOCK grpcio ProductSaleService server (code generated at test
 time from proto/ with grpc_tools.protoc into a temporary folder, never committed), and our api
 and bridge started in front of it."""
+import sys
+
 import pytest
 
-from harness import free_port
+from harness import ROOT, free_port
 from ingest_util import StockServer, generate_pb
+
+# The writer area's helper that starts a writer is used as it is, not copied.
+sys.path.insert(0, str(ROOT / "tests" / "writer"))
+from writer_util import start_writer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +67,12 @@ def chain(stock, bridge, api):
     return start
 
 
+@pytest.fixture
+def pipeline(workers, bridge, api):
+    """writer (on `bootstrap`, `topic`) <- bridge <- api, all ready. Returns (api, bridge, writer).
+    `api_args` / `bridge_args` / `writer_args` are extra flags for each."""
+    def start(bootstrap, topic, writer_args=(), api_args=(), bridge_args=()):
+        w = start_writer(workers, bootstrap, topic, *writer_args)
+        b = bridge(f"ipv4:{w.target}", *bridge_args)
+        return api(b, *api_args), b, w
+    return start

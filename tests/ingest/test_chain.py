@@ -13,19 +13,9 @@ from ingest_util import SALE, expected_fields, make_sales, post, post_many, time
 
 # The writer area's helpers (start a writer, read a topic back) are used as they are, not copied.
 sys.path.insert(0, str(ROOT / "tests" / "writer"))
-from writer_util import headers, read_records, record_count, start_writer  # noqa: E402
+from writer_util import headers, read_records, record_count  # noqa: E402
 
 API_TIMEOUT_S = 5.0   # the api's default --timeout-ms
-
-
-@pytest.fixture
-def pipeline(workers, bridge, api):
-    """writer (on `bootstrap`, `topic`) <- bridge <- api, all ready. Returns (api, bridge, writer)."""
-    def start(bootstrap, topic, writer_args=()):
-        w = start_writer(workers, bootstrap, topic, *writer_args)
-        b = bridge(f"ipv4:{w.target}")
-        return api(b), b, w
-    return start
 
 
 def _decode(pb, record):

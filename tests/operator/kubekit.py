@@ -96,6 +96,7 @@ class Kube:
             "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
             "HorizontalPodAutoscaler": "/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers",
             "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
+            "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
             "Pod": "/api/v1/namespaces/{ns}/pods",
             "Event": "/api/v1/namespaces/{ns}/events",
             "Lease": "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",

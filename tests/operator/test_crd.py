@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubekit import CRD_FILE, SAMPLE_FILE, ApiError, sample_pipeline
 
@@ -133,15 +134,33 @@ def test_external_kafka_and_valkey_pass(kube):
     assert got["valkey"]["url"] == "redis://10.20.30.40:6379/0"
 
 
-def test_install_manifests_render_and_validate(kube):
-    """manifests/ (kustomize: namespace, ../crds, RBAC, the operator Deployment) renders and the
-    API server accepts every object in a server-side dry run."""
-    rendered = kube.kubectl("kustomize", str(SAMPLE_FILE.parent)).stdout
-    kinds = [l.split(":", 1)[1].strip() for l in rendered.splitlines() if l.startswith("kind:")]
-    for kind in ("Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
-                 "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"):
+@pytest.mark.parametrize("install,bindings,watch", [
+    ("", {("RoleBinding", "blackfriday", "salespipeline-operator"),
+          ("RoleBinding", "blackfriday-data", "salespipeline-operator"),
+          ("ClusterRoleBinding", "", "salespipeline-operator-data-namespace")}, "blackfriday"),
+    ("cluster-wide", {("ClusterRoleBinding", "", "salespipeline-operator"),
+                      ("ClusterRoleBinding", "", "salespipeline-operator-namespaces")}, "")])
+def test_install_manifests_render_and_validate(kube, install, bindings, watch):
+    """manifests/ (kustomize: namespaces, ../crds, RBAC, the operator Deployment; one watched
+    namespace and its data namespace) and manifests/cluster-wide/ (every namespace) render, bind
+    the operator's rules as they say, and the API server accepts every object in a server-side
+    dry run."""
+    folder = SAMPLE_FILE.parent / install
+    docs = [d for d in yaml.safe_load_all(kube.kubectl("kustomize", str(folder)).stdout) if d]
+    kinds = [d["kind"] for d in docs]
+    for kind in ("Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Role",
+                 "Deployment", "Service"):
         assert kind in kinds, kinds
+    bound = {(d["kind"], d["metadata"].get("namespace", ""), d["roleRef"]["name"]) for d in docs
+             if d["kind"] in ("RoleBinding", "ClusterRoleBinding")
+             and d["roleRef"]["name"] != "salespipeline-operator-leader-election"}
+    assert bound == bindings, bound
+    deploy = next(d for d in docs if d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["WATCH_NAMESPACE"] == watch
     assert CRD_FILE.read_text().split("apiVersion:", 1)[1].split("\n", 1)[0].strip() == "apiextensions.k8s.io/v1"
-    # The namespace must exist for a namespaced dry run; create it for real (it is harmless).
-    kube.kubectl("apply", "-f", str(SAMPLE_FILE.parent / "namespace.yaml"))
-    kube.kubectl("apply", "--dry-run=server", "-k", str(SAMPLE_FILE.parent))
+    # The namespaces must exist for a namespaced dry run; create them for real (harmless).
+    for d in docs:
+        if d["kind"] == "Namespace":
+            kube.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(d))
+    kube.kubectl("apply", "--dry-run=server", "-k", str(folder))

@@ -185,6 +185,14 @@ def test_the_pull_secret_is_copied_next_to_the_vms(kube, ns, operator):
                                           "type": "kubernetes.io/dockerconfigjson",
                                           "data": {".dockerconfigjson": docker_config("one")}})
     kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"bridge": {"replicas": 2}}})
+    # The user's Secret is read only once its owner opts in (the operator reads no Secret it did
+    # not make otherwise): until then a Warning says how, and there is no copy.
+    refused = wait_until(lambda: events("PullSecretNotReadable"), 60, what="the opt-in asked for")
+    assert "sales.blackfriday.dev/operator-may-read=true" in refused[0]["message"]
+    assert not kube.get_or_none(kube.path("Secret", dns, copy))
+    kube.merge_patch(kube.path("Secret", ns, "zot-pull"), {"metadata": {"annotations": {
+        "sales.blackfriday.dev/operator-may-read": "true"}}})
+    kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"bridge": {"replicas": 3}}})
     got = wait_until(lambda: kube.get_or_none(kube.path("Secret", dns, copy)), 60, what="the copy")
     assert got["type"] == "kubernetes.io/dockerconfigjson"
     assert got["data"] == {".dockerconfigjson": docker_config("one")}

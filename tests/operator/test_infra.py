@@ -256,8 +256,11 @@ def test_switching_to_an_external_valkey_removes_the_vms(kube, ns, operator):
     operator()
     create(kube, ns)
     wait_until(lambda: all_infra(kube, ns) and reconciled(kube, ns), 60, what="the VMs")
+    # The operator reads a Secret it did not make only when its owner says so (for Grafana's
+    # data source and the consumer's password fingerprint).
     kube.create(kube.path("Secret", ns), {"apiVersion": "v1", "kind": "Secret",
-                                          "metadata": {"name": "memorystore-auth"},
+                                          "metadata": {"name": "memorystore-auth", "annotations": {
+                                              "sales.blackfriday.dev/operator-may-read": "true"}},
                                           "stringData": {"password": "s3cret-Pass"}})
     kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"valkey": {"url": "redis://10.20.30.40:6379",
                                                                   "passwordSecret": "memorystore-auth"}}})
@@ -407,6 +410,17 @@ def test_password_is_generated_once_and_kept(kube, ns, operator):
         assert f'requirepass "{pw}"' in valkey_conf(kube, ns, role)
     assert password_hash(kube, ns, "consumer") == consumer_hash  # so no needless rollout
 
+    # A Secret of that name that the operator did not make (no controller reference to the
+    # pipeline) is not read: Degraded, and the copies keep the old password.
+    kube.delete(kube.path("Secret", ns, f"{NAME}-valkey"))
+    kube.create(kube.path("Secret", ns), {"apiVersion": "v1", "kind": "Secret",
+                                          "metadata": {"name": f"{NAME}-valkey"},
+                                          "stringData": {"password": "planted-by-someone"}})
+    c = wait_until(lambda: (c := condition(sp_status(kube, ns), "Degraded")) and c["status"] == "True" and c,
+                   60, what="Degraded: a Secret not made by the operator")
+    assert "was not made by the operator" in c["message"], c
+    assert "planted-by-someone" not in valkey_conf(kube, ns, "primary")
+
     # Deleted by hand: a new one is generated and every copy follows.
     kube.delete(kube.path("Secret", ns, f"{NAME}-valkey"))
     new = wait_until(lambda: (s := obj(kube, "Secret", ns, f"{NAME}-valkey")) and secret_text(s, "password"),
@@ -423,6 +437,8 @@ def test_password_is_generated_once_and_kept(kube, ns, operator):
 
 
 def test_user_password_secret_is_used_not_written(kube, ns, operator):
+    """The user's Secret is read only once its owner opts in with the annotation; before, the
+    pipeline is Degraded saying so, and nothing carries the password."""
     operator()
     kube.create(kube.path("Secret", ns), {"apiVersion": "v1", "kind": "Secret",
                                      "metadata": {"name": "my-valkey"},
@@ -431,6 +447,16 @@ def test_user_password_secret_is_used_not_written(kube, ns, operator):
     def mine(spec):
         spec["valkey"]["passwordSecret"] = "my-valkey"
     create(kube, ns, mine)
+
+    def degraded():
+        c = condition(sp_status(kube, ns), "Degraded")
+        return c if c and c["status"] == "True" else None
+    c = wait_until(degraded, 60, what="Degraded: the Secret is not opted in")
+    assert "annotate it sales.blackfriday.dev/operator-may-read=true" in c["message"], c
+    assert not obj(kube, "Secret", data_namespace(ns), f"{NAME}-valkey-primary-cloudinit")
+    assert not obj(kube, "Secret", ns, f"{NAME}-grafana-datasource")
+    kube.merge_patch(kube.path("Secret", ns, "my-valkey"), {"metadata": {"annotations": {
+        "sales.blackfriday.dev/operator-may-read": "true"}}})
     wait_until(lambda: obj(kube, "Secret", data_namespace(ns), f"{NAME}-valkey-primary-cloudinit") and reconciled(kube, ns),
                60, what="reconcile with the user's Secret")
     assert 'requirepass "s3cret-Pass"' in valkey_conf(kube, ns, "primary")

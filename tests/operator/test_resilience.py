@@ -1,14 +1,13 @@
-"""Leader election, an API server restart under the operator, and the install's RBAC used for
-real (the operator authenticating with its ServiceAccount's token)."""
-import base64
+"""Leader election and an API server restart under the operator. (The install's RBAC used for
+real: test_rbac.py.)"""
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from harness import ROOT, process_gone, wait_until
-from kubekit import lease_holder, sample_pipeline
+from harness import process_gone, wait_until
+from kubekit import lease_holder
 from test_reconcile import NAME, all_objects_exist, create_sample, get, reconciled
 
 LEASE_DURATION = 15.0
@@ -116,44 +115,3 @@ def test_apiserver_restart_under_the_operator(kube, ns, operator):
     assert op.metrics()["sp_operator_leader"] == 1
     events = [e.get("event") for e in op.log_events()]
     assert "watch_failed" in events and "leader_elected" in events
-
-
-def test_install_rbac_is_enough_for_the_operator(kube, ns, operator, tmp_path):
-    """kubectl apply -k manifests/, then the operator runs as its ServiceAccount (a token from
-    the TokenRequest API in a token kubeconfig): everything works with exactly that RBAC."""
-    kube.kubectl("apply", "-k", str(ROOT / "manifests"))
-    token = kube.kubectl("create", "token", "salespipeline-operator", "-n", "salespipeline-system",
-                         "--duration=1h").stdout.strip()
-    ca = base64.b64encode((kube.state / "pki" / "ca.crt").read_bytes()).decode()
-    kc = tmp_path / "sa.kubeconfig"
-    kc.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: c, cluster: {{server: "{kube.server}", certificate-authority-data: {ca}}}}}]
-users: [{{name: sa, user: {{token: "{token}"}}}}]
-contexts: [{{name: sa, context: {{cluster: c, user: sa}}}}]
-current-context: sa
-""")
-    op = operator("--lease-name", "salespipeline-operator", lease_ns="salespipeline-system", kubeconfig=kc)
-    create_sample(kube, ns)
-    wait_until(lambda: all_objects_exist(kube, ns) and reconciled(kube, ns), 90, what="reconcile as the SA")
-    logs = op.logs()
-    assert "forbidden" not in logs.lower(), logs[-3000:]
-    assert lease_holder(kube, "salespipeline-system", "salespipeline-operator")
-    # The install's own Deployment passes the restricted Pod Security admission of its namespace.
-    wait_until(lambda: len(kube.get(kube.path("Pod", "salespipeline-system") +
-                                    "?labelSelector=app.kubernetes.io/name%3Dsalespipeline-operator")["items"]) == 2,
-               90, interval=0.5, what="the operator Deployment's two pods")
-    # The SA may read Secrets (the Valkey password it generated) but not Pods, nor exec.
-    def can(*args):
-        return kube.kubectl("auth", "can-i", *args, "-n", ns,
-                            "--as=system:serviceaccount:salespipeline-system:salespipeline-operator",
-                            check=False).stdout.strip()
-    assert can("get", "secrets") == "yes"
-    assert can("get", "pods") == "no" and can("create", "pods/exec") == "no"
-    assert can("patch", "virtualmachines.kubevirt.io") == "yes"
-    # The Valkey VMs' own namespace (made, checked, deleted when empty) and the finalizer.
-    assert can("create", "namespaces") == "yes" and can("delete", "namespaces") == "yes"
-    assert can("patch", "salespipelines.sales.blackfriday.dev") == "yes"
-    assert kube.get_or_none(f"/api/v1/namespaces/{ns}-data")["metadata"]["labels"][
-        "pod-security.kubernetes.io/enforce"] == "privileged"
-    assert can("update", "virtualmachines.kubevirt.io/status") == "no"

@@ -54,9 +54,8 @@ int main(int argc, char **argv)
         goto done;
     sp_admin_set_ready(api_gate_ready, gate);
     struct sp_rest_config rcfg = {
-        .bind_addr = o.bind, .port = (uint16_t)o.port, .threads = (unsigned)o.threads,
-        .max_in_flight = (unsigned)o.max_in_flight,
-        .max_connections = (unsigned)o.max_in_flight + 1024, .sale_id_from_header = 0,
+        .bind_addr = o.bind, .port = (uint16_t)o.port, SP_REST_CONFIG_FROM(&o),
+        .reserved_fds = (unsigned)o.connections, .sale_id_from_header = 0,
         .forward = api_gate_forward, .forward_arg = gate};
     struct sp_rest *rest = sp_rest_start(&rcfg);
     if (!rest)

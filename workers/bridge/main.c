@@ -44,9 +44,8 @@ int main(int argc, char **argv)
         goto done;
     sp_admin_set_ready(br_client_ready, client);
     struct sp_rest_config rcfg = {
-        .bind_addr = o.bind, .port = (uint16_t)o.port, .threads = (unsigned)o.threads,
-        .max_in_flight = (unsigned)o.max_in_flight,
-        .max_connections = (unsigned)o.max_in_flight + 1024, .sale_id_from_header = 1,
+        .bind_addr = o.bind, .port = (uint16_t)o.port, SP_REST_CONFIG_FROM(&o),
+        .sale_id_from_header = 1,
         .forward = br_client_send, .forward_arg = client};
     struct sp_rest *rest = sp_rest_start(&rcfg);
     if (!rest)
