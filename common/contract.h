@@ -168,6 +168,12 @@
       "a client connection older than this gets a GOAWAY (its calls in flight are still "    \
       "answered), so the bridge resolves the writers' Service again and spreads calls over " \
       "writer pods added since (0: never)")                                                  \
+    X(acks, "kafka-acks", "KAFKA_ACKS", INT, -1, SP_RANGE(-1, 1), NONE,                      \
+      "acks: -1 (all in-sync replicas, what exactly-once needs), 1 (the leader) or 0; "      \
+      "a benchmark knob (make report): 1 and 0 need --kafka-idempotence=false")              \
+    X(idempotence, "kafka-idempotence", "KAFKA_IDEMPOTENCE", BOOL, 1, SP_ANY, NONE,          \
+      "enable.idempotence: the producer's retries never duplicate a record; off only for "  \
+      "benchmarks (make report)")                                                            \
     SP_OPTION_LOG_LEVEL(X)                                                                   \
     X(instance, "instance", "INSTANCE", STRING, NULL, SP_ANY, NONE,                          \
       "name of this writer in logs and the Kafka client id (empty: the host name, which "    \

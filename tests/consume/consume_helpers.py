@@ -63,8 +63,9 @@ def producer(kafka):
                      "linger.ms": 5, "queue.buffering.max.messages": 1000000})
 
 
-def produce(kafka, topic, values, timestamps=None, prod=None):
-    """Sends raw record values (bytes); returns once all are acknowledged."""
+def produce(kafka, topic, values, timestamps=None, prod=None, keys=None):
+    """Sends raw record values (bytes), keyed by `keys` (else none: librdkafka spreads them
+    over the partitions); returns once all are acknowledged."""
     p = prod or producer(kafka)
     errors = []
 
@@ -74,6 +75,8 @@ def produce(kafka, topic, values, timestamps=None, prod=None):
 
     for i, value in enumerate(values):
         kw = {"timestamp": timestamps[i]} if timestamps else {}
+        if keys:
+            kw["key"] = keys[i]
         while True:
             try:
                 p.produce(topic, value=value, on_delivery=delivered, **kw)
@@ -85,8 +88,11 @@ def produce(kafka, topic, values, timestamps=None, prod=None):
     assert not errors, errors
 
 
-def produce_sales(kafka, topic, pb, sales, prod=None):
-    produce(kafka, topic, [encode(pb, s) for s in sales], [s.ts for s in sales], prod)
+def produce_sales(kafka, topic, pb, sales, prod=None, keyed=False):
+    """`keyed`: each record keyed by its producto_id, as the writers do (a product's sales then
+    share one partition, in order)."""
+    produce(kafka, topic, [encode(pb, s) for s in sales], [s.ts for s in sales], prod,
+            [s.producto_id for s in sales] if keyed else None)
 
 
 class Streamer(threading.Thread):

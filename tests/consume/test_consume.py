@@ -217,7 +217,7 @@ def test_series_length_is_bounded_per_product(kafka, topic, valkey_clean, pb, wo
     sales = make_sales(1500, seed=13)
     for s in sales:
         s.producto_id, s.categoria = "ROPA-HOT", 2
-    produce_sales(kafka, topic, pb, sales)
+    produce_sales(kafka, topic, pb, sales, keyed=True)
     start_consumer(workers, kafka, topic, valkey, "--series-max-len", "200")
     wait_applied(valkey, topic, len(sales))
     client = valkey.client()

@@ -13,20 +13,16 @@ import time
 
 import pytest
 
-from harness import BIN_DIR, ROOT, SANITIZER_ENV, free_port_base, process_gone, topic_sale_ids, wait_until
+from harness import BIN_DIR, ROOT, SANITIZER_ENV, local_sh_port_base, process_gone, topic_sale_ids, wait_until
 
 LOCUST_SECONDS = int(os.environ.get("SP_TEST_LOCUST_SECONDS", "30"))
-
-
-# Every part's offset from SP_PORT_BASE in scripts/local.sh.
-LOCAL_OFFSETS = [51, 52, 53, 80, 81, 91, 92, 93, 95, 379, 380, 1092, 1093]
 
 
 class Stack:
     def __init__(self, state_dir):
         self.dir = state_dir
         self.env = dict(os.environ, **SANITIZER_ENV, SP_LOCAL_DIR=str(state_dir),
-                        SP_PORT_BASE=str(free_port_base(LOCAL_OFFSETS)), SP_BIN_DIR=str(BIN_DIR))
+                        SP_PORT_BASE=str(local_sh_port_base()), SP_BIN_DIR=str(BIN_DIR))
 
     def local(self, *args):
         subprocess.run([str(ROOT / "scripts" / "local.sh"), *args], env=self.env, check=True,

@@ -25,6 +25,8 @@ struct wr_kafka_options {
     long linger_ms;             /* batching delay */
     long queue_max;             /* queue.buffering.max.messages */
     struct sp_kafka_security security;   /* TLS / SASL to the brokers */
+    long acks;                  /* -1 (all), 1 or 0 */
+    int idempotence;            /* enable.idempotence; librdkafka refuses it with acks != all */
     wr_delivery_fn *on_delivery;
 };
 
