@@ -220,6 +220,11 @@ e2e-k8s: deps
 	$(MAKE) -j2 bins
 	scripts/e2e-k8s.sh
 
+# The api's HPA under Locust on the local node, recorded into docs/report/hpa.{csv,png,md,json}.
+hpa-demo: deps
+	$(MAKE) -j2 bins
+	scripts/hpa-demo.sh
+
 # The local cluster with its node; `make cluster-up SP_CLUSTER_NODE=0`: the control plane alone.
 cluster-up:
 	SP_CLUSTER_NODE=$${SP_CLUSTER_NODE:-1} scripts/cluster.sh up

@@ -160,7 +160,15 @@ def test_sales_through_the_pipeline_with_faults_counted_exactly_once(pipeline, n
     print(f"writer pods' OK answers: {served}")
     assert all(n > 0 for n in served.values()), served
 
-    # The pipeline is Ready again, as `kubectl get sp` shows it.
+    # The pipeline is Ready again, as `kubectl get sp` shows it, with the api's replicas from its
+    # HPA, which reads real metrics (metrics-server): current = the api's pods, desired known.
     wait_until(lambda: not lp.not_ready(), 120, interval=1, what="the pipeline Ready again")
-    row = node.kubectl("get", "sp", "-n", NS, NAME, "--no-headers").stdout.split()
+
+    def columns():
+        row = node.kubectl("get", "sp", "-n", NS, NAME, "--no-headers").stdout.split()
+        api = (lp.pipeline().get("status") or {}).get("api") or {}
+        return row if "cpuUtilization" in api and row[2] == str(ready_count(lp, "api")) and \
+            row[3] == str(api.get("desiredReplicas")) else None
+    row = wait_until(columns, 120, interval=2, what="kubectl get sp to show the api's replicas from its HPA")
     assert row[0] == NAME and row[1] == "True", row
+    print(f"kubectl get sp: {' '.join(row)}")
