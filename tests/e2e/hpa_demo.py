@@ -23,6 +23,7 @@ down on every way out (SIGTERM and SIGINT included).
 import csv
 import datetime
 import json
+import math
 import os
 import shutil
 import signal
@@ -254,28 +255,34 @@ def per_component(pods, since, until):
     return out
 
 
+def rescales(r):
+    """The HPA's rescale events: [(t_s, message)]."""
+    return [(e["t_s"], e["message"]) for e in r["hpa_events"] if e["reason"] == "SuccessfulRescale"]
+
+
 def timeline(r):
-    """The run's events in words (Spanish, as docs/informe.md), seconds from the load's start."""
-    lines = [f"{r['load_s'][0]:g} s: empieza la carga (rampa de {r['settings']['ramp_s']} s hasta "
-             f"{r['settings']['peak_users']} usuarios)"]
-    for e in r["hpa_events"]:
-        lines.append(f"{e['t_s']:g} s: el HPA: {e['message']}")
-    for t, a, b in r["ready_changes"]:
-        lines.append(f"{t:g} s (muestra): pods Ready del api {a} → {b}")
-    lines.append(f"{r['load_s'][1]:g} s: termina la carga")
-    return sorted(lines, key=lambda s: float(s.split(" s", 1)[0]))
+    """The run's events in words (Spanish, as docs/informe.md): [(seconds from the load's start,
+    what)]. The HPA's rescale events carry its own time; pod counts are the recorder's samples."""
+    s = r["settings"]
+    out = [(r["load_s"][0], f"empieza la carga (rampa de {s['ramp_s']} s hasta {s['peak_users']} usuarios)"),
+           (r["load_s"][1], "termina la carga")]
+    out += [(t, f"el HPA: {message}") for t, message in rescales(r)]
+    out += [(t, f"muestra: pods Ready del api {a} → {b}") for t, a, b in r["ready_changes"]]
+    return sorted(out, key=lambda e: e[0])
 
 
 def summary_lines(r):
-    """The result in a few lines: the CSV's comment lines and hpa.md's table."""
+    """The result in a few lines: the CSV's comment lines (render.py quotes them) and the log."""
     s = r["settings"]
     return [
         f"carga: Locust, forma hpa de locust/locustfile.py, {s['peak_users']} usuarios × {SALES_PER_USER_S} ventas/s, "
         f"rampa {s['ramp_s']} s, meseta {s['plateau_s']} s, contra el Service del api",
         f"api: request de CPU {s['api_cpu_request_m']:g} m, HPA {s['min_replicas']}..{s['max_replicas']} pods al "
         f"{s['target_pct']} %, ventana de bajada {s['scale_down_window_s']} s (300 s por defecto en Kubernetes)",
-        f"réplicas: máximo {r['peak_api_replicas']}; 3 deseadas a los {r['first_desired_3_s']} s y 3 Ready a los "
-        f"{r['first_ready_3_s']} s del inicio de la carga; de vuelta a 1 a los {r['back_to_1_s_after_load']} s del fin",
+        f"subida: el HPA pasa a 3 a los {r['scale_up_s']} s del inicio de la carga (CPU {r['cpu_pct_at_scale_up']} % de "
+        f"la request), 3 pods Ready en la muestra de los {r['first_ready_3_s']} s",
+        f"bajada: el HPA pasa a 1 a los {r['scale_down_after_load_s']} s del fin de la carga, 1 pod Ready en la muestra "
+        f"de los {r['ready_1_after_load_s']} s; su estado dice 1 réplica a los {r['back_to_1_s_after_load']} s",
         f"meseta con 3 pods: {r['plateau3_rps_mean']} respuestas/s de media, p95 {r['plateau3_p95_ms_median']} ms "
         f"(mediana de las ventanas de 10 s; máximo {r['plateau3_p95_ms_max']} ms), CPU según el HPA "
         f"{r['plateau3_cpu_pct_mean']} % de la request",
@@ -301,24 +308,36 @@ def markdown(r):
         "`hpa.csv` (réplicas, CPU según el HPA, respuestas/s, p50/p95/p99 de Locust en ventanas de 10 s), "
         "`hpa_pods.csv` (CPU y memoria de cada pod, de metrics-server), `hpa.json`.", "",
         "| segundos desde el inicio de la carga | qué pasó |", "|---|---|"]
-    for line in timeline(r):
-        t, what = line.split(": ", 1)
-        lines.append(f"| {t} | {what} |")
+    lines += [f"| {t:g} | {what} |" for t, what in timeline(r)]
+    warnings = [e for e in r["hpa_events"] if e["reason"] != "SuccessfulRescale"]
+    if warnings:
+        lines += ["", f"Antes de la carga el HPA dejó {len(warnings)} avisos "
+                  f"({', '.join(sorted({e['reason'] for e in warnings}))}): metrics-server aún no tenía una "
+                  "medida del pod recién arrancado; desaparecen con la primera."]
     lines += ["", "| medida | valor |", "|---|---|",
               f"| réplicas del api: máximo | {r['peak_api_replicas']} |",
-              f"| HPA: 3 deseadas / 3 pods Ready | {r['first_desired_3_s']} s / {r['first_ready_3_s']} s desde el inicio "
-              "de la carga |",
+              f"| subida a 3: decisión del HPA / 3 pods Ready (muestra) | {r['scale_up_s']} s / {r['first_ready_3_s']} s "
+              "desde el inicio de la carga |",
+              f"| bajada a 1: decisión del HPA / 1 pod Ready (muestra) / estado del HPA | {r['scale_down_after_load_s']} s / "
+              f"{r['ready_1_after_load_s']} s / {r['back_to_1_s_after_load']} s después del fin de la carga |",
               f"| CPU según el HPA al decidir subir | {r['cpu_pct_at_scale_up']} % de la request (objetivo "
               f"{s['target_pct']} %) |",
               f"| meseta con 3 pods: respuestas/s (media) | {r['plateau3_rps_mean']} |",
               f"| meseta con 3 pods: p95 (mediana / máximo de las ventanas de 10 s) | {r['plateau3_p95_ms_median']} / "
               f"{r['plateau3_p95_ms_max']} ms |",
-              f"| meseta con 3 pods: CPU según el HPA (media) | {r['plateau3_cpu_pct_mean']} % |",
-              f"| vuelta a 1 pod | {r['back_to_1_s_after_load']} s después del fin de la carga |",
+              f"| meseta con 3 pods: CPU según el HPA (media) | {r['plateau3_cpu_pct_mean']} % (sin el tope de "
+              f"{s['max_replicas']} querría {r['plateau3_uncapped_replicas']} pods) |",
+              f"| meseta con 3 pods: CPU de cada pod del api (media, m) | {r['plateau3_api_pod_cpu_m']} |",
               f"| toda la carga: peticiones / p95 / p99 (Locust) | {r['locust_total']['requests']} / "
               f"{r['locust_total']['p95_ms']} ms / {r['locust_total']['p99_ms']} ms |",
               f"| ventas con 2xx / peticiones fallidas | {r['accepted_2xx']} / {r['failed_requests']} |",
               f"| total del dashboard / registros en Kafka | {r['dashboard_total']} / {r['kafka_records']} |",
+              *([] if not r["plateau3_api_pods_uneven"] else [
+                  "", "La CPU no se reparte por igual entre los pods del api, como se espera de kube-proxy: "
+                  "reparte conexiones, no peticiones, y cada usuario de Locust conserva la suya (keep-alive), así "
+                  "que los que se conectaron antes de la subida siguen en el primer pod. El HPA promedia la CPU "
+                  "de los pods y decide igual; repartirían la carga clientes que reabren sus conexiones o un "
+                  "balanceador por petición (L7, como el Ingress NGINX)."]),
               "", "CPU (milinúcleos) y memoria (MiB) por pod con carga (metrics-server, ventanas de "
               f"{r['metrics_window']}), la base de la respuesta sobre el VPA:", "",
               "| componente | muestras | CPU media | CPU p95 | CPU máx. | memoria media | memoria p95 | memoria máx. |",
@@ -393,6 +412,14 @@ def analyse(c, meta):
         values = [v for v in values if v is not None]
         return round(statistics.mean(values), 1) if values else None
     scale_up = next((r for r in rows if (r["hpa_desired"] or 0) > 1 and r["t_s"] >= 0), None)
+    ups = [t for t, m in rescales({"hpa_events": c["events"]}) if t >= 0 and m.startswith("New size: 3")]
+    downs = [t for t, m in rescales({"hpa_events": c["events"]}) if t >= load_s[1] and m.startswith("New size: 1")]
+    ready_1 = next((r["t_s"] for r in rows if r["t_s"] >= load_s[1] and r["api_ready"] == 1), None)
+    api_pods = {}
+    for p in rec.pods:
+        if p["component"] == "api" and t_load + RAMP_S <= p["unix"] <= t_end:
+            api_pods.setdefault(p["pod"].rsplit("-", 1)[-1], []).append(p["cpu_m"])
+    plateau3_cpu = mean(r["hpa_cpu_pct"] for r in plateau3)
     total = {}
     stats_path = WORK / "locust_stats.csv"
     if stats_path.exists():
@@ -419,12 +446,20 @@ def analyse(c, meta):
         "first_desired_3_s": first(lambda r: (r["hpa_desired"] or 0) >= 3 and r["t_s"] >= 0),
         "first_ready_3_s": first(lambda r: r["api_ready"] >= 3 and r["t_s"] >= 0),
         "cpu_pct_at_scale_up": scale_up["hpa_cpu_pct"] if scale_up else None,
+        "scale_up_s": ups[0] if ups else None,
+        "scale_down_after_load_s": round(downs[0] - load_s[1], 1) if downs else None,
+        "ready_1_after_load_s": round(ready_1 - load_s[1], 1) if ready_1 is not None else None,
         "back_to_1_s_after_load": round(c["back"] - t_end, 1) if c["back"] else None,
         "plateau3_samples": len(plateau3),
         "plateau3_rps_mean": mean(r["rps"] for r in plateau3),
         "plateau3_p95_ms_median": p95s[len(p95s) // 2] if p95s else None,
         "plateau3_p95_ms_max": p95s[-1] if p95s else None,
-        "plateau3_cpu_pct_mean": mean(r["hpa_cpu_pct"] for r in plateau3),
+        "plateau3_cpu_pct_mean": plateau3_cpu,
+        # What the HPA's formula asks for without maxReplicas: ceil(pods × utilisation / target).
+        "plateau3_uncapped_replicas": math.ceil(3 * plateau3_cpu / rows[0]["target_pct"]) if plateau3_cpu else None,
+        "plateau3_api_pod_cpu_m": " ".join(f"{k}={round(statistics.mean(v), 1)}" for k, v in sorted(api_pods.items())),
+        "plateau3_api_pods_uneven": len(api_pods) > 1 and max(map(statistics.mean, api_pods.values())) >
+        1.5 * min(map(statistics.mean, api_pods.values())),
         "locust_total": total, "locust_counts": counts,
         "accepted_2xx": len(ok_ids), "failed_requests": counts.get("other", 0),
         "kafka_records": len(kafka), "kafka_unique": len(kafka_set), "dashboard_total": c["dash"]["total_sales"],
