@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make hpa-demo: the api's HPA for real on a local node under Locust (tests/e2e/hpa_demo.py):
 # 1 -> 3 api pods under the load, back to 1 after it; writes docs/report/hpa.csv, hpa.png,
-# hpa.md, hpa.json and hpa_pods.csv (SP_HPA_OUT to write elsewhere). About 10 minutes. Not
+# hpa.md, hpa.json and hpa_pods.csv (SP_HPA_OUT to write elsewhere). About 6 to 7 minutes. Not
 # part of `make test` (README.md, "make hpa-demo"). Settings: SP_HPA_PEAK_USERS (30 users,
 # 10 sales/s each at most), SP_HPA_RAMP_SECONDS (60), SP_HPA_PLATEAU_SECONDS (150),
 # SP_HPA_COOLDOWN_SECONDS (240: the longest wait for the way back to 1 pod),

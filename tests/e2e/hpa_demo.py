@@ -19,7 +19,8 @@ Locust's own files and the pods' logs stay in build/hpa-demo/.
 It exits non-zero, saying why, when the api did not reach 3 replicas under the load, did not
 come back to 1 after it, or the dashboard does not count exactly the 2xx sales. The node comes
 down on every way out (SIGTERM and SIGINT included).
-  .venv/bin/python tests/e2e/hpa_demo.py        (scripts/hpa-demo.sh, make hpa-demo)"""
+  .venv/bin/python tests/e2e/hpa_demo.py        (scripts/hpa-demo.sh, make hpa-demo)
+  .venv/bin/python tests/e2e/hpa_demo.py --render   hpa.md again from hpa.json, no run"""
 import csv
 import datetime
 import json
@@ -332,6 +333,11 @@ def markdown(r):
               f"{r['locust_total']['p95_ms']} ms / {r['locust_total']['p99_ms']} ms |",
               f"| ventas con 2xx / peticiones fallidas | {r['accepted_2xx']} / {r['failed_requests']} |",
               f"| total del dashboard / registros en Kafka | {r['dashboard_total']} / {r['kafka_records']} |",
+              *([] if r["locust_total"].get("requests") == sum(r["locust_counts"].values()) else [
+                  "", f"`locust_stats.csv` cuenta {r['locust_total'].get('requests')} peticiones: Locust lo escribe "
+                  "por última vez un poco antes de parar. Su resumen final (`locust_stderr_tail` en `hpa.json`) y el "
+                  f"locustfile cuentan {sum(r['locust_counts'].values())} respuestas, {r['accepted_2xx']} de ellas 2xx "
+                  "con su id; el recuento (dashboard = Kafka = 2xx) usa los ids."]),
               *([] if not r["plateau3_api_pods_uneven"] else [
                   "", "La CPU no se reparte por igual entre los pods del api, como se espera de kube-proxy: "
                   "reparte conexiones, no peticiones, y cada usuario de Locust conserva la suya (keep-alive), así "
@@ -540,7 +546,16 @@ def _stop(signum, _frame):
     raise SystemExit(128 + signum)   # unwinds through the finally blocks: the node comes down
 
 
+def render():
+    """hpa.md again from hpa.json (after a change of its wording, without a new run)."""
+    (DOCS / "hpa.md").write_text(markdown(json.loads((DOCS / "hpa.json").read_text())))
+    log(f"rewrote {DOCS}/hpa.md from hpa.json")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--render"]:
+        sys.exit(render())
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
     try:
