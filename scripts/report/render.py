@@ -563,6 +563,10 @@ def vpa(out):
     pods_csv = out / "hpa_pods.csv"
     if pods_csv.exists():
         pods = read_csv(pods_csv)
+        # While Locust ran (hpa.json's load_s, seconds from the load's start, as t_s).
+        run = json.loads((out / "hpa.json").read_text()) if (out / "hpa.json").exists() else {}
+        start, end = run.get("load_s", [float("-inf"), float("inf")])
+        pods = [r for r in pods if start <= (num(r.get("t_s")) or 0) <= end]
         with open(pods_csv) as f:
             comments = [line[1:].strip() for line in f if line.startswith("#")]
         krows = []
@@ -574,10 +578,10 @@ def vpa(out):
             c90, m90 = percentile(cpu, VPA_PERCENTILE), percentile(mem, VPA_PERCENTILE)
             krows.append([comp, len({r["pod"] for r in rs}), len(rs), fmt(c90, 0), fmt(max(cpu), 0),
                           fmt(m90, 1), fmt(max(mem), 1), *vpa_cells(c90, m90)])
-        md.append("\n**En Kubernetes**, de `make hpa-demo` (`docs/report/hpa_pods.csv`: CPU y memoria de cada "
-                  "pod según metrics-server, una muestra por pod cada pocos segundos durante toda la grabación, "
-                  "con carga y sin ella). Recomendación = percentil 90 de las muestras × 1,15, con los mismos "
-                  "pisos." + (" " + "; ".join(comments[:3]) + "." if comments else "") + "\n\n")
+        md.append("\n**En Kubernetes**, de `make hpa-demo` (sección 4.5; `docs/report/hpa_pods.csv`: CPU y "
+                  "memoria de cada pod según metrics-server, las muestras mientras corría Locust). Recomendación = "
+                  "percentil 90 de las muestras × 1,15, con los mismos pisos."
+                  + (" " + "; ".join(comments[:3]) + "." if comments else "") + "\n\n")
         md.append(table(["componente", "pods", "muestras", "CPU p90 (m)", "CPU máx. (m)", "memoria p90 (MiB)",
                          "memoria máx. (MiB)", "VPA: CPU (m)", "VPA: memoria (MiB)"], krows))
     return "".join(md)
