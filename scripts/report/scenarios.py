@@ -426,11 +426,14 @@ def hops(stack, loads, seconds):
                 mean, p50, p99 = layer_latency(row, part, hist)
                 key = part.split("-")[0]
                 r[f"{key}_ms_mean"], r[f"{key}_ms_p50"], r[f"{key}_ms_p99"] = mean, p50, p99
-            # Requests the bridge took over the run: sales, or batches of them.
-            bridge_calls = counter_delta(row["_before"], row["_after"], "bridge",
-                                         "sp_http_request_duration_seconds_count")
+            # Requests the bridge took over the run (sales, or batches of them) and the sales it
+            # answered 2xx, both from its own counters (wrk misses the answers still in flight
+            # when it stops).
+            _, calls, sales = HOP_COUNTERS["api→bridge"]
+            bridge_calls = counter_delta(row["_before"], row["_after"], "bridge", calls)
+            bridge_sales = counter_delta(row["_before"], row["_after"], "bridge", sales)
             r["bridge_requests"] = int(bridge_calls)
-            r["sales_per_bridge_request"] = round(row["accepted"] / bridge_calls, 2) if bridge_calls else None
+            r["sales_per_bridge_request"] = round(bridge_sales / bridge_calls, 2) if bridge_calls else None
             runs.append(r)
             on_way = ["wrk→api", "api→bridge", "bridge→writer"] if api_env else ["wrk→bridge", "bridge→writer"]
             byte_rows += hop_bytes(stack, layout, var, c, min(seconds, 3), on_way,
