@@ -5,6 +5,8 @@
 #   make run        the whole pipeline locally under a Locust scenario, then the dashboard
 #   make bench      throughput/latency/RSS measurements into build/bench/ (not part of `make test`);
 #                   make bench-compare (or BASELINE=<rev> make bench): the same, A/B against 25d93d3
+#   make report     the technical report's measurements: CSV, tables and plots into docs/report/,
+#                   spliced into docs/informe.md (not part of `make test`)
 #   make valkey-disk     the Valkey VMs' disk (qcow2 + KubeVirt containerDisk) into build/vm/
 #   make valkey-vm-test  boot that disk here (QEMU) as primary and replica (`make test` runs it too)
 #   make fuzz       every libFuzzer harness (tests/fuzz/) for FUZZ_SECONDS each
@@ -65,7 +67,7 @@ UNIT_SRC   := $(wildcard common/*_test.c workers/*/*_test.c operator/*_test.c)
 UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
 .PHONY: all bins unit-bins asan fuzz-bins fuzz deps deps-base deps-images test unit-test run up \
-        down bench bench-compare clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test images \
+        down bench bench-compare report clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test images \
         push registry-up registry-down format-check
 all: bins
 bins: $(BINS)
@@ -196,6 +198,11 @@ print-%:
 bench: deps
 	$(MAKE) -j2 bins
 	scripts/bench.sh
+
+# About 10-15 minutes; `scripts/report.sh kafka|valkey|hops|writers` runs one comparison.
+report: deps-base
+	$(MAKE) -j2 bins
+	scripts/report.sh
 
 # A/B against the baseline of issue 13 (or BASELINE=<rev>): both measured alternately in one run.
 bench-compare: deps

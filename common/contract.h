@@ -145,6 +145,12 @@
       "inside the bridge's deadline)")                                                       \
     X(linger_ms, "linger-ms", "KAFKA_LINGER_MS", INT, 5, SP_RANGE(0, 900000), NONE,          \
       "how long the producer waits to fill a batch")                                         \
+    X(acks, "kafka-acks", "KAFKA_ACKS", INT, -1, SP_RANGE(-1, 1), NONE,                      \
+      "acks: -1 (all in-sync replicas, what exactly-once needs), 1 (the leader) or 0; "      \
+      "a benchmark knob (make report): 1 and 0 need --kafka-idempotence=false")              \
+    X(idempotence, "kafka-idempotence", "KAFKA_IDEMPOTENCE", BOOL, 1, SP_ANY, NONE,          \
+      "enable.idempotence: the producer's retries never duplicate a record; off only for "  \
+      "benchmarks (make report)")                                                            \
     X(sticky_ms, "sticky-ms", "KAFKA_STICKY_MS", INT, 10, SP_RANGE(0, 60000), NONE,          \
       "every sale of this writer goes to one partition for this long, then to another, so "  \
       "batches fill up (the key producto_id stays on the record); 0: partition by key")       \

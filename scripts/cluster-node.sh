@@ -30,13 +30,29 @@ sandbox_image=registry.k8s.io/pause:3.10
 
 ctr_() { ctr --address "$sock" --namespace k8s.io "$@"; }
 
+# Whether any process of the node whose state is $1 still runs (its command line names $1).
+owner_alive() {
+  local pid
+  for pid in $(cat "$1"/run/*.pid 2> /dev/null); do
+    ours "$pid" "$1" && return 0
+  done
+  return 1
+}
+
 node_claim() {
   [ "$(id -u)" = 0 ] || die "a node needs root (cgroups, mounts, iptables, the bridge)"
   [[ $pod_cidr =~ ^[0-9]{1,3}\.[0-9]{1,3}\.0\.0/16$ ]] || die "SP_POD_CIDR=$pod_cidr: want A.B.0.0/16"
   mkdir -p "$(dirname "$node_owner_file")"
   local owner; owner=$(cat "$node_owner_file" 2> /dev/null || true)
   if [ -n "$owner" ] && [ "$owner" != "$state" ] && [ -d "$owner/node" ]; then
-    die "a node already runs from $owner (one per machine): SP_CLUSTER_DIR=$owner $0 down"
+    if owner_alive "$owner"; then
+      die "a node already runs from $owner (one per machine): SP_CLUSTER_DIR=$owner $0 down"
+    fi
+    # Its processes died with whoever ran it (a killed test, a stopped session): what it left on
+    # the host (bridge, chains, mounts, cgroups) goes before ours is made.
+    log "the node of $owner is dead; removing what it left"
+    SP_CLUSTER_DIR=$owner "$0" down > /dev/null
+    owner=$(cat "$node_owner_file" 2> /dev/null || true)
   fi
   if [ -z "$owner" ] && ip link show "$bridge" > /dev/null 2>&1; then
     die "$bridge exists but no node of ours owns it; remove it (ip link del $bridge) if it is a leftover"

@@ -201,9 +201,9 @@ binary_of() {
   esac
 }
 
-# Whether pid runs and is ours: its command line names the state dir, so a recycled pid is
-# never taken for one of ours, and a zombie (empty command line) counts as gone.
-ours() { [[ "$(tr '\0' ' ' 2> /dev/null < "/proc/$1/cmdline")" == *"$state/"* ]]; }
+# Whether pid runs and is ours: its command line names the state dir ($2, default ours), so a
+# recycled pid is never taken for one of ours, and a zombie (empty command line) counts as gone.
+ours() { [[ "$(tr '\0' ' ' 2> /dev/null < "/proc/$1/cmdline")" == *"${2:-$state}/"* ]]; }
 
 # The pid in the component's pid file, if that process is still ours.
 running_pid() {

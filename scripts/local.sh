@@ -12,6 +12,12 @@
 # Deadlines: SP_DEADLINE_MS, the api's (default: the api's own); the bridge's and the writers'
 # follow from it by the rule the operator applies (`salesctl deadlines`, common/contract.h).
 # Binaries: SP_BIN_DIR (default build/bin).
+# Shape (scripts/report.sh compares them): SP_PARTITIONS, the topic's (default 6);
+# SP_WRITER_GROUPS, the writer deployments the bridge calls (default "writer-a writer-b";
+# "writer-a" alone is one instance, "writer-b" alone two); SP_VALKEY_REPLICA=0 starts no
+# replica; SP_VALKEY_AOF, the primary's appendfsync: everysec (default), always, or no (no AOF).
+# Any other option a worker reads from its environment (common/contract.h: KAFKA_LINGER_MS,
+# KAFKA_ACKS, VALKEY_WAIT_REPLICAS, ...) reaches it when set in the caller's environment.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${SP_LOCAL_DIR:-$top/build/local}
@@ -19,6 +25,9 @@ bin=${SP_BIN_DIR:-$top/build/bin}
 base=${SP_PORT_BASE:-8000}
 topic=${SP_TOPIC:-sales}
 partitions=${SP_PARTITIONS:-6}
+writer_groups=${SP_WRITER_GROUPS:-writer-a writer-b}
+valkey_replica=${SP_VALKEY_REPLICA:-1}
+valkey_aof=${SP_VALKEY_AOF:-everysec}
 
 api_port=$((base + 80))
 bridge_port=$((base + 81))
@@ -33,7 +42,23 @@ declare -A writer_ports=(
   [writer-b-1]="$((base + 52)) $((base + 92))"
   [writer-b-2]="$((base + 53)) $((base + 93))"
 )
-writer_target="ipv4:127.0.0.1:$((base + 51));ipv4:127.0.0.1:$((base + 52)),127.0.0.1:$((base + 53))"
+# writer group -> its instances
+declare -A group_instances=([writer-a]="writer-a" [writer-b]="writer-b-1 writer-b-2")
+
+# The instances of the groups in SP_WRITER_GROUPS, and the bridge's target: one ';'-separated
+# gRPC target per group, the group's instances as one round-robin address list.
+writer_instances=()
+writer_target=
+for group in $writer_groups; do
+  [ -n "${group_instances[$group]:-}" ] || { echo "SP_WRITER_GROUPS: no writer group $group" >&2; exit 2; }
+  addrs=
+  for name in ${group_instances[$group]}; do
+    writer_instances+=("$name")
+    read -r grpc _ <<<"${writer_ports[$name]}"
+    addrs+="${addrs:+,}127.0.0.1:$grpc"
+  done
+  writer_target+="${writer_target:+;}ipv4:$addrs"
+done
 
 log() { printf '[local] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -83,10 +108,17 @@ start_kafka() {
 }
 
 start_valkey() {
+  local aof=(--appendonly yes --appendfsync "$valkey_aof")
+  case $valkey_aof in
+    everysec | always) ;;
+    no) aof=(--appendonly no) ;;
+    *) die "SP_VALKEY_AOF: everysec, always or no, not $valkey_aof" ;;
+  esac
   mkdir -p "$dir/valkey-primary" "$dir/valkey-replica"
   start_part valkey-primary valkey-server --bind 127.0.0.1 --port "$valkey_port" \
-    --dir "$dir/valkey-primary" --appendonly yes --appendfsync everysec --save ""
+    --dir "$dir/valkey-primary" "${aof[@]}" --save ""
   wait_valkey valkey-primary "$valkey_port"
+  [ "$valkey_replica" = 1 ] || return 0
   start_part valkey-replica valkey-server --bind 127.0.0.1 --port "$replica_port" \
     --dir "$dir/valkey-replica" --replicaof 127.0.0.1 "$valkey_port" --save ""
   wait_valkey valkey-replica "$replica_port"
@@ -108,12 +140,12 @@ deadline() {
 
 start_workers() {
   local name ports
-  for name in writer-a writer-b-1 writer-b-2; do
+  for name in "${writer_instances[@]}"; do
     read -r grpc http <<<"${writer_ports[$name]}"
     start_part "$name" env $(common_env) $(kafka_env) INSTANCE="$name" GRPC_PORT="$grpc" \
       HTTP_PORT="$http" DELIVERY_TIMEOUT_MS="$(deadline writer)" "$bin/writer"
   done
-  for name in writer-a writer-b-1 writer-b-2; do
+  for name in "${writer_instances[@]}"; do
     read -r grpc http <<<"${writer_ports[$name]}"
     wait_ready "$name" "http://127.0.0.1:$http/readyz"
   done
@@ -130,16 +162,21 @@ start_workers() {
 }
 
 write_env() {
+  local urls= name http
+  for name in "${writer_instances[@]}"; do
+    read -r _ http <<<"${writer_ports[$name]}"
+    urls+="${urls:+ }http://127.0.0.1:$http"
+  done
   # Exported: `. build/local/env` then `salesctl dashboard` reads VALKEY_URL from it.
   cat >"$dir/env" <<ENV
 export API_URL=http://127.0.0.1:$api_port
 export BRIDGE_URL=http://127.0.0.1:$bridge_port
 export VALKEY_URL=redis://127.0.0.1:$valkey_port
-export VALKEY_REPLICA_URL=redis://127.0.0.1:$replica_port
+export VALKEY_REPLICA_URL=$([ "$valkey_replica" = 1 ] && echo "redis://127.0.0.1:$replica_port")
 export KAFKA_BROKERS=127.0.0.1:$kafka_port
 export KAFKA_TOPIC=$topic
 export CONSUMER_URL=http://127.0.0.1:$consumer_http
-export WRITER_URLS="http://127.0.0.1:$((base + 91)) http://127.0.0.1:$((base + 92)) http://127.0.0.1:$((base + 93))"
+export WRITER_URLS="$urls"
 ENV
 }
 

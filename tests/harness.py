@@ -4,6 +4,7 @@ Every server binds to 127.0.0.1 on a free port and is stopped when the run ends,
 failure. Workers come from SP_BIN_DIR (default build/asan/bin: the sanitizer build)."""
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -63,6 +64,34 @@ def stop_process(proc, timeout=30.0):
             proc.wait()
 
 
+# The ports scripts/local.sh opens, as offsets from its SP_PORT_BASE.
+LOCAL_SH_PORT_OFFSETS = (51, 52, 53, 80, 81, 91, 92, 93, 95, 379, 380, 1092, 1093)
+
+
+def local_sh_port_base():
+    """An SP_PORT_BASE for scripts/local.sh whose every port is free on loopback."""
+    for _ in range(50):
+        base = random.randrange(20000, 40000, 100)
+        try:
+            for off in LOCAL_SH_PORT_OFFSETS:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free port range")
+
+
+def parse_metrics(text):
+    """Prometheus text as {series: value}."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            out[series] = float(value)
+    return out
+
+
 def http_get(url, timeout=2.0):
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -99,12 +128,7 @@ class Worker:
         """Prometheus text as {series: value}."""
         status, text = http_get(self.url("/metrics"))
         assert status == 200, text
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                series, value = line.rsplit(" ", 1)
-                out[series] = float(value)
-        return out
+        return parse_metrics(text)
 
     def logs(self):
         if not self._log.closed:  # still open until terminate() or kill()

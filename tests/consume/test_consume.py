@@ -329,7 +329,9 @@ def test_member_stalled_past_its_session_counts_nothing_twice(kafka, topic, valk
     import signal
     valkey = valkey_clean
     sales = make_sales(12000, seed=15)
-    streamer = Streamer(kafka, topic, pb, sales, chunk=400, pause=0.05)
+    # Paced (about 1,600 sales/s), so that most sales are still to come when `a` freezes: at
+    # full speed `a` could apply nearly all of them between two polls of a loaded machine.
+    streamer = Streamer(kafka, topic, pb, sales, chunk=400, pause=0.25)
     streamer.start()
     a = start_consumer(workers, kafka, topic, valkey, "--batch-size", "100")
     client = valkey.client()
@@ -340,7 +342,9 @@ def test_member_stalled_past_its_session_counts_nothing_twice(kafka, topic, valk
         b = start_consumer(workers, kafka, topic, valkey, "--batch-size", "100")
         wait_until(lambda: b.metrics()["sp_consumer_assigned_partitions"] == 6, 90, interval=0.2,
                    what="the other member to take every partition")
-        floor = int(client.get("sp:total_sales") or 0) + 1000
+        applied = int(client.get("sp:total_sales") or 0)
+        assert applied <= len(sales) - 1000, f"{applied} applied before the takeover: too few left"
+        floor = applied + 1000
         wait_until(lambda: int(client.get("sp:total_sales") or 0) >= floor, 120, interval=0.05,
                    what="the other member to apply sales")
     finally:

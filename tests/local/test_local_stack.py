@@ -7,39 +7,22 @@ Kafka once."""
 import contextlib
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
-from harness import BIN_DIR, ROOT, SANITIZER_ENV, process_gone, wait_until
+from harness import BIN_DIR, ROOT, SANITIZER_ENV, local_sh_port_base, process_gone, wait_until
 
 LOCUST_SECONDS = int(os.environ.get("SP_TEST_LOCUST_SECONDS", "30"))
-
-
-def port_base():
-    """A base whose offsets (see local.sh) are all free on loopback."""
-    offsets = [51, 52, 53, 80, 81, 91, 92, 93, 95, 379, 380, 1092, 1093]
-    for _ in range(50):
-        base = random.randrange(20000, 40000, 100)
-        try:
-            for off in offsets:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
 
 
 class Stack:
     def __init__(self, state_dir):
         self.dir = state_dir
         self.env = dict(os.environ, **SANITIZER_ENV, SP_LOCAL_DIR=str(state_dir),
-                        SP_PORT_BASE=str(port_base()), SP_BIN_DIR=str(BIN_DIR))
+                        SP_PORT_BASE=str(local_sh_port_base()), SP_BIN_DIR=str(BIN_DIR))
 
     def local(self, *args):
         subprocess.run([str(ROOT / "scripts" / "local.sh"), *args], env=self.env, check=True,

@@ -94,15 +94,16 @@ static int32_t sticky_partitioner(const rd_kafka_topic_t *rkt, const void *key, 
 static rd_kafka_conf_t *producer_conf(struct wr_kafka *k, const struct wr_kafka_options *o,
                                       char *err, size_t errlen)
 {
-    char timeout[32], linger[32], queue[32];
+    char timeout[32], linger[32], queue[32], acks[8];
     snprintf(timeout, sizeof timeout, "%ld", o->delivery_timeout_ms);
+    snprintf(acks, sizeof acks, "%ld", o->acks);
     snprintf(linger, sizeof linger, "%ld", o->linger_ms);
     snprintf(queue, sizeof queue, "%ld", o->queue_max);
     const struct sp_kafka_setting settings[] = {
         {"bootstrap.servers", o->brokers},
         {"client.id", o->client_id},
-        {"enable.idempotence", "true"},
-        {"acks", "all"},
+        {"enable.idempotence", o->idempotence ? "true" : "false"},
+        {"acks", acks},
         {"message.timeout.ms", timeout},
         {"linger.ms", linger},
         {"queue.buffering.max.messages", queue},

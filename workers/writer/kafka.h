@@ -23,6 +23,8 @@ struct wr_kafka_options {
     long linger_ms;             /* batching delay */
     long sticky_ms;             /* one partition for this long, then another; 0: by key */
     long queue_max;             /* queue.buffering.max.messages */
+    long acks;                  /* -1 (all), 1 or 0 */
+    int idempotence;            /* enable.idempotence; librdkafka refuses it with acks != all */
     wr_delivery_fn *on_delivery;
 };
 

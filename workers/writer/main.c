@@ -62,6 +62,7 @@ static int run(const char *instance)
         .brokers = cfg.brokers, .topic = cfg.topic, .client_id = client_id,
         .delivery_timeout_ms = cfg.delivery_timeout_ms, .linger_ms = cfg.linger_ms,
         .sticky_ms = cfg.sticky_ms, .queue_max = cfg.max_in_flight,
+        .acks = cfg.acks, .idempotence = cfg.idempotence,
         .on_delivery = wr_server_on_delivery};
     struct wr_kafka *kafka = wr_kafka_new(&ko, err, sizeof err);
     if (!kafka) {

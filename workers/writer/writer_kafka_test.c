@@ -87,7 +87,8 @@ static struct wr_kafka *writer_kafka(rd_kafka_mock_cluster_t *mc)
     char err[256];
     struct wr_kafka_options o = {.brokers = rd_kafka_mock_cluster_bootstraps(mc), .topic = TOPIC,
                                  .client_id = "writer-test", .delivery_timeout_ms = 5000,
-                                 .linger_ms = 0, .queue_max = 100, .on_delivery = on_delivery};
+                                 .linger_ms = 0, .queue_max = 100, .acks = -1,
+                                 .idempotence = 1, .on_delivery = on_delivery};
     struct wr_kafka *k = wr_kafka_new(&o, err, sizeof err);
     if (!k)
         fail_msg("%s", err);
