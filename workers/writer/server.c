@@ -79,7 +79,8 @@ struct wr_call {
     uint8_t value[SP_SALE_PB_MAX];  /* the Kafka value and key (sale.producto_id) live here */
     size_t value_len;
     char sale_id[WR_SALE_ID_MAX + 1];
-    struct wr_batch *batch;       /* CALL_BATCH: its sales */
+    struct wr_batch *batch;       /* CALL_BATCH: its sales, once taken */
+    size_t batch_sales;           /* CALL_BATCH: sales the call carried (1 if unreadable) */
     struct wr_call *next_free;
 };
 
@@ -101,6 +102,7 @@ struct wr_server {
     long in_flight, max_in_flight;
     struct sp_metric *requests[WR_STATUS_CODES];
     struct sp_metric *latency, *in_flight_gauge;
+    struct sp_metric *batches, *batch_sales;
     uint8_t message[SP_BODY_MAX]; /* the request being decoded */
 };
 
@@ -167,6 +169,7 @@ static void slot_put(struct wr_server *s, struct wr_call *c)
     c->status_text = grpc_empty_slice();
     c->md.count = 0;
     c->finishing = c->produced = false;
+    c->batch_sales = 0;
     c->cancelled = 0;
     c->next_free = s->free_list;
     s->free_list = c;
@@ -482,6 +485,7 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
         grpc_byte_buffer_destroy(c->payload);
         c->payload = NULL;
     }
+    c->batch_sales = in && in->n_items ? in->n_items : 1;
     if (!in || in->n_items == 0 || in->n_items > WR_BATCH_MAX) {
         if (in)
             salespipeline__sale_batch__free_unpacked(in, NULL);
@@ -489,18 +493,22 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
         return;
     }
     size_t n = in->n_items;
-    if (deadline_passed(c) || s->in_flight + (long)n > s->max_in_flight ||
-        !(c->batch = calloc(1, sizeof *c->batch + n * sizeof c->batch->items[0]))) {
+    /* Refused whole, like n ProcesarVenta calls would each be. */
+    bool late = deadline_passed(c);
+    const char *refused = late ? "deadline passed before the sales were read"
+                        : s->in_flight + (long)n > s->max_in_flight
+                            ? "writer busy: too many sales in flight"
+                        : !(c->batch = calloc(1, sizeof *c->batch + n * sizeof c->batch->items[0]))
+                            ? "writer out of memory"
+                            : NULL;
+    if (refused) {
         salespipeline__sale_batch__free_unpacked(in, NULL);
-        if (deadline_passed(c))
-            call_finish(c, GRPC_STATUS_DEADLINE_EXCEEDED,
-                        grpc_slice_from_static_string("deadline passed before the sales were read"),
-                        NULL);
-        else
-            call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                        grpc_slice_from_static_string("writer busy: too many sales in flight"), NULL);
+        call_finish(c, late ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    grpc_slice_from_static_string(refused), NULL);
         return;
     }
+    sp_counter_add(s->batches, 1);
+    sp_counter_add(s->batch_sales, n);
     struct wr_batch *b = c->batch;
     b->n = n;
     atomic_init(&b->pending, n + 1);
@@ -561,15 +569,15 @@ static void health_arrived(struct wr_server *s, struct wr_call *c)
 static void call_done(struct wr_server *s, struct wr_call *c, bool ok)
 {
     if (c->kind == CALL_BATCH) {
-        size_t n = c->batch ? c->batch->n : 0;
         if (c->batch && c->batch->produced) {
             s->in_flight -= (long)c->batch->produced;
             sp_gauge_set(s->in_flight_gauge, s->in_flight);
         }
         sp_histogram_observe(s->latency, sp_now() - c->started);
-        /* Counted per sale, by the answer each got (or the call's end, if it failed). */
-        for (size_t i = 0; i < n; i++) {
-            grpc_status_code code = c->batch->items[i].code;
+        /* Counted per sale: by the answer each got, by the call's code when it was refused
+         * whole, or by the call's end when that failed. */
+        for (size_t i = 0; i < c->batch_sales; i++) {
+            grpc_status_code code = c->batch ? c->batch->items[i].code : c->code;
             if (!ok || c->cancelled)
                 code = deadline_passed(c) ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
             struct sp_metric *counter = s->requests[code];
@@ -657,9 +665,16 @@ static void metrics_init(struct wr_server *s)
     for (size_t i = 0; i < sizeof counted_codes / sizeof counted_codes[0]; i++)
         s->requests[counted_codes[i]] =
             sp_counter_new("sp_writer_requests_total", wr_status_label(counted_codes[i]),
-                           "ProcesarVenta calls answered, by gRPC status code.");
+                           "Sales answered (a ProcesarVenta call, or one sale of a "
+                           "ProcesarLote call), by gRPC status code.");
     s->latency = sp_histogram_new("sp_writer_request_duration_seconds", NULL,
-                                  "ProcesarVenta time from arrival to answer.");
+                                  "ProcesarVenta and ProcesarLote calls: time from arrival to "
+                                  "answer.");
+    s->batches = sp_counter_new("sp_writer_batches_total", NULL,
+                                "ProcesarLote calls taken (not refused whole).");
+    s->batch_sales = sp_counter_new("sp_writer_batch_sales_total", NULL,
+                                    "Sales in the ProcesarLote calls taken; over "
+                                    "sp_writer_batches_total, the mean batch size.");
     s->in_flight_gauge = sp_gauge_new("sp_writer_in_flight", NULL,
                                       "Sales handed to Kafka and not yet answered.");
 }
