@@ -19,7 +19,9 @@
 static int parse_options(struct sp_bridge_options *o, int argc, char **argv)
 {
     return sp_config_parse("bridge", "REST to gRPC: takes POST /ventas and calls "
-                           "ProductSaleService/ProcesarVenta on the writers.",
+                           "ProductSaleService/ProcesarVenta on the writers; takes the api's "
+                           "batches (POST /ventas/lote) and sends each as one "
+                           "SaleBatchService/ProcesarLote call.",
                            sp_bridge_option_table, o, argc, argv);
 }
 
