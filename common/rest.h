@@ -40,9 +40,9 @@ struct sp_rest;
 struct sp_rest_call;
 
 /* Called on a daemon thread for each admitted sale (a batch's sales one by one when there is no
- * forward_batch). `sale` and
- * `sale_id` are valid only during the call: copy what is needed. The callee owns `call` until it
- * passes it to sp_rest_complete(), exactly once (it may do so before returning). */
+ * forward_batch). `sale` and `sale_id` are valid only during the call: copy what is needed. The
+ * callee owns `call` until it passes it to sp_rest_complete(), exactly once (it may do so before
+ * returning). */
 typedef void sp_rest_forward_fn(const struct sp_sale *sale, const char *sale_id,
                                 struct sp_rest_call *call, void *arg);
 

@@ -74,6 +74,18 @@ def main():
                 line += f" {vals[1] / vals[0]:.2f} |" if vals[0] else " |"
             w(line)
 
+    w("\n### Sales per batch: api -> bridge `POST /ventas/lote`, each one bridge -> writer "
+      "`ProcesarLote` call (median of the rounds)\n")
+    w("| variant | saturation | 70% (open loop) |")
+    w("|---|---|---|")
+    for v in variants:
+        sizes = []
+        for kind in ("saturation", "paced70"):
+            per_round = [r["sp_bridge_writer_batch_sales_total"] / r["sp_bridge_writer_batches_total"]
+                         for r in by[(v, kind)] if r.get("sp_bridge_writer_batches_total")]
+            sizes.append(fmt(statistics.median(per_round)) if per_round else "n/a (no ProcesarLote)")
+        w(f"| {v} | {sizes[0]} | {sizes[1]} |")
+
     w("\n### Peak RSS MB by process (VmHWM, largest of the rounds)\n")
     w("| process | " + " | ".join(variants) + " |")
     w("|---|" + "---|" * len(variants))
