@@ -326,3 +326,27 @@ def test_batches_alternate_between_writer_groups(batch_server, bridge, stubs):
         assert [x.status for x in batch_results(stubs, batch_post(b, items, stubs))] == [202] * 3
     assert (len(one.batches), len(two.batches)) == (5, 5)
     assert all(len(x) == 3 for x in one.batches + two.batches)
+
+
+def test_stock_group_beside_a_batch_group_keeps_its_share(stock, batch_server, bridge, stubs):
+    def answer(items, ctx):
+        out = stubs.intake.SaleResults()
+        for _ in items:
+            out.results.add(code=0, reply=stubs.pb.ProductSaleResponse(estado="x").SerializeToString())
+        return out
+
+    old, new = stock(), batch_server(answer)
+    b = bridge(f"ipv4:{old.address};ipv4:{new.address}")
+    wait_until(lambda: http_get(b.url("/readyz"))[1].count(": ready") == 2,
+               what="both groups ready")
+    for n in range(6):
+        items = [(f"b{n}-{i}", dict(SALE, producto_id=f"p-{i}")) for i in range(4)]
+        assert [x.status for x in batch_results(stubs, batch_post(b, items, stubs))] == [202] * 4
+    # Alternating: 3 batches each. The stock group's went one call per sale (the first one
+    # after its UNIMPLEMENTED answer), the other group's as ProcesarLote calls.
+    assert sorted(c["sale_id"] for c in old.received()) == \
+        sorted(f"b{n}-{i}" for n in (0, 2, 4) for i in range(4))
+    assert [[i for i, _ in x] for x in new.batches] == \
+        [[f"b{n}-{i}" for i in range(4)] for n in (1, 3, 5)]
+    assert new.sales == []
+    assert b.metrics()["sp_bridge_writer_batches_total"] == 4

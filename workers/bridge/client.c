@@ -234,10 +234,10 @@ static void sale_start(struct br_client *c, int group, gpr_timespec deadline, co
     }
 }
 
-void br_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_rest_call *call,
-                    void *arg)
+/* One sale as one ProcesarVenta call to `group`. */
+static void sale_send(struct br_client *c, int group, gpr_timespec deadline,
+                      const struct sp_sale *sale, const char *sale_id, struct sp_rest_call *call)
 {
-    struct br_client *c = arg;
     if (outstanding_enter(c) < 0) {
         answer_error(call, 503, "bridge shutting down");
         return;
@@ -249,7 +249,14 @@ void br_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_r
         answer_error(call, 500, "sale does not pack");
         return;
     }
-    sale_start(c, pick_group(c), deadline_from_now(c), pb, len, sale_id, call);
+    sale_start(c, group, deadline, pb, len, sale_id, call);
+}
+
+void br_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_rest_call *call,
+                    void *arg)
+{
+    struct br_client *c = arg;
+    sale_send(c, pick_group(c), deadline_from_now(c), sale, sale_id, call);
 }
 
 void br_client_send_batch(size_t n, const struct sp_sale *sales, const char *const *sale_ids,
@@ -261,8 +268,8 @@ void br_client_send_batch(size_t n, const struct sp_sale *sales, const char *con
     int group = pick_group(c);
     gpr_timespec deadline = deadline_from_now(c);
     if (atomic_load_explicit(&c->no_batches[group], memory_order_relaxed)) {
-        for (size_t i = 0; i < n; i++)
-            br_client_send(&sales[i], sale_ids[i], calls[i], c);
+        for (size_t i = 0; i < n; i++)   /* the group's share stays the group's */
+            sale_send(c, group, deadline, &sales[i], sale_ids[i], calls[i]);
         return;
     }
     if (outstanding_enter(c) < 0) {
