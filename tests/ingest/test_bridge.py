@@ -222,6 +222,16 @@ def batch_results(stubs, r):
     return stubs.intake.SaleBatchReply.FromString(r.content).results
 
 
+def all_stored(stubs):
+    """A BatchServer answer: every sale stored."""
+    def answer(items, ctx):
+        out = stubs.intake.SaleResults()
+        for _ in items:
+            out.results.add(code=0, reply=stubs.pb.ProductSaleResponse(estado="x").SerializeToString())
+        return out
+    return answer
+
+
 def test_batch_to_a_stock_writer_goes_one_call_per_sale(stock, bridge, stubs):
     # A stock ProductSaleService answers ProcesarLote UNIMPLEMENTED without reading a sale: that
     # batch's sales go out once each as ProcesarVenta, and so does every later batch.
@@ -311,13 +321,7 @@ def test_lost_batch_answer_fails_every_sale_and_sends_none_again(batch_server, b
 
 
 def test_batches_alternate_between_writer_groups(batch_server, bridge, stubs):
-    def answer(items, ctx):
-        out = stubs.intake.SaleResults()
-        for _ in items:
-            out.results.add(code=0, reply=stubs.pb.ProductSaleResponse(estado="x").SerializeToString())
-        return out
-
-    one, two = batch_server(answer), batch_server(answer)
+    one, two = batch_server(all_stored(stubs)), batch_server(all_stored(stubs))
     b = bridge(f"ipv4:{one.address};ipv4:{two.address}")
     wait_until(lambda: http_get(b.url("/readyz"))[1].count(": ready") == 2,
                what="both groups ready")
@@ -329,13 +333,7 @@ def test_batches_alternate_between_writer_groups(batch_server, bridge, stubs):
 
 
 def test_stock_group_beside_a_batch_group_keeps_its_share(stock, batch_server, bridge, stubs):
-    def answer(items, ctx):
-        out = stubs.intake.SaleResults()
-        for _ in items:
-            out.results.add(code=0, reply=stubs.pb.ProductSaleResponse(estado="x").SerializeToString())
-        return out
-
-    old, new = stock(), batch_server(answer)
+    old, new = stock(), batch_server(all_stored(stubs))
     b = bridge(f"ipv4:{old.address};ipv4:{new.address}")
     wait_until(lambda: http_get(b.url("/readyz"))[1].count(": ready") == 2,
                what="both groups ready")
