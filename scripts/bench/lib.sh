@@ -10,6 +10,7 @@
 #                                              for the whole machine, peak RSS by process, the
 #                                              bridge's ProcesarLote calls and their sales
 #   bench_stack_down TREE STATE
+#   bench_kafka_batches STATE                  the record batches the broker holds for the topic
 #   bench_flame STATE SECONDS OUT_DIR PREFIX   perf profiles of api, bridge, writer-a and the
 #                                              broker while a load runs elsewhere, as SVG
 #
@@ -55,6 +56,18 @@ bench_api_url() { (. "$1/env" && echo "$API_URL"); }
 bench_bridge_metric() {
   curl -s --max-time 5 "$(. "$1/env" && echo "$BRIDGE_URL")/metrics" |
     awk -v n="$2" '$1 == n {printf "%.0f\n", $2}'
+}
+
+# bench_kafka_batches STATE: the record batches the broker holds for the stack's topic, as
+# "kafka_batches=N kafka_records=M" (Kafka's own DumpLogSegments over the segment files).
+bench_kafka_batches() {
+  local topic files
+  topic=$(. "$1/env" && echo "$KAFKA_TOPIC")
+  files=$(ls "$1"/kafka/data/"$topic"-*/*.log 2>/dev/null | paste -sd, -)
+  [ -n "$files" ] || return 0
+  "$BENCH_TOP/scripts/kafka.sh" run-class org.apache.kafka.tools.DumpLogSegments --files "$files" 2>/dev/null |
+    awk '$1 == "baseOffset:" { for (i = 1; i < NF; i++) if ($i == "count:") r += $(i + 1); n++ }
+         END { printf "kafka_batches=%d kafka_records=%d\n", n, r }'
 }
 
 # bench_wrk URL CONNS SECONDS [RATE]: wrk's RESULT line as key=value words.
