@@ -21,6 +21,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "rest.h"
 #include "sale.h"
 #include "status.h"
 
@@ -29,7 +30,7 @@
 #define WR_SALE_ID_MAX 64
 #define WR_SERVICE "blackfriday.ProductSaleService"
 #define WR_BATCH_REQUESTS 32   /* ProcesarLote calls requested ahead */
-#define WR_BATCH_MAX 60        /* sales per ProcesarLote call (SP_REST_BATCH_MAX) */
+#define WR_BATCH_MAX SP_REST_BATCH_MAX   /* sales per ProcesarLote call: an api batch */
 
 enum call_kind { CALL_HEALTH, CALL_OTHER, CALL_SALE, CALL_BATCH, CALL_KINDS };
 
@@ -489,7 +490,9 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
     if (!in || in->n_items == 0 || in->n_items > WR_BATCH_MAX) {
         if (in)
             salespipeline__sale_batch__free_unpacked(in, NULL);
-        call_refuse(c, GRPC_STATUS_INVALID_ARGUMENT, "a SaleBatch of 1-60 sales");
+        char why[64];
+        snprintf(why, sizeof why, "a SaleBatch of 1-%d sales", WR_BATCH_MAX);
+        call_refuse(c, GRPC_STATUS_INVALID_ARGUMENT, why);
         return;
     }
     size_t n = in->n_items;
