@@ -12,6 +12,8 @@
 #   make fuzz       every libFuzzer harness (tests/fuzz/) for FUZZ_SECONDS each
 #   make images     the container images (buildah, no daemon, nothing pulled); make push sends
 #                   them and the catalog artifact to $REGISTRY (make registry-up: a local one)
+#   make e2e-k8s    the pipeline for real on a local node under the in-cluster operator, with
+#                   faults (part of `make test` too); make hpa-demo: the api's HPA under Locust
 #
 # Binaries: one folder each under workers/ (plus operator/); every .c there except *_test.c is
 # linked with libcommon.a (common/ and the generated protobuf code, as an archive: a program
@@ -68,7 +70,7 @@ UNIT_BINS  := $(patsubst %.c,$(O)/test/%,$(notdir $(UNIT_SRC)))
 
 .PHONY: all bins unit-bins asan fuzz-bins fuzz deps deps-base deps-images test unit-test run up \
         down bench bench-compare report clean cluster-up cluster-down operator-run valkey-disk valkey-vm-test images \
-        push registry-up registry-down format-check
+        push registry-up registry-down format-check e2e-k8s hpa-demo
 all: bins
 bins: $(BINS)
 unit-bins: $(UNIT_BINS)
@@ -218,6 +220,16 @@ valkey-vm-test: deps-base
 	$(MAKE) asan
 	scripts/valkey-disk.sh build
 	scripts/test.sh -k test_valkey_vm
+
+# The pipeline on a real local node (tests/e2e); needs root, like the node.
+e2e-k8s: deps
+	$(MAKE) -j2 bins
+	scripts/e2e-k8s.sh
+
+# The api's HPA under Locust on the local node, recorded into docs/report/hpa.{csv,png,md,json}.
+hpa-demo: deps
+	$(MAKE) -j2 bins
+	scripts/hpa-demo.sh
 
 # The local cluster with its node; `make cluster-up SP_CLUSTER_NODE=0`: the control plane alone.
 cluster-up:

@@ -22,8 +22,10 @@
 enum sp_opt_type { SP_OPT_STRING, SP_OPT_INT, SP_OPT_DOUBLE, SP_OPT_BOOL, SP_OPT_LOG_LEVEL };
 
 /* Where the operator takes an option's value from in the cluster (operator/env.c has one case
- * per value). An option with another source than NONE must be in every container of that worker
- * that the operator renders; operator/contract_test.c checks it on the sample pipeline. */
+ * per value). An option with another source than NONE is in every container of that worker that
+ * the operator renders, unless the spec does not use it (env_wanted: no SASL, no TLS CA, a
+ * Valkey without a password); operator/env_test.c checks it on the sample pipeline and on one
+ * with an external Kafka (SASL_SSL) and Valkey. */
 enum sp_from {
     SP_FROM_NONE,             /* never set by the operator: the default is right in the cluster */
     SP_FROM_PORT_HTTP,        /* the default is the container port "http" (REST + admin) */
@@ -45,6 +47,12 @@ enum sp_from {
     SP_FROM_CATALOG_ARTIFACT, /* spec.catalog.artifact */
     SP_FROM_REGISTRY_AUTH_FILE, /* the imagePullSecret's .dockerconfigjson, mounted (with a catalog) */
     SP_FROM_REGISTRY_CA,      /* spec.catalog.caConfigMap's ca.crt, mounted (with a catalog) */
+    SP_FROM_KAFKA_PROTOCOL,   /* spec.kafka.security.protocol */
+    SP_FROM_KAFKA_SASL_MECHANISM, /* spec.kafka.security.saslMechanism (SASL protocols only) */
+    SP_FROM_KAFKA_SASL_USERNAME,  /* credentialsSecret's username, through a secretKeyRef */
+    SP_FROM_KAFKA_SASL_PASSWORD,  /* credentialsSecret's password, through a secretKeyRef */
+    SP_FROM_KAFKA_CA,         /* spec.kafka.security.caConfigMap's ca.crt, mounted (TLS only) */
+    SP_FROM_SHUTDOWN_DELAY,   /* the lame-duck delay of the api and the bridge (build.h) */
 };
 
 struct sp_option {

@@ -51,6 +51,10 @@
     X(max_in_flight, "max-in-flight", "MAX_IN_FLIGHT", INT, 2048, SP_RANGE(1, 1000000), NONE, \
       "sales forwarded and not yet answered; past it, 503 with Retry-After at once")        \
     X(threads, "threads", "HTTP_THREADS", INT, 2, SP_RANGE(1, 64), NONE, "HTTP server threads") \
+    X(shutdown_delay_ms, "shutdown-delay-ms", "SHUTDOWN_DELAY_MS", INT, 0, SP_RANGE(0, 120000), \
+      SHUTDOWN_DELAY, "on SIGTERM, not ready at once but still taking sales this long, each "  \
+      "connection closed after its answer, before intake stops (Kubernetes: the time for the " \
+      "Service's endpoints to drop the pod; a second signal cuts it short)")                 \
     X(client_connections, "client-connections", "CLIENT_CONNECTIONS", INT, 4096,            \
       SP_RANGE(1, 1000000), NONE,                                                            \
       "open client connections (idle keep-alive ones included); past it, a new "             \
@@ -127,6 +131,23 @@
     SP_INTAKE_OPTIONS(X)                                                                     \
     SP_OPTION_LOG_LEVEL(X)
 
+/* How the writer and the consumer reach Kafka: librdkafka's security.protocol, sasl.mechanisms,
+ * sasl.username, sasl.password and ssl.ca.location (kafka_client.h). Empty: librdkafka's
+ * default (plaintext, no SASL, the system's CAs). The operator renders them from
+ * spec.kafka.security for an external Kafka (spec.kafka.bootstrapServers). */
+#define SP_KAFKA_SECURITY_OPTIONS(X)                                                         \
+    X(kafka_protocol, "kafka-security-protocol", "KAFKA_SECURITY_PROTOCOL", STRING, NULL,    \
+      SP_ANY, KAFKA_PROTOCOL, "plaintext, ssl, sasl_plaintext or sasl_ssl (empty: plaintext)") \
+    X(kafka_sasl_mechanism, "kafka-sasl-mechanism", "KAFKA_SASL_MECHANISM", STRING, NULL,    \
+      SP_ANY, KAFKA_SASL_MECHANISM, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (sasl_* protocols)") \
+    X(kafka_sasl_username, "kafka-sasl-username", "KAFKA_SASL_USERNAME", STRING, NULL, SP_ANY, \
+      KAFKA_SASL_USERNAME, "SASL user name")                                                 \
+    X(kafka_sasl_password, "kafka-sasl-password", "KAFKA_SASL_PASSWORD", STRING, NULL, SP_ANY, \
+      KAFKA_SASL_PASSWORD, "SASL password (prefer the environment to the flag)")              \
+    X(kafka_ca_file, "kafka-ca-file", "KAFKA_CA_FILE", STRING, NULL, SP_ANY, KAFKA_CA,       \
+      "PEM CA certificate(s) the brokers' TLS certificates must chain to (ssl, sasl_ssl; "    \
+      "empty: the system's CAs)")
+
 #define SP_WRITER_OPTIONS(X)                                                                 \
     X(grpc_port, "grpc-port", "GRPC_PORT", INT, SP_PORT_WRITER_GRPC, SP_RANGE(0, 65535),     \
       PORT_GRPC, "gRPC port (0: any free port)")                                             \
@@ -137,6 +158,7 @@
       KAFKA_BROKERS, "Kafka bootstrap servers, comma-separated host:port")                   \
     X(topic, "topic", "KAFKA_TOPIC", STRING, "sales", SP_ANY, KAFKA_TOPIC,                   \
       "Kafka topic for the sales")                                                           \
+    SP_KAFKA_SECURITY_OPTIONS(X)                                                             \
     X(max_in_flight, "max-in-flight", "MAX_IN_FLIGHT", INT, 4096, SP_RANGE(1, 1000000), NONE, \
       "sales waiting for Kafka at most; beyond, calls get RESOURCE_EXHAUSTED")               \
     X(delivery_timeout_ms, "delivery-timeout-ms", "DELIVERY_TIMEOUT_MS", INT,                \
@@ -145,6 +167,11 @@
       "inside the bridge's deadline)")                                                       \
     X(linger_ms, "linger-ms", "KAFKA_LINGER_MS", INT, 5, SP_RANGE(0, 900000), NONE,          \
       "how long the producer waits to fill a batch")                                         \
+    X(max_connection_age_ms, "max-connection-age-ms", "MAX_CONNECTION_AGE_MS", INT, 10000,   \
+      SP_RANGE(0, 86400000), NONE,                                                           \
+      "a client connection older than this gets a GOAWAY (its calls in flight are still "    \
+      "answered), so the bridge resolves the writers' Service again and spreads calls over " \
+      "writer pods added since (0: never)")                                                  \
     X(acks, "kafka-acks", "KAFKA_ACKS", INT, -1, SP_RANGE(-1, 1), NONE,                      \
       "acks: -1 (all in-sync replicas, what exactly-once needs), 1 (the leader) or 0; "      \
       "a benchmark knob (make report): 1 and 0 need --kafka-idempotence=false")              \
@@ -164,6 +191,7 @@
       KAFKA_BROKERS, "Kafka bootstrap servers")                                              \
     X(topic, "topic", "KAFKA_TOPIC", STRING, "sales", SP_ANY, KAFKA_TOPIC,                   \
       "topic of the sales")                                                                  \
+    SP_KAFKA_SECURITY_OPTIONS(X)                                                             \
     X(group, "group", "KAFKA_GROUP", STRING, "sales-consumer", SP_ANY, KAFKA_GROUP,          \
       "consumer group (every member applies to the same Valkey)")                            \
     X(strategy, "assignment-strategy", "KAFKA_ASSIGNMENT_STRATEGY", STRING,                  \

@@ -39,19 +39,50 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     sp_kafka_error(opaque, (rd_kafka_resp_err_t)err, reason);
 }
 
+static int set(rd_kafka_conf_t *conf, const char *name, const char *value, bool secret,
+               char *err, size_t errlen)
+{
+    char why[256];
+    if (rd_kafka_conf_set(conf, name, value, why, sizeof why) == RD_KAFKA_CONF_OK)
+        return 0;
+    snprintf(err, errlen, "kafka setting %s=%s: %s", name, secret ? "(hidden)" : value, why);
+    return -1;
+}
+
+static int set_security(rd_kafka_conf_t *conf, const struct sp_kafka_security *s, char *err,
+                        size_t errlen)
+{
+    const struct {
+        const char *name, *value;
+        bool secret;
+    } items[] = {
+        {"security.protocol", s->protocol, false},
+        {"sasl.mechanisms", s->sasl_mechanism, false},
+        {"sasl.username", s->sasl_username, false},
+        {"sasl.password", s->sasl_password, true},
+        {"ssl.ca.location", s->ca_file, false},
+    };
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++)
+        if (items[i].value && *items[i].value &&
+            set(conf, items[i].name, items[i].value, items[i].secret, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
 rd_kafka_conf_t *sp_kafka_conf(struct sp_kafka *k, const struct sp_kafka_setting *settings,
-                               size_t n, char *err, size_t errlen)
+                               size_t n, const struct sp_kafka_security *security, char *err,
+                               size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char why[256];
     for (size_t i = 0; i < n; i++) {
-        if (rd_kafka_conf_set(conf, settings[i].name, settings[i].value, why, sizeof why) !=
-            RD_KAFKA_CONF_OK) {
-            snprintf(err, errlen, "kafka setting %s=%s: %s", settings[i].name, settings[i].value,
-                     why);
+        if (set(conf, settings[i].name, settings[i].value, false, err, errlen) < 0) {
             rd_kafka_conf_destroy(conf);
             return NULL;
         }
+    }
+    if (security && set_security(conf, security, err, errlen) < 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
     }
     rd_kafka_conf_set_opaque(conf, k);
     rd_kafka_conf_set_log_cb(conf, on_log);

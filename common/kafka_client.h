@@ -29,11 +29,25 @@ struct sp_kafka {
     struct sp_ratelog errors;
 };
 
-/* A new configuration holding `settings` and our log and error callbacks; the opaque of every
- * callback is `k` (sp_kafka_owner gives the program's state). Set k->owner and k->on_fatal
- * first. NULL with the refused setting named in `err`. */
+/* How the client reaches the brokers: contract.h's SP_KAFKA_SECURITY_OPTIONS, as librdkafka's
+ * security.protocol, sasl.mechanisms, sasl.username, sasl.password and ssl.ca.location. An
+ * empty or NULL field leaves librdkafka's default. */
+struct sp_kafka_security {
+    const char *protocol, *sasl_mechanism, *sasl_username, *sasl_password, *ca_file;
+};
+/* The security settings of an options struct holding SP_KAFKA_SECURITY_OPTIONS' fields. */
+#define SP_KAFKA_SECURITY_OF(o)                                                            \
+    ((struct sp_kafka_security){(o)->kafka_protocol, (o)->kafka_sasl_mechanism,            \
+                                (o)->kafka_sasl_username, (o)->kafka_sasl_password,        \
+                                (o)->kafka_ca_file})
+
+/* A new configuration holding `settings`, then `security` (may be NULL), and our log and error
+ * callbacks; the opaque of every callback is `k` (sp_kafka_owner gives the program's state).
+ * Set k->owner and k->on_fatal first. NULL with the refused setting named in `err` (a
+ * password's value is never written there). */
 rd_kafka_conf_t *sp_kafka_conf(struct sp_kafka *k, const struct sp_kafka_setting *settings,
-                               size_t n, char *err, size_t errlen);
+                               size_t n, const struct sp_kafka_security *security, char *err,
+                               size_t errlen);
 
 /* rd_kafka_new into k->rk; `conf` is consumed either way. 0, or -1 with `err`. */
 int sp_kafka_new(struct sp_kafka *k, rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err,

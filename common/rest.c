@@ -37,6 +37,7 @@
 #include "intake.pb-c.h"
 #include "log.h"
 #include "metrics.h"
+#include "signals.h"
 
 #define REST_CONN_MEMORY (8 * 1024)     /* MHD's per-connection pool: headers and read buffer */
 #define REST_DISCARD_MAX (16 * SP_BODY_MAX) /* past this, an oversized body closes the connection */
@@ -77,6 +78,7 @@ struct sp_rest {
     _Atomic unsigned in_flight;
     _Atomic unsigned big_bodies;        /* calls holding a `big` buffer */
     _Atomic int stopping;
+    _Atomic int closing;                /* lame duck: every answer closes its connection */
     pthread_mutex_t free_lock;          /* guards the free list */
     struct sp_rest_call *free_calls;
     unsigned free_count;
@@ -223,7 +225,8 @@ static enum MHD_Result reply_closing(struct sp_rest *r, struct MHD_Connection *c
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
-    if (close_conn || atomic_load_explicit(&r->stopping, memory_order_relaxed))
+    if (close_conn || atomic_load_explicit(&r->stopping, memory_order_relaxed) ||
+        atomic_load_explicit(&r->closing, memory_order_relaxed))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
@@ -765,6 +768,26 @@ void sp_rest_free(struct sp_rest *r)
     }
     pthread_mutex_destroy(&r->free_lock);
     free(r);
+}
+
+void sp_rest_lame_duck(struct sp_rest *r)
+{
+    atomic_store(&r->closing, 1);
+}
+
+unsigned sp_rest_stop(struct sp_rest *r, double delay_s, double grace_s,
+                      void (*stop_forwarder)(void *), void *arg)
+{
+    sp_admin_set_stopping();
+    if (delay_s > 0) {
+        sp_rest_lame_duck(r);
+        sp_info("lame_duck", "not ready; taking sales for %.1f s more, closing each connection "
+                "after its answer", delay_s);
+        if (sp_signals_wait(delay_s))
+            sp_info("lame_duck_cut", "a second signal: stopping now");
+    }
+    sp_info("stopping_intake", "no new sales; finishing the %u in flight", sp_rest_in_flight(r));
+    return sp_rest_shutdown(r, grace_s, stop_forwarder, arg);
 }
 
 unsigned sp_rest_shutdown(struct sp_rest *r, double grace_s, void (*stop_forwarder)(void *),

@@ -12,7 +12,8 @@
  *
  * Shutdown order (the contract that keeps suspended connections safe), done by sp_rest_shutdown:
  *   sp_rest_quiesce -> sp_rest_drain -> stop the program's forwarder, which must complete every
- *   call it still holds -> sp_rest_drain -> sp_rest_free. */
+ *   call it still holds -> sp_rest_drain -> sp_rest_free. sp_rest_stop puts a lame-duck delay
+ *   before it (SIGTERM in Kubernetes: readiness drops before the pod stops taking sales). */
 #ifndef SP_REST_H
 #define SP_REST_H
 
@@ -100,6 +101,15 @@ unsigned sp_rest_in_flight(const struct sp_rest *rest);
 uint16_t sp_rest_port(const struct sp_rest *rest);
 /* Stops the daemon and frees. Every forwarded call must have been completed before. */
 void sp_rest_free(struct sp_rest *rest);
+/* From now on every answer carries `Connection: close`: a kept-alive client opens a new
+ * connection for its next sale, which the Service sends to another pod. */
+void sp_rest_lame_duck(struct sp_rest *rest);
+/* SIGTERM for an intake (api, bridge): /readyz turns 503 at once (sp_admin_set_stopping); for
+ * `delay_s` sales are still taken and answered as before, in lame duck (while the Service's
+ * endpoints drop this pod, clients move to others; a second signal ends the delay); then
+ * sp_rest_shutdown. */
+unsigned sp_rest_stop(struct sp_rest *rest, double delay_s, double grace_s,
+                      void (*stop_forwarder)(void *), void *arg);
 /* The whole shutdown: quiesce, wait up to `grace_s` for admitted sales to be answered, call
  * `stop_forwarder(arg)` (which must complete every call it still holds and return only then),
  * wait for those answers to go out, free. Returns the number of sales that had to be answered

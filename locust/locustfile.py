@@ -4,8 +4,10 @@ Sales are drawn from catalog.json (300 products): a few products sell most (Zipf
 popularity), prices carry Black Friday discounts, quantities are mostly small.
 
 Settings (environment):
-  SP_SCENARIO      steady (default: -u/-r/-t from the command line) or blackfriday (a
-                   LoadTestShape: ramp, spike, plateau, wind-down over SP_DURATION seconds)
+  SP_SCENARIO      steady (default: -u/-r/-t from the command line), blackfriday (a
+                   LoadTestShape: ramp, spike, plateau, wind-down over SP_DURATION seconds) or
+                   hpa (ramp to SP_PEAK_USERS over SP_RAMP_SECONDS, hold them SP_PLATEAU_SECONDS,
+                   then stop: make hpa-demo)
   SP_DURATION      length of the blackfriday shape in seconds (default 60)
   SP_PEAK_USERS    users at the spike (default 60)
   SP_INVALID_SHARE share of deliberately invalid sales, 0..1 (default 0); they must get 400.
@@ -180,6 +182,21 @@ if SCENARIO == "blackfriday":
             else:                                 # wind-down
                 users = 0.7 * self.peak * (d - t) / (0.15 * d)
             return max(1, math.ceil(users)), max(1, self.peak // 4)
+
+
+if SCENARIO == "hpa":
+    class HpaShape(LoadTestShape):
+        """A ramp, a plateau, then the load ends: the api's HPA scales up, then down."""
+        ramp = float(os.environ.get("SP_RAMP_SECONDS", "60"))
+        plateau = float(os.environ.get("SP_PLATEAU_SECONDS", "120"))
+        peak = int(os.environ.get("SP_PEAK_USERS", "60"))
+
+        def tick(self):
+            t = self.get_run_time()
+            if t >= self.ramp + self.plateau:
+                return None
+            users = self.peak * min(1.0, t / self.ramp) if self.ramp > 0 else self.peak
+            return max(1, math.ceil(users)), max(1, self.peak // 10)
 
 
 @events.quitting.add_listener

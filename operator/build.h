@@ -23,6 +23,12 @@
  * CA (spec.catalog.caConfigMap's ca.crt) to pull the catalog artifact. */
 #define BUILD_REGISTRY_AUTH_DIR "/var/run/secrets/salespipeline/registry-auth"
 #define BUILD_REGISTRY_CA_DIR "/var/run/salespipeline/registry-ca"
+/* SIGTERM to an api or bridge pod: how long it stays in lame duck (not ready, still answering,
+ * closing connections) before its intake stops: the time for the Service's endpoints, kube-proxy
+ * and an ingress controller to stop sending it new connections (SHUTDOWN_DELAY_MS). */
+#define BUILD_SHUTDOWN_DELAY_MS 5000
+/* The writers' and the consumer's CA of an external Kafka (spec.kafka.security.caConfigMap). */
+#define BUILD_KAFKA_CA_DIR "/var/run/salespipeline/kafka-ca"
 
 /* build_meta.c: the skeleton shared by every kind. `component` ("api", "writer-a"; NULL for
  * pipeline-wide objects) and `app` (the image name, "writer") label the object. */

@@ -3,7 +3,9 @@
  * requests/limits and the restricted pod security profile (non-root, read-only root file
  * system, no capabilities, no privilege escalation, seccomp RuntimeDefault). */
 #include "build.h"
+#include "contract.h"
 #include "env.h"
+#include "infra.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +58,13 @@ static void key_volume(struct jb *b, cJSON *volumes, const char *name, const cha
     cJSON *item = jb_obj(b, jb_arr(b, src, "items"), NULL);
     jb_str(b, item, "key", key);
     jb_str(b, item, "path", file);
+}
+
+/* The writers and the consumer verify an external Kafka's TLS certificates with the CA of
+ * spec.kafka.security.caConfigMap, mounted read-only (KAFKA_CA_FILE names it: env.c). */
+static bool mounts_kafka_ca(const struct pipeline *p, const struct component *c)
+{
+    return pipeline_kafka_tls(p) && reads(c, SP_FROM_KAFKA_CA);
 }
 
 static void catalog_volumes(struct jb *b, cJSON *volumes, const struct pipeline *p)
@@ -137,6 +146,19 @@ static void container(struct jb *b, cJSON *containers, const struct pipeline *p,
     mount(b, mounts, "tmp", "/tmp", false);
     if (pulls_catalog(p, c))
         catalog_mounts(b, mounts, p);
+    if (mounts_kafka_ca(p, c))
+        mount(b, mounts, "kafka-ca", BUILD_KAFKA_CA_DIR, true);
+}
+
+/* Long enough for the worker's own SIGTERM sequence: an intake's lame-duck delay, its deadline
+ * for the sales in flight (+1 s), the forwarder's stop (5 s), and a margin; at least 30 s. */
+static int grace_seconds(const struct pipeline *p, const struct component *c)
+{
+    long deadline_ms = c->type == COMP_API      ? p->api.timeout_ms
+                     : c->type == COMP_BRIDGE   ? SP_DEADLINE_BRIDGE_MS(p->api.timeout_ms)
+                                                : 0;
+    long s = deadline_ms ? (BUILD_SHUTDOWN_DELAY_MS + deadline_ms + 999) / 1000 + 1 + 5 + 5 : 0;
+    return s > 30 ? (int)s : 30;
 }
 
 static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
@@ -144,7 +166,7 @@ static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
 {
     jb_bool(b, spec, "automountServiceAccountToken", false);  /* workers never call the API */
     jb_bool(b, spec, "enableServiceLinks", false);
-    jb_int(b, spec, "terminationGracePeriodSeconds", 30);
+    jb_int(b, spec, "terminationGracePeriodSeconds", grace_seconds(p, c));
     if (*p->pull_secret)
         jb_str(b, jb_obj(b, jb_arr(b, spec, "imagePullSecrets"), NULL), "name", p->pull_secret);
     cJSON *sc = jb_obj(b, spec, "securityContext");
@@ -158,6 +180,9 @@ static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
     jb_str(b, jb_obj(b, vol, "emptyDir"), "sizeLimit", "64Mi");
     if (pulls_catalog(p, c))
         catalog_volumes(b, volumes, p);
+    if (mounts_kafka_ca(p, c))
+        key_volume(b, volumes, "kafka-ca", "configMap", "name", p->kafka.security.ca_configmap,
+                   "ca.crt", "ca.crt");
 }
 
 static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,
@@ -167,7 +192,8 @@ static void pod_template(struct jb *b, cJSON *spec, const struct pipeline *p,
     cJSON *tpl = jb_obj(b, spec, "template"), *md = jb_obj(b, tpl, "metadata");
     build_labels(b, jb_obj(b, md, "labels"), p, c->name, c->image);
     cJSON *ann = jb_obj(b, md, "annotations");
-    if (reads(c, SP_FROM_VALKEY_PASSWORD))  /* through a secretKeyRef: a change must roll */
+    if (reads(c, SP_FROM_VALKEY_PASSWORD) && infra_valkey_has_password(p))
+        /* through a secretKeyRef: a change must roll */
         jb_str(b, ann, BUILD_PASSWORD_HASH_ANNOTATION, password_hash);
     jb_str(b, ann, "prometheus.io/scrape", "true");
     for (int i = 0; i < c->n_ports; i++)

@@ -436,10 +436,14 @@ cJSON *build_grafana_dashboard(const struct pipeline *p, bool health)
 cJSON *build_grafana_datasource(const struct pipeline *p, const char *password)
 {
     struct jb b = {0};
-    char uid[64], url[300], host[256], title[160], name[128];
+    char uid[64], url[320], host[256], title[160], name[128];
     grafana_uid(p, "valkey", uid, sizeof uid);
+    /* The dashboards read the replica; an external Valkey at the URL the spec gives. */
     infra_valkey_host(p, VALKEY_REPLICA, host, sizeof host);
-    snprintf(url, sizeof url, "redis://%s:%d", host, INFRA_VALKEY_PORT);
+    if (pipeline_valkey_external(p))
+        snprintf(url, sizeof url, "%s", p->valkey.url);
+    else
+        snprintf(url, sizeof url, "redis://%s:%d", host, INFRA_VALKEY_PORT);
     snprintf(title, sizeof title, "Valkey %s/%s", p->ns, p->name);
     cJSON *doc = cJSON_CreateObject();
     jb_int(&b, doc, "apiVersion", 1);
@@ -457,7 +461,8 @@ cJSON *build_grafana_datasource(const struct pipeline *p, const char *password)
     jb_int(&b, jd, "timeout", 10);
     jb_int(&b, jd, "pingInterval", 0);
     jb_int(&b, jd, "pipelineWindow", 0);
-    jb_str(&b, jb_obj(&b, ds, "secureJsonData"), "password", password);
+    if (*password)
+        jb_str(&b, jb_obj(&b, ds, "secureJsonData"), "password", password);
     doc = jb_done(&b, doc);
     char *yaml = doc ? yamljson_emit(doc, NULL) : NULL;
     cJSON_Delete(doc);

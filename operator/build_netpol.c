@@ -12,7 +12,10 @@
  * DNS may go anywhere on port 53 (kube-dns, or NodeLocal DNSCache on the node's link-local
  * address, which no selector matches). With spec.catalog.artifact the api also pulls the
  * catalog from its registry: that address and port (an IPv4 address as a /32; a host name
- * cannot be named by a NetworkPolicy, so then the port to any address). Valkey's policy is ingress only (its VMs' cloud-init
+ * cannot be named by a NetworkPolicy, so then the port to any address). An external Kafka
+ * (spec.kafka.bootstrapServers) is reached on its bootstrap ports at any address (its brokers
+ * advertise addresses of their own, unknown here); an external Valkey (spec.valkey.url) at its
+ * address and port (any address for a host name), and has no policy of ours. Valkey's policy is ingress only (its VMs' cloud-init
  * fetches packages) and lives in the Valkey VMs' namespace (spec.valkey.namespace, a parameter
  * here): there it carries the pipeline's labels instead of an owner reference (build_object_in),
  * like the VMs. */
@@ -76,8 +79,52 @@ static void egress_dns(struct jb *b, cJSON *egress)
     port(b, ports, DNS_PORT, "TCP");
 }
 
+/* Egress on `number` to any address. */
+static void egress_port(struct jb *b, cJSON *egress, int number)
+{
+    port(b, jb_arr(b, jb_obj(b, egress, NULL), "ports"), number, "TCP");
+}
+
+/* A service outside the cluster at "host[:port]" (`def_port` when none): that address and port,
+ * or, for a host name (a NetworkPolicy cannot name one), the port to any address. */
+static void egress_host(struct jb *b, cJSON *egress, const char *host_port, int def_port)
+{
+    char host[256];
+    snprintf(host, sizeof host, "%s", host_port);
+    char *colon = strrchr(host, ':');
+    int number = colon ? atoi(colon + 1) : def_port;
+    if (colon)
+        *colon = '\0';
+    if (number <= 0 || number > 65535)
+        number = def_port;
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) != 1) {
+        egress_port(b, egress, number);
+        return;
+    }
+    char cidr[300];
+    snprintf(cidr, sizeof cidr, "%s/32", host);
+    jb_str(b, jb_obj(b, jb_obj(b, rule(b, egress, "to", number), NULL), "ipBlock"), "cidr", cidr);
+}
+
+/* The Strimzi cluster's pods; an external Kafka's bootstrap ports (each once) at any address. */
 static void egress_kafka(struct jb *b, cJSON *egress, const struct pipeline *p)
 {
+    if (pipeline_kafka_external(p)) {
+        int ports[16], n = 0;
+        for (const char *s = p->kafka.bootstrap_servers; s; s = strchr(s, ',')) {
+            s += *s == ',';
+            const char *colon = strchr(s, ':');
+            int number = colon ? atoi(colon + 1) : INFRA_KAFKA_PORT, seen = 0;
+            for (int i = 0; i < n; i++)
+                seen |= ports[i] == number;
+            if (!seen && n < (int)(sizeof ports / sizeof ports[0])) {
+                ports[n++] = number;
+                egress_port(b, egress, number);
+            }
+        }
+        return;
+    }
     cJSON *m = jb_obj(b, jb_obj(b, jb_obj(b, rule(b, egress, "to", INFRA_KAFKA_PORT), NULL),
                                 "podSelector"), "matchLabels");
     jb_str(b, m, "strimzi.io/cluster", infra_kafka_cluster(p));
@@ -88,23 +135,10 @@ static void egress_kafka(struct jb *b, cJSON *egress, const struct pipeline *p)
 static void egress_registry(struct jb *b, cJSON *egress, const char *artifact)
 {
     struct sp_oci_ref ref;
-    char err[256], host[256];
+    char err[256];
     if (sp_oci_ref_parse(artifact, &ref, err, sizeof err) < 0)
         return;   /* the api refuses it at start; nothing to allow */
-    snprintf(host, sizeof host, "%s", ref.registry);
-    char *colon = strrchr(host, ':');
-    int port = colon ? atoi(colon + 1) : 443;
-    if (colon)
-        *colon = '\0';
-    cJSON *peers = rule(b, egress, "to", port > 0 && port < 65536 ? port : 443);
-    struct in_addr a;
-    if (inet_pton(AF_INET, host, &a) == 1) {
-        char cidr[300];
-        snprintf(cidr, sizeof cidr, "%s/32", host);
-        jb_str(b, jb_obj(b, jb_obj(b, peers, NULL), "ipBlock"), "cidr", cidr);
-    } else {
-        cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetArrayItem(egress, cJSON_GetArraySize(egress) - 1), "to");
-    }
+    egress_host(b, egress, ref.registry, 443);
 }
 
 /* The skeleton, in namespace `ns`: name <name>-<suffix>, the pods of `app`, the policy types. */
@@ -179,6 +213,13 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         out = jb_arr(&b, spec, "egress");
         egress_dns(&b, out);
         egress_kafka(&b, out, p);
+        if (pipeline_valkey_external(p)) {   /* redis://host[:port][/db] */
+            char host_port[300];
+            snprintf(host_port, sizeof host_port, "%s", p->valkey.url + strlen("redis://"));
+            host_port[strcspn(host_port, "/")] = '\0';
+            egress_host(&b, out, host_port, INFRA_VALKEY_PORT);
+            break;
+        }
         cJSON *valkey = jb_obj(&b, rule(&b, out, "to", INFRA_VALKEY_PORT), NULL);
         namespace_named(&b, valkey, valkey_ns);
         pods_of(&b, jb_obj(&b, valkey, "podSelector"), p, "valkey");

@@ -251,6 +251,21 @@ static void test_hpa_ingress(void **state)
     assert_int_equal((int)n_at(h, "spec.maxReplicas"), 3);
     assert_string_equal(s_at(h, "spec.metrics.0.resource.name"), "cpu");
     assert_int_equal((int)n_at(h, "spec.metrics.0.resource.target.averageUtilization"), 30);
+    /* spec.api.behavior, Kubernetes' defaults written out. */
+    assert_int_equal((int)n_at(h, "spec.behavior.scaleUp.stabilizationWindowSeconds"), 0);
+    assert_string_equal(s_at(h, "spec.behavior.scaleUp.policies.1.type"), "Pods");
+    assert_int_equal((int)n_at(h, "spec.behavior.scaleUp.policies.1.value"), 4);
+    assert_int_equal((int)n_at(h, "spec.behavior.scaleDown.stabilizationWindowSeconds"), 300);
+    assert_int_equal(cJSON_GetArraySize(at(h, "spec.behavior.scaleDown.policies")), 1);
+    assert_string_equal(s_at(h, "spec.behavior.scaleDown.selectPolicy"), "Max");
+    cJSON_Delete(h);
+    struct pipeline p = sample;   /* a demo's short scale-down */
+    p.api.scale_down.window_s = 30;
+    p.api.scale_down.policies[0] = (struct pl_scaling_policy){"Pods", 1, 10};
+    h = build_hpa(&p);
+    assert_int_equal((int)n_at(h, "spec.behavior.scaleDown.stabilizationWindowSeconds"), 30);
+    assert_string_equal(s_at(h, "spec.behavior.scaleDown.policies.0.type"), "Pods");
+    assert_int_equal((int)n_at(h, "spec.behavior.scaleDown.policies.0.periodSeconds"), 10);
     cJSON *i = build_ingress(&sample);
     assert_string_equal(s_at(i, "spec.ingressClassName"), "nginx");
     assert_null(at(i, "spec.rules.0.host"));  /* "" = any host */
@@ -343,6 +358,83 @@ static void test_desired_deterministic(void **state)
     assert_false(desired_has(&a, KIND_KAFKA, "blackfriday", "black-friday"));
     assert_false(desired_has(&a, KIND_NETPOL, "blackfriday", "black-friday-api"));
     desired_free(&a);
+}
+
+/* An external Kafka (SASL_SSL) and Valkey: no Strimzi object, no VM, no Valkey Secret of
+ * ours; the workers point at them, the CA is mounted where KAFKA_CA_FILE says, the SASL
+ * credentials come from the user's Secret, Grafana reads the given URL. */
+static void test_external_kafka_and_valkey(void **state)
+{
+    (void)state;
+    struct desired d;
+    struct pipeline p = sample;
+    p.kafka.managed = false;
+    snprintf(p.kafka.bootstrap_servers, sizeof p.kafka.bootstrap_servers, "10.244.0.1:9092");
+    snprintf(p.kafka.security.protocol, sizeof p.kafka.security.protocol, "SASL_SSL");
+    snprintf(p.kafka.security.credentials_secret, sizeof p.kafka.security.credentials_secret, "kc");
+    snprintf(p.kafka.security.ca_configmap, sizeof p.kafka.security.ca_configmap, "kca");
+    snprintf(p.valkey.url, sizeof p.valkey.url, "redis://10.244.0.1:6379");
+    p.valkey.ns[0] = p.valkey.image[0] = '\0';
+    assert_int_equal(desired_build(&p, "", &d), 0);
+    for (int i = 0; i < d.n; i++) {
+        enum kind_id k = d.objs[i].kind;
+        assert_true(k != KIND_KAFKA && k != KIND_KAFKA_NODEPOOL && k != KIND_KAFKA_TOPIC &&
+                    k != KIND_VM && k != KIND_PVC);
+        assert_string_equal(d.objs[i].ns, "blackfriday");   /* nothing in a data namespace */
+        if (k == KIND_SECRET)   /* only Grafana's data source */
+            assert_string_equal(d.objs[i].name, "black-friday-grafana-datasource");
+    }
+    /* workers, HPA, Ingress, 2 dashboards + source, the NetworkPolicies but Valkey's */
+    assert_int_equal(d.n, 2 * 5 + 2 + 3 + NETPOL_COUNT - 1);
+    assert_false(desired_has(&d, KIND_NETPOL, "", "black-friday-valkey"));
+    desired_free(&d);
+    /* Egress to them: Kafka's bootstrap port anywhere (its brokers advertise their own
+     * addresses), Valkey's address and port. */
+    struct pipeline q = p;
+    snprintf(q.kafka.bootstrap_servers, sizeof q.kafka.bootstrap_servers, "b-1.k:9096,b-2.k:9096,b-3.k:9094");
+    cJSON *np = build_netpol(&q, NETPOL_WRITERS, "");
+    assert_int_equal((int)n_at(np, "spec.egress.1.ports.0.port"), 9096);
+    assert_null(at(np, "spec.egress.1.to"));
+    assert_int_equal((int)n_at(np, "spec.egress.2.ports.0.port"), 9094);
+    assert_null(at(np, "spec.egress.3"));
+    cJSON_Delete(np);
+    np = build_netpol(&q, NETPOL_CONSUMER, "");
+    assert_int_equal((int)n_at(np, "spec.egress.3.ports.0.port"), 6379);
+    assert_string_equal(s_at(np, "spec.egress.3.to.0.ipBlock.cidr"), "10.244.0.1/32");
+    assert_null(at(np, "spec.egress.4"));
+    cJSON_Delete(np);
+
+    struct component cs[COMPONENTS_MAX];
+    int n = component_list(&p, cs);
+    cJSON *w = build_deployment(&p, comp(cs, n, "writer-b"), "h");
+    const cJSON *ctr = at(w, "spec.template.spec.containers.0");
+    assert_string_equal(env_of(ctr, "KAFKA_BROKERS"), "10.244.0.1:9092");
+    assert_string_equal(env_of(ctr, "KAFKA_SECURITY_PROTOCOL"), "sasl_ssl");
+    assert_string_equal(env_of(ctr, "KAFKA_SASL_MECHANISM"), "SCRAM-SHA-512");
+    assert_string_equal(env_of(ctr, "KAFKA_CA_FILE"), BUILD_KAFKA_CA_DIR "/ca.crt");
+    const cJSON *e, *user = NULL;
+    cJSON_ArrayForEach(e, at(ctr, "env"))
+        if (!strcmp(s_at(e, "name"), "KAFKA_SASL_USERNAME"))
+            user = e;
+    assert_non_null(user);
+    assert_string_equal(s_at(user, "valueFrom.secretKeyRef.name"), "kc");
+    assert_string_equal(s_at(user, "valueFrom.secretKeyRef.key"), "username");
+    assert_string_equal(s_at(w, "spec.template.spec.volumes.1.configMap.name"), "kca");
+    assert_string_equal(s_at(ctr, "volumeMounts.1.mountPath"), BUILD_KAFKA_CA_DIR);
+    cJSON *c = build_deployment(&p, comp(cs, n, "consumer"), "h");
+    ctr = at(c, "spec.template.spec.containers.0");
+    assert_string_equal(env_of(ctr, "VALKEY_URL"), "redis://10.244.0.1:6379");
+    assert_string_equal(env_of(ctr, "VALKEY_PASSWORD"), "(missing)");   /* no passwordSecret: no AUTH */
+    assert_null(at(c, "spec.template.metadata.annotations." BUILD_PASSWORD_HASH_ANNOTATION));
+    cJSON *api = build_deployment(&p, comp(cs, n, "api"), "h");
+    assert_string_equal(env_of(at(api, "spec.template.spec.containers.0"), "KAFKA_SECURITY_PROTOCOL"),
+                        "(missing)");
+    cJSON *ds = build_grafana_datasource(&p, "");
+    assert_non_null(ds);
+    cJSON_Delete(w);
+    cJSON_Delete(c);
+    cJSON_Delete(api);
+    cJSON_Delete(ds);
 }
 
 static void test_host_and_version(void **state)
@@ -506,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_environment),
         cmocka_unit_test(test_desired_deterministic),
         cmocka_unit_test(test_host_and_version),
+        cmocka_unit_test(test_external_kafka_and_valkey),
         cmocka_unit_test(test_network_policies),
     };
     return cmocka_run_group_tests(tests, load_sample, NULL);

@@ -24,9 +24,12 @@ static int push(struct desired *d, enum kind_id kind, cJSON *obj, int comp)
     return 0;
 }
 
-/* Secrets first: the password, then what carries it (cloud-init). */
+/* Secrets first: the password, then what carries it (cloud-init). An external Valkey has
+ * neither: its password Secret is the user's. */
 static int push_secrets(struct desired *d, const struct pipeline *p, const char *pw)
 {
+    if (pipeline_valkey_external(p))
+        return 0;
     return (infra_password_secret_owned(p) &&
             push(d, KIND_SECRET, build_valkey_secret(p, pw), -1) < 0) ||
                    push(d, KIND_SECRET, build_valkey_cloudinit_secret(p, VALKEY_PRIMARY, pw), -1) < 0 ||
@@ -35,8 +38,12 @@ static int push_secrets(struct desired *d, const struct pipeline *p, const char 
                : 0;
 }
 
+/* Strimzi objects: the cluster when managed, the topic for a Strimzi cluster; none for an
+ * external Kafka (its topic is its owner's to create). */
 static int push_kafka(struct desired *d, const struct pipeline *p)
 {
+    if (pipeline_kafka_external(p))
+        return 0;
     if (p->kafka.managed && (push(d, KIND_KAFKA, build_kafka(p), -1) < 0 ||
                              push(d, KIND_KAFKA_NODEPOOL, build_kafka_nodepool(p), -1) < 0))
         return -1;
@@ -45,6 +52,8 @@ static int push_kafka(struct desired *d, const struct pipeline *p)
 
 static int push_valkey(struct desired *d, const struct pipeline *p, const char *pw)
 {
+    if (pipeline_valkey_external(p))
+        return 0;
     if (p->valkey.persistence && push(d, KIND_PVC, build_valkey_pvc(p), -1) < 0)
         return -1;
     if (push(d, KIND_VM, build_valkey_vm(p, VALKEY_PRIMARY, 0, pw), -1) < 0)
@@ -84,8 +93,10 @@ int desired_build(const struct pipeline *p, const char *password, struct desired
         goto fail;
     if (p->ingress.enabled && push(d, KIND_INGRESS, build_ingress(p), -1) < 0)
         goto fail;
-    for (int t = 0; p->netpol.enabled && t < NETPOL_COUNT; t++)   /* Valkey's: in its namespace */
-        if (push(d, KIND_NETPOL, build_netpol(p, (enum netpol_target)t, p->valkey.ns), -1) < 0)
+    /* Valkey's in its namespace; none for an external Valkey */
+    for (int t = 0; p->netpol.enabled && t < NETPOL_COUNT; t++)
+        if ((t != NETPOL_VALKEY || !pipeline_valkey_external(p)) &&
+            push(d, KIND_NETPOL, build_netpol(p, (enum netpol_target)t, p->valkey.ns), -1) < 0)
             goto fail;
     if (push_valkey(d, p, password) < 0 || push_grafana(d, p, password) < 0)
         goto fail;

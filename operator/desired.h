@@ -4,7 +4,8 @@
  * NetworkPolicies, the Valkey PVC, VMs and Services, then the Grafana dashboards and data
  * source (build.h). The Valkey objects (cloud-init Secrets, PVC, VMs, Services, their
  * NetworkPolicy) are in the data namespace (spec.valkey.namespace), everything else in the
- * pipeline's. */
+ * pipeline's. An external Kafka (spec.kafka.bootstrapServers) or Valkey (spec.valkey.url)
+ * gets none of its objects. */
 #ifndef OP_DESIRED_H
 #define OP_DESIRED_H
 

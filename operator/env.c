@@ -32,12 +32,42 @@ static int fits(int n, size_t cap)
     return n >= 0 && (size_t)n < cap ? 0 : -1;
 }
 
+bool env_wanted(const struct pipeline *p, const struct sp_option *o)
+{
+    switch (o->from) {
+    case SP_FROM_NONE:
+        return false;
+    case SP_FROM_VALKEY_PASSWORD:
+        return infra_valkey_has_password(p);
+    case SP_FROM_KAFKA_SASL_MECHANISM:
+    case SP_FROM_KAFKA_SASL_USERNAME:
+    case SP_FROM_KAFKA_SASL_PASSWORD:
+        return pipeline_kafka_sasl(p);
+    case SP_FROM_KAFKA_CA:
+        return pipeline_kafka_tls(p);
+    default:
+        return true;
+    }
+}
+
+/* security.protocol as librdkafka spells it. */
+static int lower(const char *s, char *buf, size_t cap)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < cap; i++)
+        buf[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    buf[i] = '\0';
+    return s[i] ? -1 : 0;
+}
+
 int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, size_t cap)
 {
     char name[128];
     switch (o->from) {
     case SP_FROM_NONE:
     case SP_FROM_VALKEY_PASSWORD:
+    case SP_FROM_KAFKA_SASL_USERNAME:
+    case SP_FROM_KAFKA_SASL_PASSWORD:
         return -1;
     case SP_FROM_PORT_HTTP:
     case SP_FROM_PORT_GRPC:
@@ -81,6 +111,14 @@ int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, si
         return fits(snprintf(buf, cap, "%s", *p->catalog && *p->catalog_ca
                                                  ? BUILD_REGISTRY_CA_DIR "/ca.crt" : ""),
                     cap);
+    case SP_FROM_KAFKA_PROTOCOL:
+        return lower(p->kafka.security.protocol, buf, cap);
+    case SP_FROM_KAFKA_SASL_MECHANISM:
+        return fits(snprintf(buf, cap, "%s", p->kafka.security.sasl_mechanism), cap);
+    case SP_FROM_SHUTDOWN_DELAY:
+        return fits(snprintf(buf, cap, "%d", BUILD_SHUTDOWN_DELAY_MS), cap);
+    case SP_FROM_KAFKA_CA:   /* mounted by build_deployment.c */
+        return fits(snprintf(buf, cap, "%s", BUILD_KAFKA_CA_DIR "/ca.crt"), cap);
     }
     return -1;
 }
@@ -100,11 +138,16 @@ void env_build(struct jb *b, cJSON *ctr, const struct pipeline *p, const struct 
     cJSON *env = jb_arr(b, ctr, "env");
     char value[2048];
     for (const struct sp_option *o = c->options; o && o->name; o++) {
-        if (o->from == SP_FROM_NONE)
+        if (!env_wanted(p, o))
             continue;
         if (o->from == SP_FROM_VALKEY_PASSWORD) {
             infra_password_secret(p, value, sizeof value);
             add_secret_ref(b, env, o->env, value, INFRA_VALKEY_SECRET_KEY);
+            continue;
+        }
+        if (o->from == SP_FROM_KAFKA_SASL_USERNAME || o->from == SP_FROM_KAFKA_SASL_PASSWORD) {
+            add_secret_ref(b, env, o->env, p->kafka.security.credentials_secret,
+                           o->from == SP_FROM_KAFKA_SASL_USERNAME ? "username" : "password");
             continue;
         }
         if (env_value(p, o, value, sizeof value) < 0)

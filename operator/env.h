@@ -4,15 +4,22 @@
 #ifndef OP_ENV_H
 #define OP_ENV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "component.h"
 #include "jb.h"
 #include "pipeline.h"
 
-/* The text the operator sets for option `o`, for every source except SP_FROM_NONE and
- * SP_FROM_VALKEY_PASSWORD (a secretKeyRef, not text). Returns 0, or -1 when it does not fit
- * in `cap` or has no text. */
+/* Whether the operator sets option `o` for this pipeline: every option with a source
+ * (not SP_FROM_NONE), except what the spec does not use: the Valkey password of an external
+ * Valkey without passwordSecret, SASL settings without a SASL protocol, the Kafka CA without
+ * TLS. */
+bool env_wanted(const struct pipeline *p, const struct sp_option *o);
+
+/* The text the operator sets for option `o`, for every source except SP_FROM_NONE and the
+ * secretKeyRefs (SP_FROM_VALKEY_PASSWORD, SP_FROM_KAFKA_SASL_USERNAME/PASSWORD). Returns 0,
+ * or -1 when it does not fit in `cap` or has no text. */
 int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, size_t cap);
 
 /* Appends the component's environment to the container `ctr` as its "env" list. */

@@ -1,13 +1,15 @@
 /* env_test.c - the operator's rendering against the worker contract (common/contract.h).
  *
- * Renders the sample SalesPipeline (manifests/sample-salespipeline.yaml) as the operator would
- * apply it and compares every worker container's environment (its `env`, and the data of any
- * ConfigMap it takes through `envFrom`) with its program's option table. It fails when the
- * operator sets a variable the program does not read, when the program needs one the operator
- * never sets (an option whose source is not SP_FROM_NONE), when a value would be refused by the
- * program's own parser, when a container port is not the program's port option, or when the
- * rendered deadlines do not nest (api > bridge > writer delivery timeout, each by a margin).
- * Every finding is printed before the test fails. Run from the repository root. */
+ * Renders the sample SalesPipeline (manifests/sample-salespipeline.yaml), and the same with an
+ * external Kafka (SASL_SSL) and Valkey, as the operator would apply them and compares every
+ * worker container's environment (its `env`, and the data of any ConfigMap it takes through
+ * `envFrom`) with its program's option table. It fails when the operator sets a variable the
+ * program does not read, when the program needs one the operator never sets (an option whose
+ * source is not SP_FROM_NONE and that the spec uses: env_wanted), when a value would be refused
+ * by the program's own parser, when a file it names is not under one of the container's
+ * mounts, when a container port is not the program's port option, or when the rendered
+ * deadlines do not nest (api > bridge > writer delivery timeout, each by a margin). Every
+ * finding is printed before the test fails. Run from the repository root. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,8 +120,24 @@ static long number(const struct container_env *e, const char *name)
     return v && v->value ? strtol(v->value, NULL, 10) : -1;
 }
 
-static void check_container(const struct desired *d, const char *deployment, const cJSON *ctr,
-                            struct deadlines *dl)
+/* A file option's value (an absolute path) must be inside one of the container's mounts: the
+ * root file system is read-only and holds none of them. */
+static void check_file(const cJSON *ctr, const char *where, const struct env_var *v)
+{
+    const cJSON *m;
+    if (!v->value || v->value[0] != '/')
+        return;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ctr, "volumeMounts")) {
+        const char *dir = s_at(m, "mountPath");
+        size_t n = strlen(dir);
+        if (!strncmp(v->value, dir, n) && v->value[n] == '/')
+            return;
+    }
+    finding("%s: %s=%s is under no volume mount of the container", where, v->name, v->value);
+}
+
+static void check_container(const struct pipeline *p, const struct desired *d,
+                            const char *deployment, const cJSON *ctr, struct deadlines *dl)
 {
     const char *program = s_at(ctr, "name");
     const struct sp_option *table = sp_contract_options(program);
@@ -140,12 +158,17 @@ static void check_container(const struct desired *d, const char *deployment, con
         else if (v->value && sp_config_check(o, v->value, why, sizeof why) < 0)
             finding("%s: %s=%s would be refused by %s: %s", where, v->name, v->value, program,
                     why);
+        else if (!env_wanted(p, o))
+            finding("%s: the operator sets %s, which this spec does not use", where, v->name);
+        if (o && (o->from == SP_FROM_KAFKA_CA || o->from == SP_FROM_REGISTRY_CA ||
+                  o->from == SP_FROM_REGISTRY_AUTH_FILE))
+            check_file(ctr, where, v);
         for (int j = 0; j < i; j++)
             if (!strcmp(e.vars[j].name, v->name))
                 finding("%s: %s is set twice", where, v->name);
     }
     for (const struct sp_option *o = table; o->name; o++) {
-        if (o->from == SP_FROM_NONE)
+        if (!env_wanted(p, o))
             continue;
         if (!lookup(&e, o->env))
             finding("%s: %s needs %s (--%s) from the operator, which never sets it", where,
@@ -179,14 +202,10 @@ static void check_nesting(const char *outer_name, long outer, const char *inner_
                 outer_name, outer, SP_DEADLINE_MARGIN_MIN_MS);
 }
 
-static void test_sample_environment_matches_the_contract(void **state)
+static void check_pipeline(const struct pipeline *pp)
 {
-    (void)state;
-    struct pipeline p;
+    struct pipeline p = *pp;
     struct desired d;
-    char err[512];
-    if (render_load(SAMPLE, &p, err, sizeof err) < 0)
-        fail_msg("%s (run from the repository root)", err);
     assert_int_equal(desired_build(&p, "0123456789abcdef", &d), 0);
     struct deadlines dl = {.api = -1, .bridge = -1};
     int containers = 0;
@@ -196,7 +215,7 @@ static void test_sample_environment_matches_the_contract(void **state)
             continue;
         const cJSON *ctr;
         cJSON_ArrayForEach(ctr, at(d.objs[i].obj, "spec.template.spec.containers")) {
-            check_container(&d, d.objs[i].name, ctr, &dl);
+            check_container(&p, &d, d.objs[i].name, ctr, &dl);
             containers++;
         }
     }
@@ -211,6 +230,45 @@ static void test_sample_environment_matches_the_contract(void **state)
     assert_int_equal(containers, 5);
     if (findings)
         fail_msg("%d contract findings (listed above)", findings);
+}
+
+static void load_sample(struct pipeline *p)
+{
+    char err[512];
+    if (render_load(SAMPLE, p, err, sizeof err) < 0)
+        fail_msg("%s (run from the repository root)", err);
+}
+
+static void test_sample_environment_matches_the_contract(void **state)
+{
+    (void)state;
+    struct pipeline p;
+    load_sample(&p);
+    check_pipeline(&p);
+}
+
+/* The sample pointed at an external Kafka over SASL_SSL and an external Valkey, with and
+ * without a Valkey password: the SASL and CA variables appear exactly then, with the CA
+ * mounted, and the Valkey password only when there is one. */
+static void test_external_environment_matches_the_contract(void **state)
+{
+    (void)state;
+    struct pipeline p;
+    load_sample(&p);
+    p.kafka.managed = false;
+    snprintf(p.kafka.bootstrap_servers, sizeof p.kafka.bootstrap_servers, "b-1.kafka:9096");
+    snprintf(p.kafka.security.protocol, sizeof p.kafka.security.protocol, "SASL_SSL");
+    snprintf(p.kafka.security.credentials_secret, sizeof p.kafka.security.credentials_secret,
+             "kafka-credentials");
+    snprintf(p.kafka.security.ca_configmap, sizeof p.kafka.security.ca_configmap, "kafka-ca");
+    snprintf(p.valkey.url, sizeof p.valkey.url, "redis://10.0.0.7:6379");
+    p.valkey.ns[0] = p.valkey.image[0] = '\0';
+    snprintf(p.valkey.password_secret, sizeof p.valkey.password_secret, "memorystore-auth");
+    check_pipeline(&p);
+    p.valkey.password_secret[0] = '\0';
+    snprintf(p.kafka.security.protocol, sizeof p.kafka.security.protocol, "PLAINTEXT");
+    p.kafka.security.credentials_secret[0] = p.kafka.security.ca_configmap[0] = '\0';
+    check_pipeline(&p);
 }
 
 /* The spec's deadline is the api's; the others follow the rule at both ends of the range. */
@@ -240,6 +298,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample_environment_matches_the_contract),
+        cmocka_unit_test(test_external_environment_matches_the_contract),
         cmocka_unit_test(test_deadlines_follow_the_spec),
     };
     return cmocka_run_group_tests_name("contract", tests, NULL, NULL);

@@ -54,13 +54,22 @@ void infra_valkey_host(const struct pipeline *p, enum valkey_role role, char *bu
 void infra_valkey_url(const struct pipeline *p, char *buf, size_t cap)
 {
     char host[256];
+    if (pipeline_valkey_external(p)) {
+        snprintf(buf, cap, "%s", p->valkey.url);
+        return;
+    }
     infra_valkey_host(p, VALKEY_PRIMARY, host, sizeof host);
     snprintf(buf, cap, "redis://%s:%d", host, INFRA_VALKEY_PORT);
 }
 
 bool infra_password_secret_owned(const struct pipeline *p)
 {
-    return !*p->valkey.password_secret;
+    return !*p->valkey.password_secret && !pipeline_valkey_external(p);
+}
+
+bool infra_valkey_has_password(const struct pipeline *p)
+{
+    return *p->valkey.password_secret || !pipeline_valkey_external(p);
 }
 
 void infra_password_secret(const struct pipeline *p, char *buf, size_t cap)

@@ -47,14 +47,17 @@ void infra_valkey_service_name(const struct pipeline *p, enum valkey_role role, 
 /* A Service's DNS name, <service>.<data namespace>.svc.cluster.local: what the workers, Grafana
  * and the replicas dial (the VMs live in their own namespace, spec.valkey.namespace). */
 void infra_valkey_host(const struct pipeline *p, enum valkey_role role, char *buf, size_t cap);
-/* redis://<primary host>:6379, the consumer's VALKEY_URL. */
+/* redis://<primary host>:6379, the consumer's VALKEY_URL; an external Valkey's spec.valkey.url. */
 void infra_valkey_url(const struct pipeline *p, char *buf, size_t cap);
 /* <name>-pull: the copy of spec.imagePullSecret in the data namespace, from which KubeVirt
  * pulls the containerDisk (a Secret is read in the VM's own namespace). */
 void infra_pull_secret_copy_name(const struct pipeline *p, char *buf, size_t cap);
-/* The Secret holding the password: spec.valkey.passwordSecret, else <name>-valkey (ours). */
+/* The Secret holding the password: spec.valkey.passwordSecret, else <name>-valkey (ours: the
+ * VMs always have a password). An external Valkey (spec.valkey.url) has one only when
+ * passwordSecret names it; without, the consumer and Grafana connect without AUTH. */
 void infra_password_secret(const struct pipeline *p, char *buf, size_t cap);
 bool infra_password_secret_owned(const struct pipeline *p);
+bool infra_valkey_has_password(const struct pipeline *p);
 /* Number of replica VMs: spec.valkey.replicas - 1. */
 int infra_valkey_replicas(const struct pipeline *p);
 

@@ -103,6 +103,58 @@ static int parse_resources(const cJSON *parent, const char *path, struct pl_reso
                : 0;
 }
 
+static bool one_of(const char *s, const char *const *allowed)
+{
+    for (; *allowed; allowed++)
+        if (!strcmp(s, *allowed))
+            return true;
+    return false;
+}
+
+/* spec.api.behavior.scaleUp / scaleDown; the defaults are Kubernetes' own (the CRD's). */
+static int parse_scaling(const cJSON *behavior, const char *key, struct pl_scaling *s, char *err,
+                         size_t errcap)
+{
+    static const char *const selects[] = {"Max", "Min", "Disabled", NULL};
+    static const char *const types[] = {"Pods", "Percent", NULL};
+    char path[96];
+    bool up = !strcmp(key, "scaleUp");
+    const cJSON *o = child(behavior, key), *list = child(o, "policies"), *item;
+    snprintf(path, sizeof path, "spec.api.behavior.%s", key);
+    struct at at = {path, err, errcap};
+    if (get_int32(o, "stabilizationWindowSeconds", up ? 0 : 300, 0, 3600, &s->window_s, &at) ||
+        get_str(o, "selectPolicy", "Max", s->select, sizeof s->select, &at))
+        return -1;
+    if (!one_of(s->select, selects))
+        return fail(&at, "selectPolicy", "must be Max, Min or Disabled");
+    if (!list) {
+        s->n_policies = up ? 2 : 1;
+        s->policies[0] = (struct pl_scaling_policy){"Percent", 100, 15};
+        if (up)
+            s->policies[1] = (struct pl_scaling_policy){"Pods", 4, 15};
+        return 0;
+    }
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) < 1 ||
+        cJSON_GetArraySize(list) > PL_SCALING_POLICIES_MAX)
+        return fail(&at, "policies", "must be a list of 1 to 4 policies");
+    s->n_policies = 0;
+    cJSON_ArrayForEach(item, list) {
+        char ipath[128];
+        snprintf(ipath, sizeof ipath, "%s.policies[%d]", path, s->n_policies);
+        struct at ai = {ipath, err, errcap};
+        struct pl_scaling_policy *pol = &s->policies[s->n_policies++];
+        if (get_str(item, "type", "", pol->type, sizeof pol->type, &ai) ||
+            get_int32(item, "value", 0, 1, 1000, &pol->value, &ai) ||
+            get_int32(item, "periodSeconds", 0, 1, 1800, &pol->period_s, &ai))
+            return -1;
+        if (!one_of(pol->type, types))
+            return fail(&ai, "type", "must be Pods or Percent");
+        if (!pol->value || !pol->period_s)
+            return fail(&ai, "value", "value and periodSeconds are required");
+    }
+    return 0;
+}
+
 static int parse_metadata(const cJSON *obj, struct pipeline *p, char *err, size_t errcap)
 {
     const cJSON *md = child(obj, "metadata");
@@ -162,6 +214,8 @@ static int parse_components(const cJSON *spec, struct pipeline *p, char *err, si
         get_int32(api, "downstreamTimeoutMs", SP_DEADLINE_DEFAULT_MS, SP_DEADLINE_MIN_MS,
                   SP_DEADLINE_MAX_MS, &p->api.timeout_ms, &aa) ||
         parse_resources(api, "spec.api", &p->api.res, err, errcap) ||
+        parse_scaling(child(api, "behavior"), "scaleUp", &p->api.scale_up, err, errcap) ||
+        parse_scaling(child(api, "behavior"), "scaleDown", &p->api.scale_down, err, errcap) ||
         get_int32(bridge, "replicas", 1, 0, 1000, &p->bridge.replicas, &ab) ||
         parse_resources(bridge, "spec.bridge", &p->bridge.res, err, errcap) ||
         get_int32(consumer, "replicas", 1, 0, 1000, &p->consumer.replicas, &ac) ||
@@ -209,12 +263,43 @@ static int parse_writers(const cJSON *spec, struct pipeline *p, char *err, size_
     return 0;
 }
 
+/* spec.kafka.security: how the workers reach an external Kafka (the CRD's enums and rules). */
+static int parse_kafka_security(const cJSON *k, struct pipeline *p, char *err, size_t errcap)
+{
+    static const char *const protocols[] = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", NULL};
+    static const char *const mechanisms[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", NULL};
+    const cJSON *sec = child(k, "security");
+    struct at as = {"spec.kafka.security", err, errcap};
+    if (get_str(sec, "protocol", "PLAINTEXT", p->kafka.security.protocol,
+                sizeof p->kafka.security.protocol, &as) ||
+        get_str(sec, "saslMechanism", "SCRAM-SHA-512", p->kafka.security.sasl_mechanism,
+                sizeof p->kafka.security.sasl_mechanism, &as) ||
+        get_str(sec, "credentialsSecret", "", p->kafka.security.credentials_secret,
+                sizeof p->kafka.security.credentials_secret, &as) ||
+        get_str(sec, "caConfigMap", "", p->kafka.security.ca_configmap,
+                sizeof p->kafka.security.ca_configmap, &as))
+        return -1;
+    if (!one_of(p->kafka.security.protocol, protocols))
+        return fail(&as, "protocol", "must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL");
+    if (!one_of(p->kafka.security.sasl_mechanism, mechanisms))
+        return fail(&as, "saslMechanism", "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512");
+    if (strcmp(p->kafka.security.protocol, "PLAINTEXT") && !pipeline_kafka_external(p))
+        return fail(&as, "protocol", "only for an external Kafka (spec.kafka.bootstrapServers)");
+    if (pipeline_kafka_sasl(p) != !!*p->kafka.security.credentials_secret)
+        return fail(&as, "credentialsSecret", "required with a SASL protocol, and only then");
+    if (pipeline_kafka_tls(p) != !!*p->kafka.security.ca_configmap)
+        return fail(&as, "caConfigMap", "required with a TLS protocol, and only then");
+    return 0;
+}
+
 static int parse_kafka(const cJSON *spec, struct pipeline *p, char *err, size_t errcap)
 {
     const cJSON *k = child(spec, "kafka"), *t = child(k, "topic");
     struct at ak = {"spec.kafka", err, errcap}, at = {"spec.kafka.topic", err, errcap};
     if (get_bool(k, "managed", true, &p->kafka.managed, &ak) ||
         get_str(k, "clusterRef", "", p->kafka.cluster_ref, sizeof p->kafka.cluster_ref, &ak) ||
+        get_str(k, "bootstrapServers", "", p->kafka.bootstrap_servers,
+                sizeof p->kafka.bootstrap_servers, &ak) ||
         get_int32(k, "brokers", 1, 1, 100, &p->kafka.brokers, &ak) ||
         get_str(k, "storage", "10Gi", p->kafka.storage, sizeof p->kafka.storage, &ak) ||
         get_str(t, "name", "sales", p->kafka.topic, sizeof p->kafka.topic, &at) ||
@@ -222,9 +307,10 @@ static int parse_kafka(const cJSON *spec, struct pipeline *p, char *err, size_t 
         get_int32(t, "replicas", 1, 1, 100, &p->kafka.topic_replicas, &at) ||
         get_int32(t, "retentionHours", 24, 1, 1000000, &p->kafka.retention_hours, &at))
         return -1;
-    if (!p->kafka.managed && !*p->kafka.cluster_ref)
-        return fail(&ak, "clusterRef", "required when managed is false");
-    return 0;
+    if (p->kafka.managed + !!*p->kafka.cluster_ref + !!*p->kafka.bootstrap_servers != 1)
+        return fail(&ak, "managed", "exactly one Kafka source: managed, clusterRef or "
+                    "bootstrapServers");
+    return parse_kafka_security(k, p, err, errcap);
 }
 
 /* The VMs' image and namespace, when the spec leaves them to the operator: our disk image from
@@ -233,6 +319,12 @@ static int parse_kafka(const cJSON *spec, struct pipeline *p, char *err, size_t 
 static int valkey_defaults(struct pipeline *p, const struct at *av)
 {
     int n;
+    if (pipeline_valkey_external(p)) {
+        if (*p->valkey.ns || *p->valkey.image)
+            return fail(av, *p->valkey.ns ? "namespace" : "image",
+                        "only for the operator's Valkey VMs, not with valkey.url");
+        return 0;
+    }
     if (!*p->valkey.image) {
         n = snprintf(p->valkey.image, sizeof p->valkey.image, "%s/valkey-vm:%s", p->registry,
                      p->version);
@@ -265,6 +357,7 @@ static int parse_valkey(const cJSON *spec, struct pipeline *p, char *err, size_t
                    get_bool(v, "waitForReplica", false, &p->valkey.wait_for_replica, &av) ||
                    get_str(v, "passwordSecret", "", p->valkey.password_secret,
                            sizeof p->valkey.password_secret, &av) ||
+                   get_str(v, "url", "", p->valkey.url, sizeof p->valkey.url, &av) ||
                    valkey_defaults(p, &av)
                ? -1
                : 0;
@@ -299,8 +392,33 @@ char *pipeline_object_name(const struct pipeline *p, const char *suffix, char *b
     return buf;
 }
 
+bool pipeline_kafka_external(const struct pipeline *p)
+{
+    return *p->kafka.bootstrap_servers != '\0';
+}
+
+bool pipeline_valkey_external(const struct pipeline *p)
+{
+    return *p->valkey.url != '\0';
+}
+
+bool pipeline_kafka_sasl(const struct pipeline *p)
+{
+    return !strncmp(p->kafka.security.protocol, "SASL_", 5);
+}
+
+bool pipeline_kafka_tls(const struct pipeline *p)
+{
+    size_t n = strlen(p->kafka.security.protocol);
+    return n >= 3 && !strcmp(p->kafka.security.protocol + n - 3, "SSL");
+}
+
 void pipeline_kafka_bootstrap(const struct pipeline *p, char *buf, size_t cap)
 {
+    if (pipeline_kafka_external(p)) {
+        snprintf(buf, cap, "%s", p->kafka.bootstrap_servers);
+        return;
+    }
     /* A managed cluster is a Strimzi Kafka named like the pipeline (issue 6 creates it). */
     const char *cluster = p->kafka.managed ? p->name : p->kafka.cluster_ref;
     snprintf(buf, cap, "%s-kafka-bootstrap.%s.svc:%d", cluster, p->ns, INFRA_KAFKA_PORT);

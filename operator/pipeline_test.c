@@ -118,7 +118,18 @@ static void test_errors_name_the_field(void **state)
     expect_error("{\"registry\":\"r\",\"bridge\":{\"replicas\":\"two\"}}", "spec.bridge.replicas");
     expect_error("{\"registry\":\"r\",\"writers\":[{\"name\":\"a\"},{\"name\":\"a\"}]}", "spec.writers[1].name");
     expect_error("{\"registry\":\"r\",\"writers\":[]}", "spec.writers");
-    expect_error("{\"registry\":\"r\",\"kafka\":{\"managed\":false}}", "spec.kafka.clusterRef");
+    expect_error("{\"registry\":\"r\",\"kafka\":{\"managed\":false}}", "exactly one Kafka source");
+    expect_error("{\"registry\":\"r\",\"kafka\":{\"bootstrapServers\":\"k:9092\"}}",
+                 "exactly one Kafka source");
+    expect_error("{\"registry\":\"r\",\"kafka\":{\"managed\":false,\"bootstrapServers\":\"k:9092\","
+                 "\"security\":{\"protocol\":\"SASL_SSL\",\"caConfigMap\":\"ca\"}}}",
+                 "spec.kafka.security.credentialsSecret");
+    expect_error("{\"registry\":\"r\",\"kafka\":{\"managed\":false,\"bootstrapServers\":\"k:9092\","
+                 "\"security\":{\"protocol\":\"SSL\"}}}", "spec.kafka.security.caConfigMap");
+    expect_error("{\"registry\":\"r\",\"kafka\":{\"security\":{\"protocol\":\"SSL\","
+                 "\"caConfigMap\":\"ca\"}}}", "spec.kafka.security.protocol");
+    expect_error("{\"registry\":\"r\",\"valkey\":{\"url\":\"redis://v:6379\",\"namespace\":\"vms\"}}",
+                 "spec.valkey.namespace");
     expect_error("{\"registry\":\"r\",\"api\":{\"resources\":{\"limits\":{\"cpu\":true}}}}",
                  "spec.api.resources.limits.cpu");
     expect_error("{\"registry\":\"r\",\"version\":\"" "0123456789012345678901234567890123456789012345678901234567890123456789"
@@ -168,6 +179,32 @@ static void test_valkey_image_and_namespace(void **state)
     cJSON_Delete(o);
 }
 
+/* An external Kafka and Valkey: the workers point at them, nothing is defaulted for VMs. */
+static void test_external_kafka_and_valkey(void **state)
+{
+    (void)state;
+    struct pipeline p;
+    char err[256], buf[1100];
+    cJSON *o = with_spec(cJSON_Parse(
+        "{\"registry\":\"r\",\"kafka\":{\"managed\":false,\"bootstrapServers\":\"b-1.kafka:9096,"
+        "b-2.kafka:9096\",\"security\":{\"protocol\":\"SASL_SSL\",\"credentialsSecret\":\"kc\","
+        "\"caConfigMap\":\"kca\"}},\"valkey\":{\"url\":\"redis://10.0.0.7:6379/2\"}}"));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), 0);
+    assert_true(pipeline_kafka_external(&p) && pipeline_kafka_sasl(&p) && pipeline_kafka_tls(&p));
+    assert_true(pipeline_valkey_external(&p));
+    pipeline_kafka_bootstrap(&p, buf, sizeof buf);
+    assert_string_equal(buf, "b-1.kafka:9096,b-2.kafka:9096");
+    assert_string_equal(p.kafka.security.sasl_mechanism, "SCRAM-SHA-512");
+    assert_string_equal(p.valkey.ns, "");      /* no VMs, no data namespace */
+    assert_string_equal(p.valkey.image, "");
+    cJSON_Delete(o);
+    o = with_spec(cJSON_Parse("{\"registry\":\"r\"}"));
+    assert_int_equal(pipeline_parse(o, &p, err, sizeof err), 0);
+    assert_false(pipeline_kafka_external(&p) || pipeline_kafka_tls(&p) || pipeline_kafka_sasl(&p));
+    assert_false(pipeline_valkey_external(&p));
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_field),
         cmocka_unit_test(test_int_or_string_and_category),
         cmocka_unit_test(test_valkey_image_and_namespace),
+        cmocka_unit_test(test_external_kafka_and_valkey),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

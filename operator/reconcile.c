@@ -120,6 +120,8 @@ static void apply_one(struct run *run, const struct desired_obj *o)
         status_read_deployment(live, &run->in.comps[o->comp]);
     else if (o->kind == KIND_INGRESS)
         status_read_ingress(live, run->in.ingress_address, sizeof run->in.ingress_address);
+    else if (o->kind == KIND_HPA)
+        status_read_hpa(live, &run->in.api);
     cJSON_Delete(live);
 }
 
@@ -220,6 +222,24 @@ static void init_components(struct run *run, const struct desired *d)
     }
 }
 
+/* An external Kafka or Valkey has no object whose status the operator could read: the part
+ * counts as ready, and the workers' readiness (each checks its Kafka or Valkey) tells whether
+ * it answers. */
+static void external_parts(struct run *run)
+{
+    const struct pipeline *p = run->p;
+    if (pipeline_kafka_external(p)) {
+        run->in.kafka = (struct part_status){.known = true, .ready = true};
+        snprintf(run->in.kafka.message, sizeof run->in.kafka.message, "external Kafka %.120s; "
+                 "the writers' and the consumer's readiness check it", p->kafka.bootstrap_servers);
+    }
+    if (pipeline_valkey_external(p)) {
+        run->in.valkey = (struct part_status){.known = true, .ready = true};
+        snprintf(run->in.valkey.message, sizeof run->in.valkey.message, "external Valkey %.120s; "
+                 "the consumer's readiness checks it", p->valkey.url);
+    }
+}
+
 /* spec.imagePullSecret, copied into the data namespace for KubeVirt's pull of the disk image.
  * Missing, or not opted in to be read (the user's Secret: valkey_secret_get), it is reported,
  * not fatal: the workers' pods would not pull either. */
@@ -228,7 +248,7 @@ static void add_pull_secret_copy(struct run *run, struct desired *d)
     char err[KUBE_ERR_MAX];
     long status;
     bool refused;
-    if (!*run->p->pull_secret)
+    if (!*run->p->pull_secret || pipeline_valkey_external(run->p))
         return;
     cJSON *source = valkey_secret_get(run->r->kc, run->p, run->p->pull_secret, &status, &refused,
                                       err, sizeof err);
@@ -296,9 +316,10 @@ static enum rec_result reconcile_object(struct run *run, struct pipeline *p, con
         snprintf(err, errcap, "adding finalizer " OP_FINALIZER ": %s", perr);
         return REC_ERROR;
     }
-    char pw[INFRA_PASSWORD_LEN + 64], perr2[KUBE_ERR_MAX];
-    bool generated;
-    if (valkey_password_fetch(run->r->kc, p, pw, sizeof pw, &generated, perr2, sizeof perr2) < 0) {
+    char pw[INFRA_PASSWORD_LEN + 64] = "", perr2[KUBE_ERR_MAX];
+    bool generated = false;
+    if (infra_valkey_has_password(p) &&
+        valkey_password_fetch(run->r->kc, p, pw, sizeof pw, &generated, perr2, sizeof perr2) < 0) {
         fail(run, "%s: %s", "Valkey password", perr2);
         run->in.error = run->error;
         if (write_status(run, current, perr2, sizeof perr2) < 0)
@@ -316,9 +337,12 @@ static enum rec_result reconcile_object(struct run *run, struct pipeline *p, con
         return REC_ERROR;
     }
     init_components(run, &d);
+    external_parts(run);
     add_pull_secret_copy(run, &d);
     bool ns_created = false;
-    if (run->r->data_ns && strcmp(p->valkey.ns, run->r->data_ns)) {
+    if (pipeline_valkey_external(p)) {
+        ;   /* no VMs, so no data namespace (an old one of ours is collected by prune) */
+    } else if (run->r->data_ns && strcmp(p->valkey.ns, run->r->data_ns)) {
         snprintf(run->data_ns_error, sizeof run->data_ns_error,
                  "spec.valkey.namespace is %s, but this operator is installed for one namespace "
                  "and may use the data namespace %s only: set spec.valkey.namespace to %s, or "

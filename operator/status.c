@@ -62,6 +62,24 @@ void status_read_deployment(const cJSON *deploy, struct comp_status *cs)
     read_failure(st, cs);
 }
 
+void status_read_hpa(const cJSON *hpa, struct hpa_status *hs)
+{
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(hpa, "status"), *m;
+    *hs = (struct hpa_status){.cpu = -1};
+    if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(st, "currentReplicas")))
+        return;   /* the HPA controller has not looked at it yet */
+    hs->known = true;
+    hs->current = num(st, "currentReplicas", 0);
+    /* 0 until the controller could compute a recommendation (it never wants 0 pods). */
+    hs->desired = num(st, "desiredReplicas", 0) > 0 ? num(st, "desiredReplicas", 0) : -1;
+    snprintf(hs->last_scale, sizeof hs->last_scale, "%s", str(st, "lastScaleTime"));
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(st, "currentMetrics")) {
+        const cJSON *res = cJSON_GetObjectItemCaseSensitive(m, "resource");
+        if (!strcmp(str(m, "type"), "Resource") && !strcmp(str(res, "name"), "cpu"))
+            hs->cpu = num(cJSON_GetObjectItemCaseSensitive(res, "current"), "averageUtilization", -1);
+    }
+}
+
 void status_read_ingress(const cJSON *ingress, char *addr, size_t cap)
 {
     const cJSON *lb = cJSON_GetObjectItemCaseSensitive(
@@ -179,13 +197,17 @@ static void part_conditions(const struct status_input *in, struct cond out[4])
     else
         set(&out[0], "False", "ComponentsNotReady", msg);
     out[1].type = "KafkaReady";
-    if (in->kafka.ready)
+    if (in->kafka.ready && pipeline_kafka_external(in->p))
+        set(&out[1], "True", "ExternalKafka", in->kafka.message);
+    else if (in->kafka.ready)
         set(&out[1], "True", "KafkaReady", in->p->kafka.managed
                 ? "Kafka, node pool and topic ready" : "topic ready on the existing cluster");
     else
         set(&out[1], "False", "KafkaNotReady", in->kafka.message);
     out[2].type = "ValkeyReady";
-    if (in->valkey.ready)
+    if (in->valkey.ready && pipeline_valkey_external(in->p))
+        set(&out[2], "True", "ExternalValkey", in->valkey.message);
+    else if (in->valkey.ready)
         set(&out[2], "True", "ValkeyReady", in->valkey.restart_required
                 ? in->valkey.message : "every Valkey VM running and ready");
     else
@@ -280,6 +302,24 @@ static void add_components(struct jb *b, cJSON *st, const struct status_input *i
     }
 }
 
+static void add_api(struct jb *b, cJSON *st, const struct status_input *in)
+{
+    char cpu[48];
+    cJSON *api = jb_obj(b, st, "api");
+    jb_int(b, api, "currentReplicas", in->api.current);
+    if (in->api.desired > 0)
+        jb_int(b, api, "desiredReplicas", in->api.desired);
+    if (in->api.cpu >= 0) {
+        jb_int(b, api, "cpuUtilization", in->api.cpu);
+        snprintf(cpu, sizeof cpu, "%ld%%/%d%%", in->api.cpu, in->p->api.cpu_target);
+    } else {
+        snprintf(cpu, sizeof cpu, "<unknown>/%d%%", in->p->api.cpu_target);
+    }
+    jb_str(b, api, "cpu", cpu);
+    if (*in->api.last_scale)
+        jb_str(b, api, "lastScaleTime", in->api.last_scale);
+}
+
 static void api_url(const struct status_input *in, char *buf, size_t cap)
 {
     const struct pipeline *p = in->p;
@@ -308,6 +348,8 @@ cJSON *status_build(const struct status_input *in, const cJSON *current, const c
         jb_int(&b, st, "observedGeneration", in->observed_generation);
     add_conditions(&b, st, in, current, now);
     add_components(&b, st, in);
+    if (in->api.known)
+        add_api(&b, st, in);
     if (*in->ingress_address)
         jb_str(&b, st, "ingressAddress", in->ingress_address);
     api_url(in, url, sizeof url);

@@ -15,10 +15,14 @@
  *   KafkaReady   True  KafkaReady                Strimzi: the Kafka and KafkaTopic have Ready=True
  *                                                for their generation and the node pool all its
  *                                                nodes (only the topic with spec.kafka.clusterRef)
+ *                True  ExternalKafka             spec.kafka.bootstrapServers: nothing to wait for
+ *                                                (the writers' readiness checks the brokers)
  *                False KafkaNotReady             the first part that is not, in Strimzi's words
  *   ValkeyReady  True  ValkeyReady               KubeVirt: every VM ready and Running; the message
  *                                                says when a VM waits for a restart to apply
  *                                                the spec (RestartRequired)
+ *                True  ExternalValkey            spec.valkey.url: nothing to wait for (the
+ *                                                consumer's readiness checks it)
  *                False ValkeyNotReady            the first VM that is not ("Starting", ...)
  *   DashboardReady True  DashboardsPublished     both dashboard ConfigMaps and the data source
  *                                                Secret applied (for the Grafana sidecars)
@@ -32,6 +36,10 @@
  *                True  DeploymentFailed          a Deployment reports ProgressDeadlineExceeded
  *                                                or ReplicaFailure
  *                False AsExpected
+ *   api                 from the api's HorizontalPodAutoscaler: currentReplicas, desiredReplicas
+ *                       (absent until the HPA could compute one: it needs the metrics API),
+ *                       cpuUtilization (% of the pods' CPU request), cpu ("45%/30%": current
+ *                       against the target), lastScaleTime; absent until the HPA has a status
  * lastTransitionTime changes only when a condition's status changes. */
 #ifndef OP_STATUS_H
 #define OP_STATUS_H
@@ -53,8 +61,17 @@ struct comp_status {
     char failure[256];
 };
 
+/* The api's autoscaling, from its HPA's status (status.api; `kubectl get sp` columns). */
+struct hpa_status {
+    bool known;                  /* the HPA has a status with a current replica count */
+    long current, desired;       /* currentReplicas, desiredReplicas (-1: none computed yet) */
+    long cpu;                    /* current average CPU utilisation (%), -1 before metrics */
+    char last_scale[40];         /* lastScaleTime, or "" */
+};
+
 struct status_input {
     const struct pipeline *p;
+    struct hpa_status api;
     long observed_generation;    /* what to report (the old value after a failure) */
     struct comp_status comps[COMPONENTS_MAX];
     int n_comps;
@@ -66,6 +83,8 @@ struct status_input {
     bool invalid_spec;           /* error is a spec problem (terminal) */
 };
 
+/* Reads a HorizontalPodAutoscaler (autoscaling/v2, as returned by apply) into `hs`. */
+void status_read_hpa(const cJSON *hpa, struct hpa_status *hs);
 /* Reads a Deployment object (as returned by apply or GET) into `cs`. */
 void status_read_deployment(const cJSON *deploy, struct comp_status *cs);
 /* Folds one object's readiness into a part: ready only if every object is; the first

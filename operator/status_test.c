@@ -136,12 +136,54 @@ static void test_read_deployment(void **state)
     cJSON_Delete(d);
 }
 
+/* status.api from the HPA's status: absent before the controller looked, then the replicas
+ * and the CPU against the target (the `kubectl get sp` columns). */
+static void test_api_autoscaling(void **state)
+{
+    (void)state;
+    struct status_input in;
+    two_components(&in, true);
+    p.api.cpu_target = 30;
+    cJSON *hpa = cJSON_Parse("{\"status\":{}}");
+    status_read_hpa(hpa, &in.api);
+    cJSON_Delete(hpa);
+    assert_false(in.api.known);
+    cJSON *b = status_build(&in, NULL, "t");
+    assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(b, "status"), "api"));
+    cJSON_Delete(b);
+    hpa = cJSON_Parse("{\"status\":{\"currentReplicas\":2,\"desiredReplicas\":3,"
+                      "\"lastScaleTime\":\"2026-11-30T10:00:00Z\",\"currentMetrics\":[{\"type\":"
+                      "\"Resource\",\"resource\":{\"name\":\"cpu\",\"current\":{"
+                      "\"averageUtilization\":45,\"averageValue\":\"45m\"}}}]}}");
+    status_read_hpa(hpa, &in.api);
+    cJSON_Delete(hpa);
+    b = status_build(&in, NULL, "t");
+    const cJSON *api = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(b, "status"), "api");
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(api, "currentReplicas")), 2);
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(api, "desiredReplicas")), 3);
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(api, "cpuUtilization")), 45);
+    assert_string_equal(field(api, "cpu"), "45%/30%");
+    assert_string_equal(field(api, "lastScaleTime"), "2026-11-30T10:00:00Z");
+    cJSON_Delete(b);
+    /* Replicas known, metrics not yet (metrics-server has no sample). */
+    hpa = cJSON_Parse("{\"status\":{\"currentReplicas\":1,\"desiredReplicas\":0}}");
+    status_read_hpa(hpa, &in.api);
+    cJSON_Delete(hpa);
+    b = status_build(&in, NULL, "t");
+    api = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(b, "status"), "api");
+    assert_string_equal(field(api, "cpu"), "<unknown>/30%");
+    assert_null(cJSON_GetObjectItemCaseSensitive(api, "cpuUtilization"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(api, "desiredReplicas"));
+    cJSON_Delete(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rolling_then_ready),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_read_deployment),
+        cmocka_unit_test(test_api_autoscaling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

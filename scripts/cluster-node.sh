@@ -396,6 +396,21 @@ import_images() { # archive...
   for f in "$@"; do ctr_ images import "$f" > /dev/null || die "ctr images import $f failed"; done
 }
 
+# containerd reads HOST:PORT/hosts.toml under config_path at every pull: a registry can be
+# trusted while the node runs.
+trust_registry() { # host:port ca-file
+  local d=$node_dir/containerd/certs.d/$1
+  [ -f "$2" ] || die "no CA file $2"
+  mkdir -p "$d"
+  cp "$2" "$d/ca.crt"
+  cat > "$d/hosts.toml" <<EOF
+server = "https://$1"
+[host."https://$1"]
+  capabilities = ["pull", "resolve"]
+  ca = "$d/ca.crt"
+EOF
+}
+
 # ---------------------------------------------------------------- start, wait
 
 kubectl_() { "$bindir/kubectl" --kubeconfig "$state/kubeconfig" "$@"; }

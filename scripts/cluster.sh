@@ -3,7 +3,7 @@
 # the control plane (etcd + kube-apiserver + kube-controller-manager) on 127.0.0.1, and with
 # --node a real node (scripts/cluster-node.sh: containerd, kubelet, kube-proxy, kube-scheduler,
 # CoreDNS, metrics-server) whose pods run on a bridge inside this machine.
-#   scripts/cluster.sh build|up|down|status|env|import [--node|--no-node]
+#   scripts/cluster.sh build|up|down|status|env|import|trust-registry [--node|--no-node]
 # See usage() for the environment variables it reads.
 # shellcheck disable=SC2317  # the readiness checks are called through wait_for
 set -euo pipefail
@@ -12,7 +12,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
   cat >&2 <<'EOF'
-usage: scripts/cluster.sh build|up|down|status|env|import [--node|--no-node]
+usage: scripts/cluster.sh build|up|down|status|env|import|trust-registry [--node|--no-node]
   build   build etcd, kube-apiserver, kube-controller-manager, kubectl once into the cache
           (with --node also kubelet, kube-proxy, kube-scheduler, CoreDNS, metrics-server)
   up      build, then start the control plane (with --node: and the node) and wait until it
@@ -23,6 +23,8 @@ usage: scripts/cluster.sh build|up|down|status|env|import [--node|--no-node]
   env     print export lines for KUBECONFIG, SP_KUBECONFIG, SP_KUBECTL (with a node also
           SP_NODE_HOST_ADDRESS, SP_NODE_IMAGES_IMPORT, SP_NODE_REGISTRY_CONFIG); also in STATE/env
   import ARCHIVE...  import OCI image archives into the node's containerd (namespace k8s.io)
+  trust-registry HOST:PORT CA  let the node's containerd pull from that registry over TLS
+          verified with CA (a hosts.toml; credentials come from the pods' imagePullSecrets)
 --node / --no-node (or SP_CLUSTER_NODE=1/0; default 0): with or without the node. One node per
   machine: it owns cni0, the kubelet's port 10250, the kubepods cgroups and iptables chains.
 environment (defaults):
@@ -531,7 +533,7 @@ main() {
     esac
   done
   # A running node is stopped, shown and described whatever the flag says.
-  case $cmd in down | status | env | import) [ ! -d "$node_dir" ] || node=1 ;; esac
+  case $cmd in down | status | env | import | trust-registry) [ ! -d "$node_dir" ] || node=1 ;; esac
   api_host=127.0.0.1
   [ "$node" = 0 ] || api_host=$host_addr
   case "$cmd" in
@@ -544,6 +546,10 @@ main() {
       [ ${#args[@]} -gt 0 ] || { usage; exit 2; }
       running_pid containerd > /dev/null || die "no node runs from $state"
       import_images "${args[@]}" ;;
+    trust-registry)
+      [ ${#args[@]} -eq 2 ] || { usage; exit 2; }
+      [ -d "$node_dir" ] || die "no node in $state"
+      trust_registry "${args[@]}" ;;
     *) usage; exit 2 ;;
   esac
 }

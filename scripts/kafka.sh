@@ -5,7 +5,7 @@
 #   kafka.sh install                              fetch the jars and build the class-data archive
 #                                                 once (stamped: a no-op afterwards)
 #   kafka.sh start DIR PORT [CONTROLLER_PORT]     start (or find running) the broker whose state is
-#                                                 DIR; print 127.0.0.1:PORT once it serves clients
+#                                                 DIR; print HOST:PORT once it serves clients
 #   kafka.sh stop DIR                             SIGTERM, then SIGKILL after SP_KAFKA_STOP_TIMEOUT s
 #   kafka.sh kill DIR                             SIGKILL at once (fault tests)
 #   kafka.sh status DIR                           print the bootstrap address; exit 1 if not running
@@ -14,7 +14,9 @@
 #
 # DIR holds server.properties, data/ (the log dirs, kept across stop/start), logs/ and kafka.pid.
 # CONTROLLER_PORT defaults to the one DIR used before, else PORT+1.
-# Environment: SP_CACHE (cache root), SP_KAFKA_HEAP (default -Xms256m -Xmx512m), SP_KAFKA_JVM_OPTS
+# Environment: SP_KAFKA_HOST (127.0.0.1): the address clients connect to, listened on and
+# advertised (e.g. a test node's bridge address, for pods; the controller stays on loopback),
+# SP_CACHE (cache root), SP_KAFKA_HEAP (default -Xms256m -Xmx512m), SP_KAFKA_JVM_OPTS
 # (extra broker JVM flags, after ours: -XX:TieredStopAtLevel=4 brings C2 back),
 # SP_KAFKA_READY_TIMEOUT (s, default 90), SP_KAFKA_STOP_TIMEOUT (s, default 60).
 set -euo pipefail
@@ -103,7 +105,7 @@ train_cds() {
   rm -rf "$dir" "$jsa" "$jsa.tmp"
   port=$(free_port) && cport=$(free_port) || return 0
   # A subshell, so that a failed start (die) ends only this step.
-  if (SP_KAFKA_JVM_OPTS="-XX:ArchiveClassesAtExit=$jsa.tmp" start_broker "$dir" "$port" "$cport" \
+  if (SP_KAFKA_HOST=127.0.0.1 SP_KAFKA_JVM_OPTS="-XX:ArchiveClassesAtExit=$jsa.tmp" start_broker "$dir" "$port" "$cport" \
     >/dev/null); then
     # The clients only widen the archive: their failure still leaves a useful one.
     train_clients "127.0.0.1:$port" >"$home/train.out" 2>&1 ||
@@ -159,10 +161,11 @@ broker_pid() {
 # A value from DIR/server.properties; empty when DIR has none yet.
 prop() { [ ! -f "$1/server.properties" ] || sed -n "s/^$2=//p" "$1/server.properties" | tail -1; }
 broker_port() { prop "$1" listeners | sed -n 's/.*PLAINTEXT:\/\/[^,]*:\([0-9]*\).*/\1/p'; }
+broker_host() { prop "$1" listeners | sed -n 's/.*PLAINTEXT:\/\/\([^,:]*\):.*/\1/p'; }
 controller_port() { prop "$1" controller.quorum.voters | sed -n 's/.*:\([0-9]*\)$/\1/p'; }
 
 write_config() {
-  local dir=$1 port=$2 cport=$3
+  local dir=$1 port=$2 cport=$3 host=$4
   # Static voters (not --standalone): the controller port is then config, not formatted-in state,
   # so a restart on another port still finds its quorum.
   cat >"$dir/server.properties" <<EOF
@@ -170,8 +173,8 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://$host:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -264,7 +267,7 @@ launch() {
 # (served by Kafka 1.0 up to 4.x) has a fixed, non-flexible layout: a stdlib socket does, with
 # no JVM start per poll.
 metadata_ready() {
-  python3 - "$1" "$2" <<'PY'
+  python3 - "$1" "$2" "$3" <<'PY'
 import socket, struct, sys
 
 def string(buf, off):
@@ -281,8 +284,8 @@ def recv_exact(sock, n):
     return buf
 
 try:
-    port, cluster_id = int(sys.argv[1]), sys.argv[2]
-    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    host, port, cluster_id = sys.argv[3], int(sys.argv[1]), sys.argv[2]
+    s = socket.create_connection((host, port), timeout=2)
     s.settimeout(2)
     client = b"kafka.sh"
     # header v1: api_key 3 (Metadata), version 4, correlation id 1, client id;
@@ -307,10 +310,10 @@ PY
 }
 
 wait_ready() {
-  local dir=$1 port=$2 limit=${SP_KAFKA_READY_TIMEOUT:-90} cluster_id
+  local dir=$1 port=$2 host=$3 limit=${SP_KAFKA_READY_TIMEOUT:-90} cluster_id
   local deadline=$((SECONDS + limit))
   cluster_id=$(sed -n 's/^cluster.id=//p' "$dir/data/meta.properties")
-  until metadata_ready "$port" "$cluster_id"; do
+  until metadata_ready "$port" "$cluster_id" "$host"; do
     if ! broker_pid "$dir"; then
       # The JVM's own complaints land in kafka.out, Kafka's reasons in server.log.
       tail -n 10 "$dir/logs/kafka.out" >&2 2>/dev/null || true
@@ -332,25 +335,25 @@ start() {
 }
 
 start_broker() {
-  local dir port=$2 cport
+  local dir port=$2 cport host=${SP_KAFKA_HOST:-127.0.0.1}
   mkdir -p "$1"
   dir=$(abs_dir "$1")
   if broker_pid "$dir"; then
-    local running; running=$(broker_port "$dir")
-    [ "$running" = "$port" ] || die "broker in $dir already runs on port $running, not $port"
-    wait_ready "$dir" "$port"
-    echo "127.0.0.1:$port"
+    local running; running=$(broker_host "$dir"):$(broker_port "$dir")
+    [ "$running" = "$host:$port" ] || die "broker in $dir already runs on $running, not $host:$port"
+    wait_ready "$dir" "$port" "$host"
+    echo "$host:$port"
     return 0
   fi
   cport=${3:-$(controller_port "$dir")}
   cport=${cport:-$((port + 1))}
   mkdir -p "$dir/logs" "$dir/data"
   rm -f "$dir/kafka.pid"
-  write_config "$dir" "$port" "$cport"
+  write_config "$dir" "$port" "$cport" "$host"
   format_once "$dir"
   launch "$dir"
-  wait_ready "$dir" "$port"
-  echo "127.0.0.1:$port"
+  wait_ready "$dir" "$port" "$host"
+  echo "$host:$port"
 }
 
 wait_gone() {
@@ -388,13 +391,13 @@ status() {
   [ $# -eq 1 ] || die "usage: kafka.sh status DIR"
   local dir; dir=$(abs_dir "$1")
   broker_pid "$dir" || { log "no broker running in $dir"; return 1; }
-  echo "127.0.0.1:$(broker_port "$dir")"
+  echo "$(broker_host "$dir"):$(broker_port "$dir")"
 }
 
 create_topic() {
   [ $# -eq 3 ] || die "usage: kafka.sh create-topic BOOTSTRAP|DIR NAME PARTITIONS"
   local bootstrap=$1
-  [ -f "$1/server.properties" ] && bootstrap=127.0.0.1:$(broker_port "$1")
+  [ -f "$1/server.properties" ] && bootstrap=$(broker_host "$1"):$(broker_port "$1")
   install
   run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" --create \
     --if-not-exists --topic "$2" --partitions "$3" --replication-factor 1

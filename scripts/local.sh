@@ -2,13 +2,19 @@
 # The whole pipeline as local processes: Kafka, Valkey primary + replica, the api, the bridge,
 # writer-a (1 instance), writer-b (2 instances) and the consumer.
 #
-#   local.sh up       start what is not running, wait until every part is ready, print the URLs
+#   local.sh up [--storage]  start what is not running, wait until every part is ready, print
+#                            the URLs; --storage: Kafka and Valkey only (for workers elsewhere,
+#                            e.g. the pods of the test node: scripts/e2e-k8s.sh)
 #   local.sh down     stop every process `up` started (by its pid file, and only those), remove state
 #   local.sh status   one line per part
 #
 # State lives in SP_LOCAL_DIR (default build/local): <part>.pid, <part>.log, data folders, and
 # `env`, a shell-sourceable file exporting API_URL, VALKEY_URL, KAFKA_BROKERS and the rest.
 # Ports: SP_PORT_BASE (default 8000) + fixed offsets, so a test stack can sit beside a person's.
+# Address: SP_LOCAL_ADDRESS (default 127.0.0.1), the IPv4 address every part listens on and the
+# URLs name (the test node's pods reach the host at its bridge address, 10.244.0.1, only).
+# Valkey password: SP_VALKEY_PASSWORD (default none): required by the primary and the replica,
+# given to the consumer and exported as VALKEY_PASSWORD.
 # Deadlines: SP_DEADLINE_MS, the api's (default: the api's own); the bridge's and the writers'
 # follow from it by the rule the operator applies (`salesctl deadlines`, common/contract.h).
 # Binaries: SP_BIN_DIR (default build/bin).
@@ -25,6 +31,8 @@ bin=${SP_BIN_DIR:-$top/build/bin}
 base=${SP_PORT_BASE:-8000}
 topic=${SP_TOPIC:-sales}
 partitions=${SP_PARTITIONS:-6}
+addr=${SP_LOCAL_ADDRESS:-127.0.0.1}
+valkey_password=${SP_VALKEY_PASSWORD:-}
 writer_groups=${SP_WRITER_GROUPS:-writer-a writer-b}
 valkey_replica=${SP_VALKEY_REPLICA:-1}
 valkey_aof=${SP_VALKEY_AOF:-everysec}
@@ -55,7 +63,7 @@ for group in $writer_groups; do
   for name in ${group_instances[$group]}; do
     writer_instances+=("$name")
     read -r grpc _ <<<"${writer_ports[$name]}"
-    addrs+="${addrs:+,}127.0.0.1:$grpc"
+    addrs+="${addrs:+,}$addr:$grpc"
   done
   writer_target+="${writer_target:+;}ipv4:$addrs"
 done
@@ -93,9 +101,12 @@ wait_ready() {
   done
 }
 
+# valkey-cli with the password, if any, from the environment (never on a command line).
+valkey_cli() { REDISCLI_AUTH=$valkey_password valkey-cli -h "$addr" "$@"; }
+
 wait_valkey() {
   local name=$1 port=$2 deadline=$((SECONDS + 30))
-  until [ "$(valkey-cli -p "$port" ping 2>/dev/null)" = PONG ]; do
+  until [ "$(valkey_cli -p "$port" ping 2>/dev/null)" = PONG ]; do
     pid_alive "$name" || die "$name exited; see $dir/$name.log"
     [ $SECONDS -lt $deadline ] || die "$name not answering on $port"
     sleep 0.1
@@ -103,8 +114,16 @@ wait_valkey() {
 }
 
 start_kafka() {
-  "$top/scripts/kafka.sh" start "$dir/kafka" "$kafka_port" "$kafka_controller" >/dev/null
-  "$top/scripts/kafka.sh" create-topic "127.0.0.1:$kafka_port" "$topic" "$partitions" >/dev/null
+  SP_KAFKA_HOST=$addr "$top/scripts/kafka.sh" start "$dir/kafka" "$kafka_port" "$kafka_controller" >/dev/null
+  "$top/scripts/kafka.sh" create-topic "$addr:$kafka_port" "$topic" "$partitions" >/dev/null
+}
+
+# The password goes into a config file of the server's own (0600), never onto a command line.
+valkey_conf() { # name
+  local f=$dir/$1/auth.conf
+  (umask 077 && : > "$f")
+  [ -z "$valkey_password" ] || printf 'requirepass "%s"\nmasterauth "%s"\n' "$valkey_password" "$valkey_password" > "$f"
+  echo "$f"
 }
 
 start_valkey() {
@@ -115,21 +134,21 @@ start_valkey() {
     *) die "SP_VALKEY_AOF: everysec, always or no, not $valkey_aof" ;;
   esac
   mkdir -p "$dir/valkey-primary" "$dir/valkey-replica"
-  start_part valkey-primary valkey-server --bind 127.0.0.1 --port "$valkey_port" \
-    --dir "$dir/valkey-primary" "${aof[@]}" --save ""
+  start_part valkey-primary valkey-server "$(valkey_conf valkey-primary)" --bind "$addr" \
+    --port "$valkey_port" --dir "$dir/valkey-primary" "${aof[@]}" --save ""
   wait_valkey valkey-primary "$valkey_port"
   [ "$valkey_replica" = 1 ] || return 0
-  start_part valkey-replica valkey-server --bind 127.0.0.1 --port "$replica_port" \
-    --dir "$dir/valkey-replica" --replicaof 127.0.0.1 "$valkey_port" --save ""
+  start_part valkey-replica valkey-server "$(valkey_conf valkey-replica)" --bind "$addr" \
+    --port "$replica_port" --dir "$dir/valkey-replica" --replicaof "$addr" "$valkey_port" --save ""
   wait_valkey valkey-replica "$replica_port"
 }
 
 common_env() {
-  echo BIND_ADDR=127.0.0.1 LOG_LEVEL="${LOG_LEVEL:-info}"
+  echo BIND_ADDR="$addr" LOG_LEVEL="${LOG_LEVEL:-info}"
 }
 
 kafka_env() {
-  echo KAFKA_BROKERS="127.0.0.1:$kafka_port" KAFKA_TOPIC="$topic"
+  echo KAFKA_BROKERS="$addr:$kafka_port" KAFKA_TOPIC="$topic"
 }
 
 # deadline HOP: that hop's deadline in ms, from the api's (SP_DEADLINE_MS).
@@ -147,57 +166,65 @@ start_workers() {
   done
   for name in "${writer_instances[@]}"; do
     read -r grpc http <<<"${writer_ports[$name]}"
-    wait_ready "$name" "http://127.0.0.1:$http/readyz"
+    wait_ready "$name" "http://$addr:$http/readyz"
   done
   start_part bridge env $(common_env) PORT="$bridge_port" WRITER_TARGET="$writer_target" \
     DOWNSTREAM_TIMEOUT_MS="$(deadline bridge)" "$bin/bridge"
-  wait_ready bridge "http://127.0.0.1:$bridge_port/readyz"
+  wait_ready bridge "http://$addr:$bridge_port/readyz"
   start_part api env $(common_env) PORT="$api_port" \
-    BRIDGE_URL="http://127.0.0.1:$bridge_port/ventas" DOWNSTREAM_TIMEOUT_MS="$(deadline api)" \
+    BRIDGE_URL="http://$addr:$bridge_port/ventas" DOWNSTREAM_TIMEOUT_MS="$(deadline api)" \
     "$bin/api"
-  wait_ready api "http://127.0.0.1:$api_port/readyz"
-  start_part consumer env $(common_env) $(kafka_env) HTTP_PORT="$consumer_http" \
-    VALKEY_URL="redis://127.0.0.1:$valkey_port" "$bin/consumer"
-  wait_ready consumer "http://127.0.0.1:$consumer_http/readyz"
+  wait_ready api "http://$addr:$api_port/readyz"
+  VALKEY_PASSWORD=$valkey_password start_part consumer env $(common_env) $(kafka_env) \
+    HTTP_PORT="$consumer_http" VALKEY_URL="redis://$addr:$valkey_port" "$bin/consumer"
+  wait_ready consumer "http://$addr:$consumer_http/readyz"
 }
 
 write_env() {
   local urls= name http
   for name in "${writer_instances[@]}"; do
     read -r _ http <<<"${writer_ports[$name]}"
-    urls+="${urls:+ }http://127.0.0.1:$http"
+    urls+="${urls:+ }http://$addr:$http"
   done
   # Exported: `. build/local/env` then `salesctl dashboard` reads VALKEY_URL from it.
-  cat >"$dir/env" <<ENV
-export API_URL=http://127.0.0.1:$api_port
-export BRIDGE_URL=http://127.0.0.1:$bridge_port
-export VALKEY_URL=redis://127.0.0.1:$valkey_port
-export VALKEY_REPLICA_URL=$([ "$valkey_replica" = 1 ] && echo "redis://127.0.0.1:$replica_port")
-export KAFKA_BROKERS=127.0.0.1:$kafka_port
+  (umask 077 && cat >"$dir/env" <<ENV
+export API_URL=http://$addr:$api_port
+export BRIDGE_URL=http://$addr:$bridge_port
+export VALKEY_URL=redis://$addr:$valkey_port
+export VALKEY_REPLICA_URL=$([ "$valkey_replica" = 1 ] && echo "redis://$addr:$replica_port")
+export VALKEY_PASSWORD=$valkey_password
+export KAFKA_BROKERS=$addr:$kafka_port
 export KAFKA_TOPIC=$topic
-export CONSUMER_URL=http://127.0.0.1:$consumer_http
+export CONSUMER_URL=http://$addr:$consumer_http
 export WRITER_URLS="$urls"
 ENV
+  )
 }
 
-up() {
-  for b in api bridge writer consumer salesctl; do
+up() { # [--storage]
+  local storage=0
+  case "${1:-}" in --storage) storage=1 ;; '') ;; *) die "usage: $0 up [--storage]" ;; esac
+  [ "$storage" = 1 ] || for b in api bridge writer consumer salesctl; do
     [ -x "$bin/$b" ] || die "$bin/$b missing: run make first"
   done
   mkdir -p "$dir"
   start_kafka
   start_valkey
-  start_workers
+  [ "$storage" = 1 ] || start_workers
   write_env
+  if [ "$storage" = 1 ]; then
+    log "Kafka $addr:$kafka_port (topic $topic) and Valkey redis://$addr:$valkey_port ready; . $dir/env"
+    return 0
+  fi
   log "pipeline ready; state and logs in $dir"
   cat <<MSG
-  api (POST /ventas)   http://127.0.0.1:$api_port/ventas
-  bridge               http://127.0.0.1:$bridge_port
-  writers (metrics)    http://127.0.0.1:$((base + 91))/metrics  :$((base + 92))  :$((base + 93))
-  consumer (metrics)   http://127.0.0.1:$consumer_http/metrics
-  kafka                127.0.0.1:$kafka_port (topic $topic)
-  valkey               redis://127.0.0.1:$valkey_port (replica :$replica_port)
-  dashboard            $bin/salesctl dashboard --valkey-url redis://127.0.0.1:$valkey_port
+  api (POST /ventas)   http://$addr:$api_port/ventas
+  bridge               http://$addr:$bridge_port
+  writers (metrics)    http://$addr:$((base + 91))/metrics  :$((base + 92))  :$((base + 93))
+  consumer (metrics)   http://$addr:$consumer_http/metrics
+  kafka                $addr:$kafka_port (topic $topic)
+  valkey               redis://$addr:$valkey_port (replica :$replica_port)
+  dashboard            $bin/salesctl dashboard --valkey-url redis://$addr:$valkey_port
   source $dir/env for these as variables; \`make down\` stops it all.
 MSG
 }
@@ -235,8 +262,8 @@ status() {
 }
 
 case "${1:-}" in
-  up) up ;;
+  up) shift; up "$@" ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--storage]|down|status" >&2; exit 2 ;;
 esac

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A local OCI registry configured as the Zot VM is: TLS with a CA made here, htpasswd (bcrypt)
 # basic auth. It is Debian's docker-registry (CNCF distribution 2.8, the reference
-# implementation of the OCI Distribution Spec that Zot implements too), on 127.0.0.1.
+# implementation of the OCI Distribution Spec that Zot implements too), on 127.0.0.1 (or
+# SP_REGISTRY_ADDRESS: the test node's pods pull from the host's bridge address, 10.244.0.1).
 #
 #   scripts/registry.sh up     start it (idempotent); writes build/registry/env
 #   scripts/registry.sh stop   stop it by its pid, keep its state (a later `up` serves the same
@@ -13,7 +14,8 @@
 # REGISTRY_PASSWORD, REGISTRY_CA (the CA certificate), REGISTRY_AUTH_FILE (a docker
 # config.json with the credentials, the form Kubernetes pull Secrets, podman and the api read).
 #
-# Environment: SP_REGISTRY_PORT (15000), SP_REGISTRY_DIR (build/registry), SP_REGISTRY_USER
+# Environment: SP_REGISTRY_PORT (15000), SP_REGISTRY_ADDRESS (127.0.0.1: the IPv4 address it
+# listens on, in its certificate and in REGISTRY), SP_REGISTRY_DIR (build/registry), SP_REGISTRY_USER
 # (salespipeline), SP_REGISTRY_PREFIX (blackfriday), SP_REGISTRY_AUTH (htpasswd | token: the
 # tests' Bearer-token mode, with SP_REGISTRY_TOKEN_REALM, SP_REGISTRY_TOKEN_CERT).
 # To serve with the Zot VM kit's own TLS and users (zot-vm/render.sh's folder):
@@ -32,7 +34,8 @@ port=${SP_REGISTRY_PORT:-$(cat "$state/port" 2>/dev/null || echo 15000)}
 user=${SP_REGISTRY_USER:-salespipeline}
 prefix=${SP_REGISTRY_PREFIX:-blackfriday}
 auth=${SP_REGISTRY_AUTH:-htpasswd}
-host=127.0.0.1:$port
+address=${SP_REGISTRY_ADDRESS:-$(cat "$state/address" 2>/dev/null || echo 127.0.0.1)}
+host=$address:$port
 pidfile=$state/registry.pid
 
 running_pid() {
@@ -43,22 +46,23 @@ running_pid() {
   echo "$pid"
 }
 
-# A CA and a server certificate for 127.0.0.1 and localhost (EC P-256, like the Zot VM's kit),
-# or the ones given.
+# A CA and a server certificate for the address, 127.0.0.1 and localhost (EC P-256, like the
+# Zot VM's kit), or the ones given. A later `up` on another address gets a new server
+# certificate from the same CA.
 make_pki() {
   local pki=$state/pki
-  [ -f "$pki/server.crt" ] && return
+  [ -f "$pki/server.crt" ] && [ "$(cat "$state/address" 2>/dev/null)" = "$address" ] && return
   mkdir -p "$pki"
   if [ -n "${SP_REGISTRY_PKI_DIR:-}" ]; then
     cp "$SP_REGISTRY_PKI_DIR"/{ca.crt,server.crt,server.key} "$pki/"
     return
   fi
-  openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 3650 \
+  [ -f "$pki/ca.key" ] || openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -days 3650 \
     -subj "/CN=salespipeline local registry CA" -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
-  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj "/CN=127.0.0.1" \
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj "/CN=$address" \
     -keyout "$pki/server.key" -out "$pki/server.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
-    > "$pki/server.ext"
+  printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
+    "$address" > "$pki/server.ext"
   openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
     -days 825 -extfile "$pki/server.ext" -out "$pki/server.crt" 2>/dev/null
   chmod 600 "$pki"/*.key
@@ -132,6 +136,7 @@ up() {
   mkdir -p "$state/data"
   echo "$port" > "$state/port"
   make_pki
+  echo "$address" > "$state/address"
   write_config
   # setsid: survives the caller's Ctrl-C; 8>&- 9>&-: holds none of the callers' lock files.
   setsid docker-registry serve "$state/config.yml" > "$state/registry.log" 2>&1 < /dev/null 8>&- 9>&- &
@@ -166,5 +171,5 @@ case "${1:-}" in
   stop) stop ;;
   down) down ;;
   status) if pid=$(running_pid); then echo "running (pid $pid) on https://$host"; else echo "not running"; exit 1; fi ;;
-  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,23p' "$0" >&2; exit 2 ;;
 esac

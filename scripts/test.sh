@@ -6,6 +6,7 @@
 #   scripts/test.sh unit     unit tests only
 #   scripts/test.sh fuzz     the fuzzers only (SP_FUZZ_SECONDS each, default 12)
 #   scripts/test.sh -k expr  integration tests matching a pytest expression
+#   scripts/test.sh tests/consume [pytest options]  the integration tests under those paths
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -32,9 +33,14 @@ run_fuzz() {
   scripts/fuzz.sh "${SP_FUZZ_SECONDS:-12}"
 }
 
+# Every test under tests/, or only the paths given (tests/consume, a file, file::test).
 run_integration() {
   export SP_BIN_DIR=${SP_BIN_DIR:-$top/build/asan/bin}
-  .venv/bin/python -m pytest -p no:cacheprovider tests "$@"
+  local a where=(tests)
+  for a in "$@"; do
+    [[ $a != -* && -e ${a%%::*} ]] && where=() && break
+  done
+  .venv/bin/python -m pytest -p no:cacheprovider "${where[@]}" "$@"
 }
 
 case "${1:-all}" in

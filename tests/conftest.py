@@ -1,6 +1,7 @@
 """Shared fixtures: real servers started once per test run, worker processes per test.
 
 The helpers themselves live in harness.py (import them from there: `from harness import ...`)."""
+import os
 import subprocess
 import time
 
@@ -8,6 +9,13 @@ import pytest
 
 from harness import *  # noqa: F401,F403  (fixtures below and older tests use these names)
 from harness import ROOT, Kafka, Valkey, Worker
+from nodekit import Node, NodeError, running_node
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that need the machine's one node (tests/node, tests/e2e) run last, together:
+    the session's node is then up only while they run."""
+    items.sort(key=lambda item: "node" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture
@@ -74,3 +82,18 @@ def valkey_clean(valkey):
     """The session's Valkey, emptied (primary and replica) before the test."""
     valkey.flushall()
     return valkey
+
+
+@pytest.fixture(scope="session")
+def node(tmp_path_factory):
+    """The cluster with its real node, shared by every test that runs pods (nodekit.py):
+    SP_TEST_NODE_DIR's if set (left running), else one started here and stopped at the end."""
+    reuse = os.environ.get("SP_TEST_NODE_DIR")
+    if reuse:
+        yield Node(reuse)
+        return
+    try:
+        with running_node(tmp_path_factory.mktemp("node")) as n:
+            yield n
+    except NodeError as e:
+        pytest.fail(str(e))

@@ -30,6 +30,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_port_base(offsets, address="127.0.0.1"):
+    """A base port whose base + offset is free on `address` for every offset (scripts/local.sh
+    puts each part at SP_PORT_BASE + a fixed offset)."""
+    for _ in range(50):
+        base = random.randrange(20000, 40000, 100)
+        try:
+            for off in offsets:
+                with socket.socket() as s:
+                    s.bind((address, base + off))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError(f"no free port range on {address}")
+
+
 def wait_until(predicate, timeout=30.0, interval=0.05, what="condition"):
     """Polls `predicate` until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout
@@ -68,18 +83,9 @@ def stop_process(proc, timeout=30.0):
 LOCAL_SH_PORT_OFFSETS = (51, 52, 53, 80, 81, 91, 92, 93, 95, 379, 380, 1092, 1093)
 
 
-def local_sh_port_base():
-    """An SP_PORT_BASE for scripts/local.sh whose every port is free on loopback."""
-    for _ in range(50):
-        base = random.randrange(20000, 40000, 100)
-        try:
-            for off in LOCAL_SH_PORT_OFFSETS:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + off))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
+def local_sh_port_base(address="127.0.0.1"):
+    """An SP_PORT_BASE for scripts/local.sh whose every port is free on `address`."""
+    return free_port_base(LOCAL_SH_PORT_OFFSETS, address)
 
 
 def parse_metrics(text):
@@ -156,6 +162,29 @@ class Worker:
             self.proc.kill()
             self.proc.wait()
         self._log.close()
+
+
+def topic_sale_ids(bootstrap, topic):
+    """Every record's sale-id header in the topic, read from its start to its end offsets with a
+    real Kafka consumer."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.monotonic_ns()}",
+                  "enable.auto.commit": False})
+    meta = c.list_topics(topic, timeout=30).topics[topic]
+    ends = {}
+    for p in meta.partitions:
+        ends[p] = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+    c.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+    ids, seen = [], {p: 0 for p in ends}
+    deadline = time.monotonic() + 120
+    while any(seen[p] < ends[p] for p in ends) and time.monotonic() < deadline:
+        for m in c.consume(1000, timeout=1.0):
+            if m.error():
+                continue
+            seen[m.partition()] = m.offset() + 1
+            ids.append(dict(m.headers() or [])["sale-id"].decode())
+    c.close()
+    return ids
 
 
 class Kafka:

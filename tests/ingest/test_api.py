@@ -1,5 +1,5 @@
 """api -> bridge -> STOCK grpcio server: answers, every bad-input rule, overload, timeouts, a bridge
-that is down, SIGTERM under load, keep-alive connections, --help."""
+that is down, SIGTERM under load and its lame duck, keep-alive connections, --help."""
 import json
 import re
 import subprocess
@@ -345,6 +345,44 @@ def test_sigterm_under_load_loses_no_accepted_sale(chain, victim):
     # Nothing was sent twice.
     ids = [c["sale_id"] for c in server.received()]
     assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("victim", ["api", "bridge"])
+def test_sigterm_lame_duck_keeps_answering_before_intake_stops(chain, victim):
+    """With --shutdown-delay-ms: at SIGTERM /readyz turns 503 at once, yet sales keep being
+    answered (each answer closing its connection, so a kept-alive client reconnects: to
+    another pod, once the Service's endpoints follow) and new connections are still taken,
+    until the delay is over; then intake stops and the process exits 0."""
+    delay = 2.0
+    args = ("--shutdown-delay-ms", str(int(delay * 1000)))
+    a, b, _ = chain(**{f"{victim}_args": args})
+    target = a if victim == "api" else b
+    kept = requests.Session()
+    first = post(target, SALE, session=kept)
+    assert first.status_code == 202 and first.headers.get("Connection", "").lower() != "close"
+    t0 = time.monotonic()
+    target.proc.send_signal(15)
+    wait_until(lambda: http_get(target.url("/readyz"))[0] == 503, 5, what="not ready at once")
+    on_kept = post(target, SALE, session=kept)
+    assert on_kept.status_code == 202, on_kept.text
+    assert on_kept.headers.get("Connection", "").lower() == "close"
+    assert post(target, SALE).status_code == 202           # a new connection is still taken
+    assert time.monotonic() - t0 < delay, "too slow to test the delay on this machine"
+    assert target.proc.wait(30) == 0, target.logs()[-3000:]
+    assert time.monotonic() - t0 >= delay - 0.1
+    events = [e["event"] for e in target.log_events()]
+    assert events.index("lame_duck") < events.index("stopping_intake") < events.index("stopped")
+
+
+def test_second_sigterm_cuts_the_lame_duck_short(chain):
+    a, _, _ = chain(api_args=("--shutdown-delay-ms", "60000"))
+    a.proc.send_signal(15)
+    wait_until(lambda: "lame_duck" in [e["event"] for e in a.log_events()], 10, what="lame duck")
+    t0 = time.monotonic()
+    a.proc.send_signal(15)
+    assert a.proc.wait(30) == 0
+    assert time.monotonic() - t0 < 10
+    assert "lame_duck_cut" in [e["event"] for e in a.log_events()]
 
 
 def _sockets(port):

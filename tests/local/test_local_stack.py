@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import BIN_DIR, ROOT, SANITIZER_ENV, local_sh_port_base, process_gone, wait_until
+from harness import BIN_DIR, ROOT, SANITIZER_ENV, local_sh_port_base, process_gone, topic_sale_ids, wait_until
 
 LOCUST_SECONDS = int(os.environ.get("SP_TEST_LOCUST_SECONDS", "30"))
 
@@ -89,26 +89,8 @@ def run_locust(stack, tmp_path, seconds, invalid_share, during=None):
 
 
 def kafka_sale_ids(stack):
-    """Every record's sale-id header in the topic (read with a real Kafka consumer)."""
-    from confluent_kafka import Consumer, TopicPartition
     v = stack.vars()
-    c = Consumer({"bootstrap.servers": v["KAFKA_BROKERS"], "group.id": f"check-{time.monotonic_ns()}",
-                  "enable.auto.commit": False})
-    meta = c.list_topics(v["KAFKA_TOPIC"], timeout=30).topics[v["KAFKA_TOPIC"]]
-    ends = {}
-    for p in meta.partitions:
-        ends[p] = c.get_watermark_offsets(TopicPartition(v["KAFKA_TOPIC"], p), timeout=30)[1]
-    c.assign([TopicPartition(v["KAFKA_TOPIC"], p, 0) for p in meta.partitions])
-    ids, seen = [], {p: 0 for p in ends}
-    deadline = time.monotonic() + 120
-    while any(seen[p] < ends[p] for p in ends) and time.monotonic() < deadline:
-        for m in c.consume(1000, timeout=1.0):
-            if m.error():
-                continue
-            seen[m.partition()] = m.offset() + 1
-            ids.append(dict(m.headers() or [])["sale-id"].decode())
-    c.close()
-    return ids
+    return topic_sale_ids(v["KAFKA_BROKERS"], v["KAFKA_TOPIC"])
 
 
 def wait_counted(stack, expected_at_least):

@@ -6,6 +6,7 @@ Every pod runs under the `restricted` Pod Security level, from the FROM-scratch 
 (static busybox + kubectl, conftest.py). Pod commands use busybox's own `nc` and `nslookup`:
 its `wget` needs glibc's NSS, which a FROM-scratch image lacks."""
 import json
+import os
 import re
 import shutil
 import socket
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from harness import free_port, wait_until
+from nodekit import CLUSTER_SH
 
 SECURITY = {
     "runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
@@ -289,11 +291,9 @@ def host_registry(node, tmp_path):
     try:
         wait_until(lambda: socket.create_connection((node.host_address, port), timeout=1).close() or True,
                    30, interval=0.1, what="the registry to listen")
-        hosts_dir.mkdir(parents=True)
-        (hosts_dir / "ca.crt").write_bytes((d / "ca.crt").read_bytes())
-        (hosts_dir / "hosts.toml").write_text(
-            f'server = "https://{host}"\n[host."https://{host}"]\n'
-            f'  capabilities = ["pull", "resolve"]\n  ca = "{hosts_dir / "ca.crt"}"\n')
+        subprocess.run([str(CLUSTER_SH), "trust-registry", host, str(d / "ca.crt")], check=True,
+                       env=dict(os.environ, SP_CLUSTER_DIR=str(node.state)))
+        assert (hosts_dir / "hosts.toml").is_file()
         (d / "certs").mkdir()
         (d / "certs" / "ca.crt").write_bytes((d / "ca.crt").read_bytes())
         yield host, user, password, d

@@ -21,7 +21,8 @@ def test_crd_is_established_with_its_names_and_columns(kube):
     assert crd["spec"]["scope"] == "Namespaced"
     version = crd["spec"]["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
-    assert [c["name"] for c in version["additionalPrinterColumns"]][:3] == ["Ready", "API", "Age"]
+    assert [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")] == \
+        ["Ready", "API-Replicas", "API-Desired", "API", "Age"]
 
 
 def test_sample_applies_and_kubectl_knows_the_short_name(kube, ns):
@@ -30,7 +31,7 @@ def test_sample_applies_and_kubectl_knows_the_short_name(kube, ns):
     sp_doc = text.split("---\n")[-1]
     kube.kubectl("apply", "-f", "-", stdin=sp_doc)
     out = kube.kubectl("get", "sp", "-n", ns).stdout.splitlines()
-    assert out[0].split() == ["NAME", "READY", "API", "AGE"], out
+    assert out[0].split() == ["NAME", "READY", "API-REPLICAS", "API-DESIRED", "API", "AGE"], out
     assert out[1].split()[0] == "black-friday"
     sp = kube.get(kube.sp_path(ns, "black-friday"))
     assert sp["spec"]["writers"][1] == {"name": "writer-b", "replicas": 2, "resources": DEFAULTED["writers"][1]["resources"]}
@@ -68,8 +69,20 @@ INVALID = [
     ("duplicate writer names", [("spec.writers", [{"name": "w"}, {"name": "w"}])], ["spec.writers", "Duplicate value"]),
     ("writer named like a component", [("spec.writers", [{"name": "api"}])], ["spec.writers[0].name", "another component"]),
     ("registry with a scheme", [("spec.registry", "http://10.128.0.5:5000/blackfriday")], ["spec.registry"]),
-    ("unmanaged Kafka without a clusterRef", [("spec.kafka.managed", False)], ["spec.kafka.clusterRef", "set when it is false"]),
-    ("managed Kafka with a clusterRef", [("spec.kafka.clusterRef", "other")], ["spec.kafka.clusterRef", "empty when kafka.managed is true"]),
+    ("unmanaged Kafka without a source", [("spec.kafka.managed", False)], ["spec.kafka", "exactly one Kafka source"]),
+    ("managed Kafka with a clusterRef", [("spec.kafka.clusterRef", "other")], ["spec.kafka", "exactly one Kafka source"]),
+    ("managed Kafka with bootstrapServers", [("spec.kafka.bootstrapServers", "kafka.example.com:9092")], ["spec.kafka", "exactly one Kafka source"]),
+    ("clusterRef and bootstrapServers", [("spec.kafka.managed", False), ("spec.kafka.clusterRef", "other"), ("spec.kafka.bootstrapServers", "k:9092")], ["spec.kafka", "exactly one Kafka source"]),
+    ("bootstrapServers without a port", [("spec.kafka.managed", False), ("spec.kafka.bootstrapServers", "kafka.example.com")], ["spec.kafka.bootstrapServers"]),
+    ("SASL without credentials", [("spec.kafka.managed", False), ("spec.kafka.bootstrapServers", "k:9092"), ("spec.kafka.security", {"protocol": "SASL_PLAINTEXT"})], ["spec.kafka.security.credentialsSecret", "required with a SASL protocol"]),
+    ("credentials without SASL", [("spec.kafka.managed", False), ("spec.kafka.bootstrapServers", "k:9092"), ("spec.kafka.security", {"credentialsSecret": "kc"})], ["spec.kafka.security.credentialsSecret", "only used with a SASL protocol"]),
+    ("TLS without a CA", [("spec.kafka.managed", False), ("spec.kafka.bootstrapServers", "k:9092"), ("spec.kafka.security", {"protocol": "SSL"})], ["spec.kafka.security.caConfigMap", "required with TLS"]),
+    ("a CA without TLS", [("spec.kafka.managed", False), ("spec.kafka.bootstrapServers", "k:9092"), ("spec.kafka.security", {"protocol": "SASL_PLAINTEXT", "credentialsSecret": "kc", "caConfigMap": "ca"})], ["spec.kafka.security.caConfigMap", "only used with TLS"]),
+    ("TLS to the Strimzi cluster", [("spec.kafka.security", {"protocol": "SSL", "caConfigMap": "ca"})], ["spec.kafka.security.protocol", "external Kafka"]),
+    ("unknown SASL mechanism", [("spec.kafka.managed", False), ("spec.kafka.bootstrapServers", "k:9092"), ("spec.kafka.security", {"protocol": "SASL_SSL", "saslMechanism": "GSSAPI", "credentialsSecret": "kc", "caConfigMap": "ca"})], ["spec.kafka.security.saslMechanism", "Unsupported value"]),
+    ("Valkey URL with a password in it", [("spec.valkey.url", "redis://:secret@10.0.0.7:6379")], ["spec.valkey.url"]),
+    ("Valkey URL over TLS", [("spec.valkey.url", "rediss://10.0.0.7:6379")], ["spec.valkey.url"]),
+    ("Valkey URL with a VM namespace", [("spec.valkey.url", "redis://10.0.0.7:6379"), ("spec.valkey.namespace", "vms")], ["spec.valkey.url", "leave them empty"]),
     ("topic replicas above brokers", [("spec.kafka.topic.replicas", 3)], ["spec.kafka.topic.replicas", "must not exceed kafka.brokers"]),
     ("wait for a replica that does not exist", [("spec.valkey.replicas", 1), ("spec.valkey.waitForReplica", True)], ["spec.valkey.waitForReplica"]),
     ("memory that is not a quantity", [("spec.valkey.memory", "lots")], ["spec.valkey.memory", "positive quantity"]),
@@ -84,6 +97,9 @@ INVALID = [
     ("CPU target of zero", [("spec.api.targetCPUUtilizationPercentage", 0)], ["spec.api.targetCPUUtilizationPercentage"]),
     ("unknown log level", [("spec.logLevel", "verbose")], ["spec.logLevel", "Unsupported value"]),
     ("negative writer replicas", [("spec.writers", [{"name": "w", "replicas": -1}])], ["spec.writers[0].replicas"]),
+    ("scale-up policy of an unknown type", [("spec.api.behavior", {"scaleUp": {"policies": [{"type": "Cores", "value": 1, "periodSeconds": 15}]}})], ["spec.api.behavior.scaleUp.policies[0].type", "Unsupported value"]),
+    ("scale-down window above an hour", [("spec.api.behavior", {"scaleDown": {"stabilizationWindowSeconds": 7200}})], ["spec.api.behavior.scaleDown.stabilizationWindowSeconds"]),
+    ("no scale-down policy", [("spec.api.behavior", {"scaleDown": {"policies": []}})], ["spec.api.behavior.scaleDown.policies", "at least 1"]),
     ("catalog without a tag", [("spec.catalog.artifact", "10.128.0.5:5000/blackfriday/catalog")], ["spec.catalog.artifact"]),
 ]
 
@@ -102,6 +118,20 @@ def test_invalid_spec_is_refused_naming_the_field(kube, what, changes, expected)
 
 def test_valid_sample_passes_the_same_checks(kube):
     kube.create(kube.sp_path("default"), sample_pipeline("default", "bf"), dry_run=True)
+
+
+def test_external_kafka_and_valkey_pass(kube):
+    """The sample with a managed Kafka service over SASL_SSL and a managed Valkey: accepted, and
+    a single replica Valkey may be waited for (it is not ours to count)."""
+    sp = copy.deepcopy(sample_pipeline("default", "bf"))
+    sp["spec"]["kafka"].update(managed=False, bootstrapServers="b-1.kafka.example.com:9096,b-2.kafka.example.com:9096",
+                               security={"protocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-512",
+                                         "credentialsSecret": "kafka-credentials", "caConfigMap": "kafka-ca"})
+    sp["spec"]["valkey"].update(url="redis://10.20.30.40:6379/0", passwordSecret="memorystore-auth",
+                                replicas=1, waitForReplica=True)
+    got = kube.create(kube.sp_path("default"), sp, dry_run=True)["spec"]
+    assert got["kafka"]["security"]["protocol"] == "SASL_SSL"
+    assert got["valkey"]["url"] == "redis://10.20.30.40:6379/0"
 
 
 @pytest.mark.parametrize("install,bindings,watch", [

@@ -209,6 +209,74 @@ def test_existing_cluster_reference_produces_only_the_topic(kube, ns, operator):
                60, what="the topic moved to the managed cluster")
 
 
+def external(spec, password_secret=""):
+    """An external Kafka (SASL_SSL, as a managed service) and an external Valkey."""
+    spec["kafka"].update(managed=False, bootstrapServers="b-1.kafka.example.com:9096",
+                         security={"protocol": "SASL_SSL", "credentialsSecret": "kafka-credentials",
+                                   "caConfigMap": "kafka-ca"})
+    spec["valkey"].update(url="redis://10.20.30.40:6379", passwordSecret=password_secret)
+
+
+def test_external_kafka_and_valkey_get_no_objects(kube, ns, operator):
+    """spec.kafka.bootstrapServers and spec.valkey.url: no Strimzi object, no VM, no data
+    namespace, no password Secret of ours; the workers point at them; KafkaReady and
+    ValkeyReady say External, and Ready follows the workers alone."""
+    operator()
+    create(kube, ns, external)
+    sp = wait_until(lambda: reconciled(kube, ns), 60, what="the first reconcile")
+    for kind in ("Kafka", "KafkaNodePool", "KafkaTopic"):
+        assert not kube.get(kube.path(kind, ns))["items"], kind
+    assert not obj(kube, "Secret", ns, f"{NAME}-valkey")
+    assert obj(kube, "Secret", ns, f"{NAME}-grafana-datasource")
+    assert not kube.get_or_none(f"/api/v1/namespaces/{data_namespace(ns)}")
+    assert condition(sp, "KafkaReady")["reason"] == "ExternalKafka"
+    assert condition(sp, "ValkeyReady")["reason"] == "ExternalValkey"
+    writer = kube.get(kube.path("Deployment", ns, f"{NAME}-writer-b"))["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in writer["containers"][0]["env"]}
+    assert env["KAFKA_BROKERS"]["value"] == "b-1.kafka.example.com:9096"
+    assert env["KAFKA_SECURITY_PROTOCOL"]["value"] == "sasl_ssl"
+    assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "kafka-credentials", "key": "password"}
+    assert {"name": "kafka-ca", "configMap": {"name": "kafka-ca", "defaultMode": 0o444,
+            "items": [{"key": "ca.crt", "path": "ca.crt"}]}} in writer["volumes"]
+    consumer = kube.get(kube.path("Deployment", ns, f"{NAME}-consumer"))["spec"]["template"]["spec"]["containers"][0]
+    cenv = {e["name"]: e for e in consumer["env"]}
+    assert cenv["VALKEY_URL"]["value"] == "redis://10.20.30.40:6379" and "VALKEY_PASSWORD" not in cenv
+    assert "redis://10.20.30.40:6379" in secret_text(obj(kube, "Secret", ns, f"{NAME}-grafana-datasource"),
+                                                     "valkey-datasource.yaml")
+
+    def ready():
+        make_pods_ready(kube, ns)
+        return cond_is(kube, ns, "Ready", "True")
+    wait_until(ready, 120, interval=0.5, what="Ready=True from the workers alone")
+
+
+def test_switching_to_an_external_valkey_removes_the_vms(kube, ns, operator):
+    """From the operator's VMs to spec.valkey.url: the VMs, their Services, Secrets, disk and the
+    data namespace the operator made go; a Valkey password Secret of the user's is used."""
+    operator()
+    create(kube, ns)
+    wait_until(lambda: all_infra(kube, ns) and reconciled(kube, ns), 60, what="the VMs")
+    # The operator reads a Secret it did not make only when its owner says so (for Grafana's
+    # data source and the consumer's password fingerprint).
+    kube.create(kube.path("Secret", ns), {"apiVersion": "v1", "kind": "Secret",
+                                          "metadata": {"name": "memorystore-auth", "annotations": {
+                                              "sales.blackfriday.dev/operator-may-read": "true"}},
+                                          "stringData": {"password": "s3cret-Pass"}})
+    kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"valkey": {"url": "redis://10.20.30.40:6379",
+                                                                  "passwordSecret": "memorystore-auth"}}})
+    wait_until(lambda: not kube.get_or_none(f"/api/v1/namespaces/{data_namespace(ns)}"), 120,
+               interval=0.5, what="the data namespace to be collected")
+    sp = wait_until(lambda: reconciled(kube, ns), 60, what="the new generation")
+    assert condition(sp, "ValkeyReady")["reason"] == "ExternalValkey"
+    consumer = kube.get(kube.path("Deployment", ns, f"{NAME}-consumer"))["spec"]["template"]
+    env = {e["name"]: e for e in consumer["spec"]["containers"][0]["env"]}
+    assert env["VALKEY_URL"]["value"] == "redis://10.20.30.40:6379"
+    assert env["VALKEY_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "memorystore-auth", "key": "password"}
+    assert "s3cret-Pass" in secret_text(obj(kube, "Secret", ns, f"{NAME}-grafana-datasource"),
+                                        "valkey-datasource.yaml")
+    assert consumer["metadata"]["annotations"]["sales.blackfriday.dev/valkey-password-hash"]
+
+
 def test_spec_changes_are_applied(kube, ns, operator):
     operator()
     create(kube, ns)

@@ -256,6 +256,43 @@ def make_pods_ready(kube, ns):
                          {"status": {"phase": "Running", "conditions": conds, "startTime": now}})
 
 
+def test_hpa_behavior_and_its_status_in_the_pipeline(kube, ns, operator):
+    """spec.api.behavior reaches the HPA whole; the HPA controller's status (replicas, here
+    without metrics: no metrics-server in this cluster) comes back as status.api and in the
+    `kubectl get sp` columns. A changed target or window reaches the HPA."""
+    operator()
+    sp = sample_pipeline(ns, NAME)
+    sp["spec"]["api"]["behavior"] = {"scaleDown": {"stabilizationWindowSeconds": 30,
+                                                   "policies": [{"type": "Pods", "value": 1, "periodSeconds": 15}]}}
+    kube.create(kube.sp_path(ns), sp)
+    hpa = wait_until(lambda: kube.get_or_none(kube.path("HorizontalPodAutoscaler", ns, f"{NAME}-api")), 60,
+                     what="the HPA")
+    assert hpa["spec"]["behavior"]["scaleDown"] == {
+        "stabilizationWindowSeconds": 30, "selectPolicy": "Max",
+        "policies": [{"type": "Pods", "value": 1, "periodSeconds": 15}]}
+    assert hpa["spec"]["behavior"]["scaleUp"]["policies"] == [
+        {"type": "Percent", "value": 100, "periodSeconds": 15}, {"type": "Pods", "value": 4, "periodSeconds": 15}]
+    make_pods_ready(kube, ns)
+    got = wait_until(lambda: (st := kube.get(kube.sp_path(ns, NAME)).get("status", {}).get("api")) and st,
+                     120, interval=0.5, what="status.api from the HPA controller")
+    # No metrics API here: the HPA has no recommendation (desiredReplicas 0), so none is shown.
+    assert got["currentReplicas"] == 1 and "desiredReplicas" not in got, got
+    assert got["cpu"] == "<unknown>/30%", got
+    # What `kubectl get sp` prints: the server's Table of the printer columns.
+    table = kube.session.get(kube.server + kube.sp_path(ns, NAME), timeout=30, headers={
+        "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}).json()
+    row = dict(zip((c["name"] for c in table["columnDefinitions"]), table["rows"][0]["cells"]))
+    assert row["API-Replicas"] == 1 and row["API-Desired"] is None and row["API-CPU"] == "<unknown>/30%", row
+
+    kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {"api": {
+        "targetCPUUtilizationPercentage": 50, "behavior": {"scaleUp": {"stabilizationWindowSeconds": 10}}}}})
+    wait_until(lambda: (h := kube.get(kube.path("HorizontalPodAutoscaler", ns, f"{NAME}-api")))["spec"]["metrics"][0]
+               ["resource"]["target"]["averageUtilization"] == 50 and
+               h["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"] == 10, 60, what="the new target")
+    wait_until(lambda: kube.get(kube.sp_path(ns, NAME))["status"]["api"]["cpu"] == "<unknown>/50%", 60,
+               what="status.api.cpu to name the new target")
+
+
 def test_status_follows_the_deployments(kube, ns, operator):
     operator()
     create_sample(kube, ns)

@@ -66,7 +66,8 @@ def test_help_lists_every_option():
                       ("max-in-flight", "MAX_IN_FLIGHT"), ("delivery-timeout-ms", "DELIVERY_TIMEOUT_MS"),
                       ("linger-ms", "KAFKA_LINGER_MS"), ("sticky-ms", "KAFKA_STICKY_MS"),
                       ("bind", "BIND_ADDR"),
-                      ("log-level", "LOG_LEVEL"), ("instance", "INSTANCE")]:
+                      ("log-level", "LOG_LEVEL"), ("instance", "INSTANCE"),
+                      ("max-connection-age-ms", "MAX_CONNECTION_AGE_MS")]:
         assert f"--{flag}=" in out.stdout, flag
         assert f"env {env}," in out.stdout, env
 
@@ -124,6 +125,30 @@ def test_sticky_zero_partitions_by_key(workers, kafka, topic, stubs, channel_for
         by_key[r.key().decode()].add(r.partition())
     assert all(len(parts) == 1 for parts in by_key.values()), by_key
     assert len(set().union(*by_key.values())) > 1
+
+
+def _client_ports(grpc_port):
+    """Local ports of the TCP connections made to `grpc_port` that are open or were closed."""
+    out = subprocess.run(["ss", "-tanH", "state", "all", f"( dport = :{grpc_port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split()[3] for line in out.splitlines() if line.strip()}
+
+
+def test_aged_connections_are_replaced_without_failing_a_call(workers, kafka, topic, stubs, channel_for):
+    """--max-connection-age-ms: the writer sends GOAWAY to a client connection older than that
+    (calls in flight still answered), so a stock gRPC client connects again, which is when the
+    bridge resolves its writers' headless Service again and finds new pods. Every call of a
+    steady stream across those reconnections succeeds."""
+    w = start_writer(workers, kafka.bootstrap, topic, "--max-connection-age-ms", "700")
+    port = int(w.target.rsplit(":", 1)[1])
+    stub = sale_stub(stubs, channel_for(w.target))
+    codes = collections.Counter()
+    end = time.monotonic() + 4
+    while time.monotonic() < end:
+        codes[call_code(stub.ProcesarVenta, sale(stubs), timeout=DEADLINE)] += 1
+        time.sleep(0.02)
+    assert set(codes) == {OK}, codes
+    assert len(_client_ports(port)) >= 3, "the client kept one connection: no GOAWAY came"
 
 
 def test_sale_without_sale_id_gets_a_fresh_one(workers, kafka, topic, stubs, channel_for):

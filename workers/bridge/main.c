@@ -60,9 +60,9 @@ int main(int argc, char **argv)
     int sig;
     while (!(sig = sp_signals_wait(3600)))
         ;
-    sp_info("stopping", "signal %d: stopping intake, finishing calls in flight", sig);
-    sp_admin_set_stopping();
-    sp_rest_shutdown(rest, (double)o.timeout_ms / 1000.0 + 1.0, stop_client, client);
+    sp_info("stopping", "signal %d", sig);
+    sp_rest_stop(rest, (double)o.shutdown_delay_ms / 1000.0, (double)o.timeout_ms / 1000.0 + 1.0,
+                 stop_client, client);
     sp_info("stopped", "all sales answered");
     status = 0;
 done:

@@ -522,7 +522,8 @@ static rd_kafka_conf_t *kafka_conf(struct loop *l, char *err, size_t errlen)
     l->kafka.owner = l;
     l->kafka.on_fatal = on_fatal;
     rd_kafka_conf_t *conf = sp_kafka_conf(&l->kafka, settings,
-                                          sizeof settings / sizeof settings[0], err, errlen);
+                                          sizeof settings / sizeof settings[0], &l->cfg.security,
+                                          err, errlen);
     if (conf)
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     return conf;

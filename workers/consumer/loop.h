@@ -34,6 +34,7 @@ struct loop_config {
     long wait_replicas;                /* 0: no WAIT after a batch */
     long wait_timeout_ms;
     double stop_grace_s;               /* on SIGTERM, how long to retry the batch in hand */
+    struct sp_kafka_security security; /* TLS / SASL to the brokers */
 };
 
 struct loop {

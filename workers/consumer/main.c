@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         .batch_size = o.batch_size, .batch_wait_ms = o.batch_wait_ms, .prefetch_kb = o.prefetch_kb,
         .fetch_wait_ms = o.fetch_wait_ms,
         .wait_replicas = o.wait_replicas, .wait_timeout_ms = o.wait_timeout_ms,
-        .stop_grace_s = o.stop_grace_s};
+        .stop_grace_s = o.stop_grace_s, .security = SP_KAFKA_SECURITY_OF(&o)};
     const struct store_config scfg = {
         .url = o.valkey_url, .password = o.valkey_password, .topic = o.topic,
         .series_ttl_s = o.series_ttl_s, .series_max_len = o.series_max_len,

@@ -110,7 +110,8 @@ static rd_kafka_conf_t *producer_conf(struct wr_kafka *k, const struct wr_kafka_
     };
     k->client.owner = k;   /* a fatal error: main sees wr_kafka_failed within a second */
     rd_kafka_conf_t *conf = sp_kafka_conf(&k->client, settings,
-                                          sizeof settings / sizeof settings[0], err, errlen);
+                                          sizeof settings / sizeof settings[0], &o->security,
+                                          err, errlen);
     if (conf)
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery_report);
     return conf;

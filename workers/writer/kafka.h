@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kafka_client.h"
+
 /* Called on the poll thread once per record, with the opaque given to wr_kafka_send. After a
  * fatal error (wr_kafka_failed) `err` is never RD_KAFKA_RESP_ERR_NO_ERROR. */
 typedef void wr_delivery_fn(void *opaque, rd_kafka_resp_err_t err);
@@ -23,6 +25,7 @@ struct wr_kafka_options {
     long linger_ms;             /* batching delay */
     long sticky_ms;             /* one partition for this long, then another; 0: by key */
     long queue_max;             /* queue.buffering.max.messages */
+    struct sp_kafka_security security;   /* TLS / SASL to the brokers */
     long acks;                  /* -1 (all), 1 or 0 */
     int idempotence;            /* enable.idempotence; librdkafka refuses it with acks != all */
     wr_delivery_fn *on_delivery;

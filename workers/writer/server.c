@@ -7,6 +7,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -682,9 +683,18 @@ static void metrics_init(struct wr_server *s)
                                       "Sales handed to Kafka and not yet answered.");
 }
 
-static int server_listen(struct wr_server *s, const char *address, char *err, size_t errlen)
+static int server_listen(struct wr_server *s, const struct wr_server_options *o, char *err,
+                         size_t errlen)
 {
+    const char *address = o->address;
     grpc_arg args[] = {
+        /* A client keeps one HTTP/2 connection per writer pod and resolves the headless
+         * Service again only when one goes away: an aged connection is closed (GOAWAY, calls
+         * in flight finish within the grace) so that pods added since get calls too. */
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONNECTION_AGE_MS,
+         .value.integer = o->max_connection_age_ms > 0 ? (int)o->max_connection_age_ms : INT_MAX},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+         .value.integer = (int)o->max_connection_grace_ms},
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = SP_BODY_MAX},
         /* Without this a second writer on the same port would share it silently. */
@@ -733,7 +743,7 @@ struct wr_server *wr_server_start(const struct wr_server_options *o, char *err, 
         snprintf(err, errlen, "out of memory for %ld call slots", o->max_in_flight);
         goto fail;
     }
-    if (server_listen(s, o->address, err, errlen) < 0)
+    if (server_listen(s, o, err, errlen) < 0)
         goto fail;
     grpc_server_start(s->server);
     s->started = true;
