@@ -477,34 +477,57 @@ static enum MHD_Result on_body(struct sp_rest *r, struct sp_rest_call *c)
     return MHD_YES;
 }
 
-/* One sale of a batch, on its own: refused here (400, like POST /ventas would) or forwarded. */
-static void batch_item_forward(struct sp_rest *r, struct sp_rest_call *k,
-                               const Salespipeline__BatchItem *it)
+/* Checks one sale of a batch like POST /ventas would: 0 with the sale in `sale` and its id in
+ * k->sale_id, or -1 after answering it 400. */
+static int batch_item_check(struct sp_rest_call *k, const Salespipeline__BatchItem *it,
+                            struct sp_sale *sale)
 {
     static const char bad_id[] = "{\"error\":\"sale_id must be 1-64 of [A-Za-z0-9._-]\","
                                  "\"field\":\"sale_id\"}";
     static const char bad_sale[] = "{\"error\":\"malformed ProductSaleRequest\",\"field\":null}";
-    struct sp_sale sale;
     struct sp_sale_error err;
     if (it->sale_id[0] && !sale_id_valid(it->sale_id)) {
         answer_item_error(k, bad_id);
-        return;
+        return -1;
     }
-    if (sp_sale_unpack(it->sale.data, it->sale.len, &sale) < 0) {
+    if (sp_sale_unpack(it->sale.data, it->sale.len, sale) < 0) {
         answer_item_error(k, bad_sale);
-        return;
+        return -1;
     }
-    if (sp_sale_validate(&sale, &err) < 0) {
+    if (sp_sale_validate(sale, &err) < 0) {
         char body[256];
         size_t n = sp_sale_error_json(&err, body, sizeof body);
         sp_rest_complete(k, MHD_HTTP_BAD_REQUEST, body, n);
-        return;
+        return -1;
     }
     if (it->sale_id[0])
         snprintf(k->sale_id, sizeof k->sale_id, "%s", it->sale_id);
     else
         sp_sale_id_new(k->sale_id);
-    r->cfg.forward(&sale, k->sale_id, k, r->cfg.forward_arg);
+    return 0;
+}
+
+/* The sales of a batch that pass the checks, to forward_batch() at once or to forward() one by
+ * one. */
+static void batch_forward(struct sp_rest *r, struct sp_rest_call *const *items,
+                          const Salespipeline__SaleBatch *b)
+{
+    struct sp_sale sales[SP_REST_BATCH_MAX];
+    const char *ids[SP_REST_BATCH_MAX];
+    struct sp_rest_call *calls[SP_REST_BATCH_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_items; i++) {
+        if (batch_item_check(items[i], b->items[i], &sales[n]) < 0)
+            continue;
+        if (!r->cfg.forward_batch) {
+            r->cfg.forward(&sales[n], items[i]->sale_id, items[i], r->cfg.forward_arg);
+            continue;
+        }
+        ids[n] = items[i]->sale_id;
+        calls[n++] = items[i];
+    }
+    if (n)
+        r->cfg.forward_batch(n, sales, ids, calls, r->cfg.forward_arg);
 }
 
 /* A whole batch is in: admit all its sales or none, suspend, forward each. The batch holds one
@@ -558,8 +581,7 @@ static enum MHD_Result on_batch(struct sp_rest *r, struct sp_rest_call *c)
     }
     atomic_store_explicit(&c->state, CALL_FORWARDED, memory_order_relaxed);
     MHD_suspend_connection(c->conn);     /* before any forward(): see the comment at the top */
-    for (unsigned i = 0; i < n; i++)
-        batch_item_forward(r, items[i], b->items[i]);
+    batch_forward(r, items, b);
     salespipeline__sale_batch__free_unpacked(b, NULL);
     batch_item_done(c);
     return MHD_YES;

@@ -40,11 +40,19 @@
 struct sp_rest;
 struct sp_rest_call;
 
-/* Called on a daemon thread for each admitted sale, a batch's sales one by one. `sale` and
- * `sale_id` are valid only during the call: copy what is needed. The callee owns `call` until it
- * passes it to sp_rest_complete(), exactly once (it may do so before returning). */
+/* Called on a daemon thread for each admitted sale (a batch's sales one by one when there is no
+ * forward_batch). `sale` and `sale_id` are valid only during the call: copy what is needed. The
+ * callee owns `call` until it passes it to sp_rest_complete(), exactly once (it may do so before
+ * returning). */
 typedef void sp_rest_forward_fn(const struct sp_sale *sale, const char *sale_id,
                                 struct sp_rest_call *call, void *arg);
+
+/* With batches: called once per batch on a daemon thread with its `n` sales that passed the
+ * checks (the others were answered 400), in order, instead of forward() once per sale. Same
+ * ownership rules: each calls[i] goes to sp_rest_complete() exactly once. */
+typedef void sp_rest_forward_batch_fn(size_t n, const struct sp_sale *sales,
+                                      const char *const *sale_ids, struct sp_rest_call *const *calls,
+                                      void *arg);
 
 struct sp_rest_config {
     const char *bind_addr;       /* IPv4 dotted */
@@ -61,6 +69,7 @@ struct sp_rest_config {
     int sale_id_from_header;     /* 1: take X-Sale-Id (bridge); 0: always make a new id (api) */
     int batches;                 /* 1: also take POST SP_REST_BATCH_PATH (bridge) */
     sp_rest_forward_fn *forward;
+    sp_rest_forward_batch_fn *forward_batch;   /* NULL: a batch's sales go to forward() */
     void *forward_arg;
 };
 

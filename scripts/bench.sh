@@ -2,7 +2,8 @@
 # `make bench`: measurements, never assertions. Drives the local stack (local.sh) with wrk and
 # writes build/bench/results-<time>.md (and the raw rows, rows-<time>.jsonl): accepted sales/s,
 # p50/p99, CPU microseconds per accepted sale by process and for the whole machine (wrk
-# included), peak RSS by process, for
+# included), peak RSS by process, sales per batch (api -> bridge -> writer) and records per
+# Kafka record batch (the broker's segments, after the saturation run), for
 #   - saturation: wrk -t2 -c64, closed loop;
 #   - 70% of that round's saturation rate, open loop (scripts/bench/wrk-sales.lua) over 100
 #     connections, with the offered rate and how well wrk kept to its schedule;
@@ -88,7 +89,8 @@ chain_round() {
   url=$(bench_api_url "$state")
   bench_log "$variant round $round: saturation, wrk -t$BENCH_WRK_THREADS -c64 -d${seconds}s (load $(cut -d' ' -f1 /proc/loadavg))"
   sat=$(bench_wrk_row "$state" "$url" 64 "$seconds")
-  echo "$sat" | python3 -c 'import json,sys; r=json.load(sys.stdin); r.update(variant=sys.argv[1], row="saturation", round=int(sys.argv[2])); print(json.dumps(r, sort_keys=True))' "$variant" "$round" >>"$rows"
+  # The broker's record batches so far: the warm-up's and the saturation run's.
+  echo "$sat" | python3 -c 'import json,sys; r=json.load(sys.stdin); r.update(variant=sys.argv[1], row="saturation", round=int(sys.argv[2])); r.update((k, float(v)) for k, _, v in (w.partition("=") for w in sys.argv[3].split())); print(json.dumps(r, sort_keys=True))' "$variant" "$round" "$(bench_kafka_batches "$state")" >>"$rows"
   rate=$(echo "$sat" | python3 -c 'import json,sys; print(int(0.7 * json.load(sys.stdin)["accepted_per_s"]))')
   bench_log "$variant round $round: open loop at $rate sales/s (70%)"
   bench_wrk_row "$state" "$url" "$paced_conns" "$seconds" "$rate" |

@@ -7,8 +7,10 @@
 #                                              its build/bin), state in STATE
 #   bench_wrk_row STATE URL CONNS SECONDS [RATE]   one wrk run; prints one JSON object: accepted/s,
 #                                              p50/p99, CPU us per accepted sale by process and
-#                                              for the whole machine, peak RSS by process
+#                                              for the whole machine, peak RSS by process, the
+#                                              bridge's ProcesarLote calls and their sales
 #   bench_stack_down TREE STATE
+#   bench_kafka_batches STATE                  the record batches the broker holds for the topic
 #   bench_flame STATE SECONDS OUT_DIR PREFIX   perf profiles of api, bridge, writer-a and the
 #                                              broker while a load runs elsewhere, as SVG
 #
@@ -49,6 +51,24 @@ bench_stack_down() {
   SP_LOCAL_DIR=$2 "$1/scripts/local.sh" down >/dev/null 2>&1 || true
 }
 bench_api_url() { (. "$1/env" && echo "$API_URL"); }
+# bench_bridge_metric STATE NAME: a counter of the stack's bridge, empty when it has none (a
+# baseline without it).
+bench_bridge_metric() {
+  curl -s --max-time 5 "$(. "$1/env" && echo "$BRIDGE_URL")/metrics" |
+    awk -v n="$2" '$1 == n {printf "%.0f\n", $2}'
+}
+
+# bench_kafka_batches STATE: the record batches the broker holds for the stack's topic, as
+# "kafka_batches=N kafka_records=M" (Kafka's own DumpLogSegments over the segment files).
+bench_kafka_batches() {
+  local topic files
+  topic=$(. "$1/env" && echo "$KAFKA_TOPIC")
+  files=$(ls "$1"/kafka/data/"$topic"-*/*.log 2>/dev/null | paste -sd, -)
+  [ -n "$files" ] || return 0
+  "$BENCH_TOP/scripts/kafka.sh" run-class org.apache.kafka.tools.DumpLogSegments --files "$files" 2>/dev/null |
+    awk '$1 == "baseOffset:" { for (i = 1; i < NF; i++) if ($i == "count:") r += $(i + 1); n++ }
+         END { printf "kafka_batches=%d kafka_records=%d\n", n, r }'
+}
 
 # bench_wrk URL CONNS SECONDS [RATE]: wrk's RESULT line as key=value words.
 bench_wrk() {
@@ -59,8 +79,10 @@ bench_wrk() {
 
 # bench_wrk_row STATE URL CONNS SECONDS [RATE]: one JSON object (see the top of this file).
 bench_wrk_row() {
-  local state=$1 url=$2 conns=$3 secs=$4 rate=${5:-0} p result busy_before busy_after
-  declare -A before pid
+  local state=$1 url=$2 conns=$3 secs=$4 rate=${5:-0} p m result busy_before busy_after
+  local batch_counters=(sp_bridge_writer_batches_total sp_bridge_writer_batch_sales_total)
+  declare -A before pid batch_before
+  for m in "${batch_counters[@]}"; do batch_before[$m]=$(bench_bridge_metric "$state" "$m"); done
   for p in "${BENCH_PARTS[@]}"; do
     pid[$p]=$(bench_pid "$state" "$p")
     before[$p]=$(bench_cpu_us "${pid[$p]}")
@@ -70,6 +92,11 @@ bench_wrk_row() {
   busy_after=$(bench_machine_busy_us)
   {
     echo "conns=$conns seconds_asked=$secs rate_asked=$rate $result"
+    # Batches api -> bridge, each one ProcesarLote call bridge -> writer (none in a baseline
+    # without them).
+    for m in "${batch_counters[@]}"; do
+      [ -z "${batch_before[$m]}" ] || echo "$m=$(( $(bench_bridge_metric "$state" "$m") - ${batch_before[$m]} ))"
+    done
     echo "load1=$(cut -d' ' -f1 /proc/loadavg)"
     for p in "${BENCH_PARTS[@]}"; do
       echo "cpu_us.$p=$(( $(bench_cpu_us "${pid[$p]}") - ${before[$p]} ))"

@@ -74,6 +74,23 @@ def main():
                 line += f" {vals[1] / vals[0]:.2f} |" if vals[0] else " |"
             w(line)
 
+    w("\n### Batches (median of the rounds): sales per api -> bridge `POST /ventas/lote`, each "
+      "one bridge -> writer `ProcesarLote` call; records per Kafka record batch as the broker "
+      "stored them (DumpLogSegments, warm-up + saturation run)\n")
+    w("| variant | sales per ProcesarLote, saturation | same, 70% (open loop) | "
+      "records per Kafka batch |")
+    w("|---|---|---|---|")
+    for v in variants:
+        cells = []
+        for kind in ("saturation", "paced70"):
+            per_round = [r["sp_bridge_writer_batch_sales_total"] / r["sp_bridge_writer_batches_total"]
+                         for r in by[(v, kind)] if r.get("sp_bridge_writer_batches_total")]
+            cells.append(fmt(statistics.median(per_round)) if per_round else "n/a (no ProcesarLote)")
+        kb = [r for r in by[(v, "saturation")] if r.get("kafka_batches")]
+        cells.append(fmt(statistics.median(r["kafka_records"] / r["kafka_batches"] for r in kb), 2)
+                     if kb else "n/a")
+        w(f"| {v} | " + " | ".join(cells) + " |")
+
     w("\n### Peak RSS MB by process (VmHWM, largest of the rounds)\n")
     w("| process | " + " | ".join(variants) + " |")
     w("|---|" + "---|" * len(variants))

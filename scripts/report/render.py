@@ -285,16 +285,17 @@ def hops(out):
           "wrk directo al bridge. Latencias por capa: media exacta (suma/cuenta del histograma de cada "
           "proceso) y p99 estimado de sus cubetas. «Salto REST» = media del api − media del bridge (el "
           "api y su llamada HTTP al bridge); «salto gRPC» = media del bridge − media del writer (el "
-          "bridge y su llamada gRPC). Con lotes, el histograma del bridge mide la petición entera (el "
-          "lote espera a su venta más lenta), así que el salto gRPC no se puede separar («—»); el salto "
-          "REST incluye la espera de la venta a que salga su lote. CPU en µs por venta aceptada.\n\n"]
+          "bridge y su llamada gRPC). Con lotes, el bridge manda cada lote al writer como una sola llamada "
+          "`ProcesarLote`, y los histogramas del bridge y del writer miden lotes enteros (el salto gRPC "
+          "es entonces el de un lote); el salto REST incluye la espera de la venta a que salga su lote. "
+          "CPU en µs por venta aceptada.\n\n"]
     rows = []
     for r in runs:
         api, br, wr = num(r["api_ms_mean"]), num(r["bridge_ms_mean"]), num(r["writer_ms_mean"])
         rows.append([r["layout"], r["connections"], fmt(r["sales_per_s"]), fmt(r["p50_ms"], 2),
                      fmt(r["p99_ms"], 1), fmt(api, 2), fmt(br, 2), fmt(wr, 2),
                      fmt(api - br, 2) if api is not None and br is not None else "—",
-                     fmt(br - wr, 2) if br is not None and wr is not None and not batched(r) else "—",
+                     fmt(br - wr, 2) if br is not None and wr is not None else "—",
                      fmt(r.get("sales_per_bridge_request"), 1),
                      fmt(r["cpu_us_api"], 0), fmt(r["cpu_us_bridge"], 0), fmt(r["cpu_us_writers"], 0),
                      fmt(r["cpu_us_kafka"], 0), fmt(r["cpu_us_machine"], 0)])

@@ -71,14 +71,15 @@ def layer_latency(row, part, name):
 KAFKA_CONFIGS = [
     # name, partitions, linger.ms, acks, idempotence, the writers' sticky window (ms; 0: the
     # partition by key, librdkafka's partitioner); the first is what the pipeline runs
-    ("base: 6 part., sticky 10 ms, linger 5, acks=all+idemp.", 6, 5, -1, 1, 10),
-    ("partición por clave (sticky 0)", 6, 5, -1, 1, 0),
-    ("1 partición", 1, 5, -1, 1, 10),
-    ("3 particiones", 3, 5, -1, 1, 10),
+    ("base: 6 part., sticky 10 ms, linger 1, acks=all+idemp.", 6, 1, -1, 1, 10),
+    ("partición por clave (sticky 0)", 6, 1, -1, 1, 0),
+    ("1 partición", 1, 1, -1, 1, 10),
+    ("3 particiones", 3, 1, -1, 1, 10),
     ("linger.ms=0", 6, 0, -1, 1, 10),
+    ("linger.ms=5", 6, 5, -1, 1, 10),
     ("linger.ms=20", 6, 20, -1, 1, 10),
-    ("acks=all sin idempotencia", 6, 5, -1, 0, 10),
-    ("acks=1 sin idempotencia", 6, 5, 1, 0, 10),
+    ("acks=all sin idempotencia", 6, 1, -1, 0, 10),
+    ("acks=1 sin idempotencia", 6, 1, 1, 0, 10),
 ]
 
 
@@ -353,7 +354,7 @@ def thread_groups(part, names):
 
 def hop_protocol(hop, batched):
     if hop == "bridge→writer":
-        return "gRPC (HTTP/2, protobuf)"
+        return "gRPC (HTTP/2, lotes ProcesarLote)" if batched else "gRPC (HTTP/2, protobuf)"
     if hop == "api→bridge" and batched:
         return "REST (HTTP/1.1, lotes protobuf)"
     return "REST (HTTP/1.1, JSON)"

@@ -93,11 +93,15 @@ def produce_sales(kafka, topic, pb, sales, prod=None, partition=None):
 
 
 class Streamer(threading.Thread):
-    """Produces `sales` in chunks with pauses, so that faults land mid-stream."""
+    """Produces `sales` in chunks with pauses, so that faults land mid-stream. With `hold_after`,
+    it stops after that many sales until `resume` is set (so that a fault is sure to find sales
+    still to come, however slow the machine)."""
 
-    def __init__(self, kafka, topic, pb, sales, chunk=500, pause=0.05):
+    def __init__(self, kafka, topic, pb, sales, chunk=500, pause=0.05, hold_after=None):
         super().__init__(daemon=True)
         self.args = (kafka, topic, pb, sales, chunk, pause)
+        self.hold_after = hold_after
+        self.resume = threading.Event()
         self.sent = 0
         self.error = None
 
@@ -106,6 +110,8 @@ class Streamer(threading.Thread):
         try:
             p = producer(kafka)
             for i in range(0, len(sales), chunk):
+                if self.hold_after is not None and i >= self.hold_after:
+                    self.resume.wait()
                 produce_sales(kafka, topic, pb, sales[i:i + chunk], p)
                 self.sent = min(len(sales), i + chunk)
                 time.sleep(pause)
@@ -113,6 +119,7 @@ class Streamer(threading.Thread):
             self.error = e
 
     def finish(self, timeout=300):
+        self.resume.set()
         self.join(timeout)
         assert not self.is_alive(), "producer thread did not finish"
         assert self.error is None, self.error

@@ -329,9 +329,11 @@ def test_member_stalled_past_its_session_counts_nothing_twice(kafka, topic, valk
     import signal
     valkey = valkey_clean
     sales = make_sales(12000, seed=15)
-    # Paced (about 1,600 sales/s), so that most sales are still to come when `a` freezes: at
-    # full speed `a` could apply nearly all of them between two polls of a loaded machine.
-    streamer = Streamer(kafka, topic, pb, sales, chunk=400, pause=0.25)
+    # Paced (about 1,600 sales/s), and the second half held back until the takeover, so that
+    # most sales are still to come when `a` freezes: at full speed `a` could apply nearly all of
+    # them between two polls of a loaded machine, and on a slow one the takeover (the session
+    # timeout, then a rebalance) outlasted the whole paced stream.
+    streamer = Streamer(kafka, topic, pb, sales, chunk=400, pause=0.25, hold_after=6000)
     streamer.start()
     a = start_consumer(workers, kafka, topic, valkey, "--batch-size", "100")
     client = valkey.client()
@@ -344,6 +346,7 @@ def test_member_stalled_past_its_session_counts_nothing_twice(kafka, topic, valk
                    what="the other member to take every partition")
         applied = int(client.get("sp:total_sales") or 0)
         assert applied <= len(sales) - 1000, f"{applied} applied before the takeover: too few left"
+        streamer.resume.set()
         floor = applied + 1000
         wait_until(lambda: int(client.get("sp:total_sales") or 0) >= floor, 120, interval=0.05,
                    what="the other member to apply sales")

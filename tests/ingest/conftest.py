@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from harness import ROOT, free_port
-from ingest_util import StockServer, generate_pb
+from ingest_util import BatchServer, StockServer, generate_pb
 
 # The writer area's helper that starts a writer is used as it is, not copied.
 sys.path.insert(0, str(ROOT / "tests" / "writer"))
@@ -32,6 +32,22 @@ def stock(pb):
 
     def start(mode="ok", delay=0.0, workers=64, port=0):
         s = StockServer(pb, mode, delay, workers, port)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def batch_server(stubs):
+    """Starts servers of our SaleBatchService: batch_server(answer, delay=0.0) (BatchServer). All
+    are stopped after the test."""
+    servers = []
+
+    def start(answer, delay=0.0):
+        s = BatchServer(stubs, answer, delay)
         servers.append(s)
         return s
 

@@ -74,6 +74,50 @@ class StockServer:
         self.server.stop(0).wait()
 
 
+class BatchServer:
+    """A grpcio server for our salespipeline.SaleBatchService (code from proto/intake.proto) that
+    also serves ProductSaleService. It records every call and answers a ProcesarLote call with
+    `answer(batch, context)`: a SaleResults, or it aborts the call itself."""
+
+    def __init__(self, stubs, answer, delay=0.0):
+        self.stubs = stubs
+        self.answer = answer
+        self.delay = delay
+        self.batches, self.sales = [], []
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        batch_servicer = type("BatchServicer", (stubs.intake_grpc.SaleBatchServiceServicer,),
+                              {"ProcesarLote": lambda _self, req, ctx: self._batch(req, ctx)})
+        sale_servicer = type("SaleServicer", (stubs.pb_grpc.ProductSaleServiceServicer,),
+                             {"ProcesarVenta": lambda _self, req, ctx: self._sale(req, ctx)})
+        stubs.intake_grpc.add_SaleBatchServiceServicer_to_server(batch_servicer(), self.server)
+        stubs.pb_grpc.add_ProductSaleServiceServicer_to_server(sale_servicer(), self.server)
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def _batch(self, req, ctx):
+        items = [(i.sale_id, self.stubs.pb.ProductSaleRequest.FromString(i.sale)) for i in req.items]
+        with self.lock:
+            self.batches.append(items)
+        if self.delay:
+            self.released.wait(self.delay)
+        return self.answer(items, ctx)
+
+    def _sale(self, req, ctx):
+        with self.lock:
+            self.sales.append((dict(ctx.invocation_metadata()).get("x-sale-id"), req))
+        return self.stubs.pb.ProductSaleResponse(estado="one by one")
+
+    def stop(self):
+        self.released.set()
+        self.server.stop(0).wait()
+
+
 def post(worker, body, content_type="application/json", headers=None, path="/ventas",
          timeout=30, session=None):
     """POSTs `body` (a dict is sent as JSON); returns the requests.Response."""

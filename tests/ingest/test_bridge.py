@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 
+import grpc
 import pytest
 import requests
 
@@ -212,3 +213,138 @@ def test_metrics(stock, bridge):
     assert m["sp_http_in_flight"] == 0
     assert m["sp_http_request_duration_seconds_count"] == 6
     assert m['sp_downstream_errors_total{kind="unavailable"}'] == 0
+
+
+# --- bridge -> writer batches: one ProcesarLote call per api batch ---
+
+def batch_results(stubs, r):
+    assert r.status_code == 200, r.text
+    return stubs.intake.SaleBatchReply.FromString(r.content).results
+
+
+def all_stored(stubs):
+    """A BatchServer answer: every sale stored."""
+    def answer(items, ctx):
+        out = stubs.intake.SaleResults()
+        for _ in items:
+            out.results.add(code=0, reply=stubs.pb.ProductSaleResponse(estado="x").SerializeToString())
+        return out
+    return answer
+
+
+def test_batch_to_a_stock_writer_goes_one_call_per_sale(stock, bridge, stubs):
+    # A stock ProductSaleService answers ProcesarLote UNIMPLEMENTED without reading a sale: that
+    # batch's sales go out once each as ProcesarVenta, and so does every later batch.
+    server = stock()
+    b = bridge(f"ipv4:{server.address}")
+    sales = make_sales(12, prefix="stock")
+    for part in (sales[:5], sales[5:]):
+        items = [(f"id-{s['producto_id']}", dict(s, categoria=1 + i % 4))
+                 for i, s in enumerate(part)]
+        results = batch_results(stubs, batch_post(b, items, stubs))
+        assert [x.status for x in results] == [202] * len(part)
+        assert [json.loads(x.body) for x in results] == \
+            [{"estado": f"guardada {s['producto_id']}"} for s in part]
+    got = sorted(c["sale_id"] for c in server.received())
+    assert got == sorted(f"id-{s['producto_id']}" for s in sales)   # each once
+    m = b.metrics()
+    assert m["sp_bridge_writer_batches_total"] == 1
+    assert m["sp_bridge_writer_batch_sales_total"] == 5
+    assert [e["event"] for e in b.log_events()].count("writer_no_batches") == 1
+
+
+def test_batch_goes_as_one_call_and_each_sale_gets_its_own_answer(batch_server, bridge, stubs):
+    # What each sale's result says, by product: the HTTP answer it must get.
+    outcomes = {"ok": (0, "", 202), "bad": (3, "precio must be greater than 0", 400),
+                "busy": (8, "writer busy", 503), "down": (14, "kafka down", 503),
+                "late": (4, "", 504), "odd": (9, "odd", 502)}
+
+    def answer(items, ctx):
+        out = stubs.intake.SaleResults()
+        for _, sale in items:
+            code, details, _ = outcomes[sale.producto_id.split("-")[0]]
+            reply = stubs.pb.ProductSaleResponse(estado=f"stored {sale.producto_id}")
+            out.results.add(code=code, details=details,
+                            reply=reply.SerializeToString() if code == 0 else b"")
+        return out
+
+    server = batch_server(answer)
+    b = bridge(f"ipv4:{server.address}")
+    kinds = ["ok", "bad", "ok", "busy", "down", "late", "odd", "ok"]
+    items = [(f"id-{i}", dict(SALE, producto_id=f"{k}-{i}")) for i, k in enumerate(kinds)]
+    items.insert(1, ("id-refused", dict(SALE, precio=-1.0)))   # the bridge's own 400: not sent
+    results = batch_results(stubs, batch_post(b, items, stubs))
+    want = [outcomes[k][2] for k in kinds]
+    want.insert(1, 400)
+    assert [x.status for x in results] == want
+    assert json.loads(results[0].body) == {"estado": "stored ok-0"}
+    assert json.loads(results[2].body) == {"error": "precio must be greater than 0", "field": "precio"}
+    assert "writer busy" in json.loads(results[4].body)["error"]
+    [sent] = server.batches
+    assert [i for i, _ in sent] == [f"id-{i}" for i in range(len(kinds))]
+    assert [s.producto_id for _, s in sent] == [f"{k}-{i}" for i, k in enumerate(kinds)]
+    assert server.sales == []
+    m = b.metrics()
+    assert m['sp_http_requests_total{code="202"}'] == 3
+    assert m['sp_http_requests_total{code="503"}'] == 2
+    assert m['sp_downstream_errors_total{kind="timeout"}'] == 1
+    assert m['sp_downstream_errors_total{kind="rejected"}'] == 1
+    assert m["sp_bridge_writer_batches_total"] == 1
+    assert m["sp_bridge_writer_batch_sales_total"] == len(kinds)
+
+
+@pytest.mark.parametrize("failure,status", [
+    ("deadline", 504), ("UNAVAILABLE", 503), ("RESOURCE_EXHAUSTED", 503), ("INTERNAL", 502),
+    ("short_reply", 502),
+])
+def test_lost_batch_answer_fails_every_sale_and_sends_none_again(batch_server, bridge, stubs,
+                                                                 failure, status):
+    def answer(items, ctx):
+        if failure == "short_reply":   # one result missing: no sale can be answered from it
+            out = stubs.intake.SaleResults()
+            for _ in items[1:]:
+                out.results.add(code=0)
+            return out
+        ctx.abort(getattr(grpc.StatusCode, failure), "the whole call failed")
+
+    server = batch_server(answer, delay=30 if failure == "deadline" else 0)
+    b = bridge(f"ipv4:{server.address}", "--timeout-ms", "700")
+    items = [(f"id-{i}", dict(SALE, producto_id=f"p-{i}")) for i in range(6)]
+    (r, took) = timed(batch_post, b, items, stubs)
+    results = batch_results(stubs, r)
+    assert [x.status for x in results] == [status] * 6
+    assert took < 3.0, took
+    assert len(server.batches) == 1 and server.sales == []   # never sent again, in any form
+    m = b.metrics()
+    assert m[f'sp_http_requests_total{{code="{status}"}}'] == 6
+    assert m['sp_http_requests_total{code="202"}'] == 0
+
+
+def test_batches_alternate_between_writer_groups(batch_server, bridge, stubs):
+    one, two = batch_server(all_stored(stubs)), batch_server(all_stored(stubs))
+    b = bridge(f"ipv4:{one.address};ipv4:{two.address}")
+    wait_until(lambda: http_get(b.url("/readyz"))[1].count(": ready") == 2,
+               what="both groups ready")
+    for n in range(10):
+        items = [(f"b{n}-{i}", dict(SALE, producto_id=f"p-{i}")) for i in range(3)]
+        assert [x.status for x in batch_results(stubs, batch_post(b, items, stubs))] == [202] * 3
+    assert (len(one.batches), len(two.batches)) == (5, 5)
+    assert all(len(x) == 3 for x in one.batches + two.batches)
+
+
+def test_stock_group_beside_a_batch_group_keeps_its_share(stock, batch_server, bridge, stubs):
+    old, new = stock(), batch_server(all_stored(stubs))
+    b = bridge(f"ipv4:{old.address};ipv4:{new.address}")
+    wait_until(lambda: http_get(b.url("/readyz"))[1].count(": ready") == 2,
+               what="both groups ready")
+    for n in range(6):
+        items = [(f"b{n}-{i}", dict(SALE, producto_id=f"p-{i}")) for i in range(4)]
+        assert [x.status for x in batch_results(stubs, batch_post(b, items, stubs))] == [202] * 4
+    # Alternating: 3 batches each. The stock group's went one call per sale (the first one
+    # after its UNIMPLEMENTED answer), the other group's as ProcesarLote calls.
+    assert sorted(c["sale_id"] for c in old.received()) == \
+        sorted(f"b{n}-{i}" for n in (0, 2, 4) for i in range(4))
+    assert [[i for i, _ in x] for x in new.batches] == \
+        [[f"b{n}-{i}" for i in range(4)] for n in (1, 3, 5)]
+    assert new.sales == []
+    assert b.metrics()["sp_bridge_writer_batches_total"] == 4

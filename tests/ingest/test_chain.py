@@ -25,7 +25,7 @@ def _decode(pb, record):
 
 
 def test_500_sales_reach_the_topic_exactly(kafka, topic, pipeline, pb):
-    a, _, _ = pipeline(kafka.bootstrap, topic)
+    a, b, w = pipeline(kafka.bootstrap, topic)
     sales = make_sales(500, prefix="chain")
     responses = post_many(a, sales, concurrency=16)
     by_id = {}
@@ -44,6 +44,12 @@ def test_500_sales_reach_the_topic_exactly(kafka, topic, pipeline, pb):
         assert _decode(pb, rec) == want
         assert rec.key().decode() == want["producto_id"]
     assert seen == set(by_id)
+    # Every sale went api -> bridge in a batch and bridge -> writer as a ProcesarLote call.
+    bm, wm = b.metrics(), w.metrics()
+    assert bm["sp_bridge_writer_batch_sales_total"] == 500
+    assert wm["sp_writer_batch_sales_total"] == 500
+    assert wm["sp_writer_batches_total"] == bm["sp_bridge_writer_batches_total"]
+    assert wm['sp_writer_requests_total{code="OK"}'] == 500
 
 
 def test_kafka_stopped_then_back(own_kafka, pipeline, pb):

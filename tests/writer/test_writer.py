@@ -14,8 +14,8 @@ import grpc
 import pytest
 
 from writer_util import (BIN_DIR, SANITIZER_ENV, SERVICE, free_port, headers, http_get,
-                         metric, new_sale_id, read_records, record_count, sale, start_writer,
-                         wait_until)
+                         metric, new_sale_id, read_records, record_count, sale, sale_batch,
+                         start_writer, wait_until)
 
 DEADLINE = 30.0  # generous: a loaded 2-core machine runs the broker and ASan builds
 OK = grpc.StatusCode.OK
@@ -38,6 +38,10 @@ def channel_for():
 
 def sale_stub(stubs, channel):
     return stubs.pb_grpc.ProductSaleServiceStub(channel)
+
+
+def batch_stub(stubs, channel):
+    return stubs.intake_grpc.SaleBatchServiceStub(channel)
 
 
 def health_status(stubs, channel, service=""):
@@ -342,3 +346,97 @@ def test_sigterm_under_load_loses_no_acknowledged_sale(workers, kafka, topic, st
     missing = set(acked) - stored
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged sales are not in Kafka"
     assert any(e["event"] == "stopped" for e in w.log_events())
+
+
+# --- ProcesarLote: the bridge's batches, each sale its own record and its own answer ---
+
+def test_batch_stores_each_sale_and_answers_each_on_its_own(workers, kafka, topic, stubs,
+                                                            channel_for):
+    w = start_writer(workers, kafka.bootstrap, topic)
+    stub = batch_stub(stubs, channel_for(w.target))
+    good = {f"b-{i}": sale(stubs, categoria=1 + i % 4, producto_id=f"sku-{i}", precio=1.5 + i)
+            for i in range(8)}
+    items = list(good.items())
+    items.insert(1, ("bad-price", sale(stubs, precio=-1.0)))
+    items.insert(3, ("y" * 65, sale(stubs)))
+    items.insert(5, ("junk", b"\xff\xff\xff\xff"))
+    items.append(("", sale(stubs, producto_id="no-id")))
+    reply = stub.ProcesarLote(sale_batch(stubs, items), timeout=DEADLINE)
+    codes = [r.code for r in reply.results]
+    inv = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert codes == [0, inv, 0, inv, 0, inv, 0, 0, 0, 0, 0, 0], reply
+    assert reply.results[1].details.startswith("precio")
+    assert "sale_id" in reply.results[3].details
+    assert reply.results[5].details == "malformed ProductSaleRequest"
+    for r in reply.results:
+        if r.code == 0:
+            assert stubs.pb.ProductSaleResponse.FromString(r.reply).estado == "almacenada"
+        else:
+            assert r.reply == b""
+
+    # Answered only after Kafka's ack: every OK sale is already in the topic, once, with its id.
+    assert record_count(kafka.bootstrap, topic) == 9
+    by_id = {headers(r)["sale-id"]: r for r in read_records(kafka.bootstrap, topic, 9)}
+    assert len(by_id) == 9
+    for sale_id, request in good.items():
+        assert by_id[sale_id].value() == request.SerializeToString()
+        assert by_id[sale_id].key() == request.producto_id.encode()
+    [fresh] = [i for i in by_id if i not in good]
+    assert len(fresh) == 32 and by_id[fresh].key() == b"no-id"
+    # Counted per sale; the batch itself once.
+    wait_until(lambda: metric(w, 'sp_writer_requests_total{code="OK"}') == 9
+               and metric(w, 'sp_writer_requests_total{code="INVALID_ARGUMENT"}') == 3,
+               what="each sale counted")
+    assert metric(w, "sp_writer_batches_total") == 1
+    assert metric(w, "sp_writer_batch_sales_total") == 12
+    assert metric(w, "sp_writer_request_duration_seconds_count") == 1
+    assert metric(w, "sp_writer_in_flight") == 0
+
+
+def test_batch_refused_whole(workers, kafka, topic, stubs, channel_for):
+    w = start_writer(workers, kafka.bootstrap, topic, "--max-in-flight", "5")
+    channel = channel_for(w.target)
+    stub = batch_stub(stubs, channel)
+    for n in (0, 61):
+        with pytest.raises(grpc.RpcError) as e:
+            stub.ProcesarLote(sale_batch(stubs, [(f"s{i}", sale(stubs)) for i in range(n)]),
+                              timeout=DEADLINE)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value
+    raw = channel.unary_unary("/salespipeline.SaleBatchService/ProcesarLote")
+    assert call_code(raw, b"\xff\x00junk", timeout=DEADLINE) == grpc.StatusCode.INVALID_ARGUMENT
+    # More sales than the in-flight bound: none taken, each counted as refused.
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ProcesarLote(sale_batch(stubs, [(f"s{i}", sale(stubs)) for i in range(6)]),
+                          timeout=DEADLINE)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    reply = stub.ProcesarLote(sale_batch(stubs, [(f"ok{i}", sale(stubs)) for i in range(5)]),
+                              timeout=DEADLINE)
+    assert [r.code for r in reply.results] == [0] * 5
+    assert record_count(kafka.bootstrap, topic) == 5
+    assert sorted(headers(r)["sale-id"] for r in read_records(kafka.bootstrap, topic, 5)) == \
+        [f"ok{i}" for i in range(5)]
+    # Sales counted: 6 busy; 61 + 1 for the empty batch + 1 for the junk refused.
+    wait_until(lambda: metric(w, 'sp_writer_requests_total{code="RESOURCE_EXHAUSTED"}') == 6
+               and metric(w, 'sp_writer_requests_total{code="INVALID_ARGUMENT"}') == 63
+               and metric(w, 'sp_writer_requests_total{code="OK"}') == 5, what="refusals counted")
+    assert metric(w, "sp_writer_batches_total") == 1
+
+
+def test_batch_with_kafka_stopped_answers_each_sale_unavailable(workers, own_kafka, stubs,
+                                                                channel_for):
+    topic = own_kafka.create_topic("writer-batch-outage", partitions=3)
+    w = start_writer(workers, own_kafka.bootstrap, topic, "--delivery-timeout-ms", "3000")
+    stub = batch_stub(stubs, channel_for(w.target))
+    assert [r.code for r in stub.ProcesarLote(sale_batch(stubs, [("first", sale(stubs))]),
+                                              timeout=DEADLINE).results] == [0]
+    own_kafka.stop()
+    started = time.monotonic()
+    reply = stub.ProcesarLote(sale_batch(stubs, [(new_sale_id(), sale(stubs)) for _ in range(4)]),
+                              timeout=DEADLINE)
+    assert time.monotonic() - started < 12.0
+    assert [r.code for r in reply.results] == [grpc.StatusCode.UNAVAILABLE.value[0]] * 4, reply
+    assert all("kafka did not store the sale" in r.details and r.reply == b""
+               for r in reply.results)
+    wait_until(lambda: metric(w, 'sp_writer_requests_total{code="UNAVAILABLE"}') == 4,
+               what="each sale counted UNAVAILABLE")
+    own_kafka.start()

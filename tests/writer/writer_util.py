@@ -17,17 +17,18 @@ SERVICE = "blackfriday.ProductSaleService"
 
 def generate_stubs(out_dir):
     """Python modules for proto/blackfriday.proto, proto/health.proto and proto/intake.proto (the
-    api -> bridge batches), made by grpc_tools."""
+    api -> bridge and bridge -> writer batches), made by grpc_tools."""
     subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}",
                     f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
                     str(ROOT / "proto" / "blackfriday.proto"), str(ROOT / "proto" / "health.proto"),
                     str(ROOT / "proto" / "intake.proto")],
                    check=True)
     sys.path.insert(0, str(out_dir))
-    names = ["blackfriday_pb2", "blackfriday_pb2_grpc", "health_pb2", "health_pb2_grpc", "intake_pb2"]
-    pb, pb_grpc, health, health_grpc, intake = (importlib.import_module(n) for n in names)
+    names = ["blackfriday_pb2", "blackfriday_pb2_grpc", "health_pb2", "health_pb2_grpc", "intake_pb2",
+             "intake_pb2_grpc"]
+    pb, pb_grpc, health, health_grpc, intake, intake_grpc = (importlib.import_module(n) for n in names)
     return SimpleNamespace(pb=pb, pb_grpc=pb_grpc, health=health, health_grpc=health_grpc,
-                           intake=intake)
+                           intake=intake, intake_grpc=intake_grpc)
 
 
 def start_writer(workers, bootstrap, topic, *args, ready=True, env=None):
@@ -45,6 +46,15 @@ def start_writer(workers, bootstrap, topic, *args, ready=True, env=None):
 def sale(stubs, categoria=1, producto_id="sku-1", precio=19.99, cantidad_vendida=2):
     return stubs.pb.ProductSaleRequest(categoria=categoria, producto_id=producto_id,
                                        precio=precio, cantidad_vendida=cantidad_vendida)
+
+
+def sale_batch(stubs, items):
+    """A salespipeline.SaleBatch of (sale_id, ProductSaleRequest or raw bytes) items."""
+    batch = stubs.intake.SaleBatch()
+    for sale_id, item in items:
+        batch.items.add(sale_id=sale_id,
+                        sale=item if isinstance(item, bytes) else item.SerializeToString())
+    return batch
 
 
 def new_sale_id():

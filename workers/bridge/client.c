@@ -14,19 +14,26 @@
 #include <time.h>
 
 #include "answer.h"
+#include "intake.pb-c.h"
 #include "log.h"
 #include "metrics.h"
 
 #define TARGETS_MAX 2048
 #define SERVICE_CONFIG "{\"loadBalancingConfig\":[{\"round_robin\":{}}]}"
 
-/* One call to a writer, from br_client_send to its batch's completion. */
+/* One call to a writer, from its start to its completion: a ProcesarVenta call for one sale
+ * (n == 0), or a ProcesarLote call for n sales. */
 struct br_call {
-    struct sp_rest_call *rest_call;
+    struct sp_rest_call *rest_call;                  /* ProcesarVenta */
+    size_t n;                                        /* ProcesarLote: its sales, in order */
+    struct sp_rest_call *rest_calls[SP_REST_BATCH_MAX];
+    int group;
+    gpr_timespec deadline;
     grpc_call *call;
     grpc_metadata sale_id_md;
     grpc_metadata_array initial_md, trailing_md;
     grpc_byte_buffer *request, *reply;
+    grpc_slice batch;            /* ProcesarLote: the request, kept (sending empties `request`) */
     grpc_status_code status;
     grpc_slice details;
     char sale_id[SP_REST_SALE_ID_MAX + 1];
@@ -40,6 +47,10 @@ struct br_client {
     grpc_channel *channels[BR_GROUPS_MAX];
     int groups;
     _Atomic unsigned next_group;    /* round robin over groups */
+    /* A group that answered a ProcesarLote call UNIMPLEMENTED (a stock server): one ProcesarVenta
+     * call per sale from then on. */
+    _Atomic int no_batches[BR_GROUPS_MAX];
+    struct sp_metric *batches, *batch_sales;
     grpc_completion_queue *cq;
     pthread_t cq_thread;
     int cq_started, cq_stopped;
@@ -104,6 +115,7 @@ static void slot_release(struct br_client *c, struct br_call *k)
     grpc_metadata_array_destroy(&k->initial_md);
     grpc_metadata_array_destroy(&k->trailing_md);
     grpc_byte_buffer_destroy(k->request);
+    grpc_slice_unref(k->batch);
     if (k->reply)
         grpc_byte_buffer_destroy(k->reply);
     grpc_slice_unref(k->details);
@@ -120,29 +132,46 @@ static void answer_error(struct sp_rest_call *call, unsigned status, const char 
 }
 
 /* The next group in turn, passing over groups known to be failing while another is not. */
-static grpc_channel *pick_channel(struct br_client *c)
+static int pick_group(struct br_client *c)
 {
     if (c->groups == 1)
-        return c->channels[0];
+        return 0;
     unsigned first = atomic_fetch_add_explicit(&c->next_group, 1, memory_order_relaxed);
     for (int i = 0; i < c->groups; i++) {
-        grpc_channel *ch = c->channels[(first + (unsigned)i) % (unsigned)c->groups];
-        if (grpc_channel_check_connectivity_state(ch, 0) != GRPC_CHANNEL_TRANSIENT_FAILURE)
-            return ch;
+        int g = (int)((first + (unsigned)i) % (unsigned)c->groups);
+        if (grpc_channel_check_connectivity_state(c->channels[g], 0) !=
+            GRPC_CHANNEL_TRANSIENT_FAILURE)
+            return g;
     }
-    return c->channels[first % (unsigned)c->groups];
+    return (int)(first % (unsigned)c->groups);
 }
 
-static int call_start(struct br_client *c, struct br_call *k, const uint8_t *pb, size_t len)
+/* A slot for a new call: cleared, status UNKNOWN until the call ends. NULL when out of
+ * memory. */
+static struct br_call *call_new(struct br_client *c, int group, gpr_timespec deadline)
 {
-    grpc_slice payload = grpc_slice_from_copied_buffer((const char *)pb, len);
+    struct br_call *k = slot_get(c);
+    if (!k)
+        return NULL;
+    memset(k, 0, sizeof *k);
+    k->batch = grpc_empty_slice();
+    k->status = GRPC_STATUS_UNKNOWN;
+    k->group = group;
+    k->deadline = deadline;
+    return k;
+}
+
+/* Starts k's call to `method` on its group with the request `payload` (the slot takes its
+ * reference): one batch with every op, finished on the CQ thread. ProcesarVenta calls carry
+ * their sale id as metadata; a batch's ids are in its message. */
+static int call_start(struct br_client *c, struct br_call *k, const char *method,
+                      grpc_slice payload)
+{
     k->request = grpc_raw_byte_buffer_create(&payload, 1);
     grpc_slice_unref(payload);
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                         gpr_time_from_millis(c->cfg.timeout_ms, GPR_TIMESPAN));
-    grpc_slice method = grpc_slice_from_static_string(BR_METHOD);
-    k->call = grpc_channel_create_call(pick_channel(c), NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
-                                       method, NULL, deadline, NULL);
+    k->call = grpc_channel_create_call(c->channels[k->group], NULL, GRPC_PROPAGATE_DEFAULTS,
+                                       c->cq, grpc_slice_from_static_string(method), NULL,
+                                       k->deadline, NULL);
     if (!k->call)
         return -1;
     k->sale_id_md.key = grpc_slice_from_static_string(BR_SALE_ID_KEY);
@@ -150,8 +179,8 @@ static int call_start(struct br_client *c, struct br_call *k, const uint8_t *pb,
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = 1;
-    ops[0].data.send_initial_metadata.metadata = &k->sale_id_md;
+    ops[0].data.send_initial_metadata.count = k->n ? 0 : 1;
+    ops[0].data.send_initial_metadata.metadata = k->n ? NULL : &k->sale_id_md;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = k->request;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -166,31 +195,38 @@ static int call_start(struct br_client *c, struct br_call *k, const uint8_t *pb,
     return grpc_call_start_batch(k->call, ops, 6, k, NULL) == GRPC_CALL_OK ? 0 : -1;
 }
 
-void br_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_rest_call *call,
-                    void *arg)
+static gpr_timespec deadline_from_now(const struct br_client *c)
 {
-    struct br_client *c = arg;
-    /* seq_cst increment, then the `stopping` load; br_client_stop does the reverse, so either
-     * we see `stopping` or it waits for this call. */
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                        gpr_time_from_millis(c->cfg.timeout_ms, GPR_TIMESPAN));
+}
+
+/* Counts a call as outstanding unless the client is stopping. The seq_cst increment comes
+ * before the `stopping` load; br_client_stop does the reverse, so either we see `stopping` or
+ * it waits for this call. */
+static int outstanding_enter(struct br_client *c)
+{
     atomic_fetch_add(&c->outstanding, 1);
-    if (atomic_load(&c->stopping)) {
-        atomic_fetch_sub(&c->outstanding, 1);
-        answer_error(call, 503, "bridge shutting down");
-        return;
-    }
-    uint8_t pb[SP_SALE_PB_MAX];
-    size_t len = sp_sale_pack(sale, pb, sizeof pb);
-    struct br_call *k = len ? slot_get(c) : NULL;
+    if (!atomic_load(&c->stopping))
+        return 0;
+    atomic_fetch_sub(&c->outstanding, 1);
+    return -1;
+}
+
+/* One ProcesarVenta call for a sale already packed (`pb`), counted as outstanding by the
+ * caller; answers the sale itself if the call cannot start. */
+static void sale_start(struct br_client *c, int group, gpr_timespec deadline, const uint8_t *pb,
+                       size_t len, const char *sale_id, struct sp_rest_call *call)
+{
+    struct br_call *k = call_new(c, group, deadline);
     if (!k) {
+        answer_error(call, 500, "bridge out of memory");
         atomic_fetch_sub(&c->outstanding, 1);
-        answer_error(call, 500, len ? "bridge out of memory" : "sale does not pack");
         return;
     }
-    memset(k, 0, sizeof *k);
     k->rest_call = call;
-    k->status = GRPC_STATUS_UNKNOWN;
     snprintf(k->sale_id, sizeof k->sale_id, "%s", sale_id);
-    if (call_start(c, k, pb, len) < 0) {
+    if (call_start(c, k, BR_METHOD, grpc_slice_from_copied_buffer((const char *)pb, len)) < 0) {
         sp_rest_downstream_error(SP_DOWNSTREAM_FAILED);
         answer_error(call, 502, "cannot start the gRPC call");
         slot_release(c, k);
@@ -198,28 +234,187 @@ void br_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_r
     }
 }
 
+/* One sale as one ProcesarVenta call to `group`. */
+static void sale_send(struct br_client *c, int group, gpr_timespec deadline,
+                      const struct sp_sale *sale, const char *sale_id, struct sp_rest_call *call)
+{
+    if (outstanding_enter(c) < 0) {
+        answer_error(call, 503, "bridge shutting down");
+        return;
+    }
+    uint8_t pb[SP_SALE_PB_MAX];
+    size_t len = sp_sale_pack(sale, pb, sizeof pb);
+    if (!len) {
+        atomic_fetch_sub(&c->outstanding, 1);
+        answer_error(call, 500, "sale does not pack");
+        return;
+    }
+    sale_start(c, group, deadline, pb, len, sale_id, call);
+}
+
+void br_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_rest_call *call,
+                    void *arg)
+{
+    struct br_client *c = arg;
+    sale_send(c, pick_group(c), deadline_from_now(c), sale, sale_id, call);
+}
+
+void br_client_send_batch(size_t n, const struct sp_sale *sales, const char *const *sale_ids,
+                          struct sp_rest_call *const *calls, void *arg)
+{
+    struct br_client *c = arg;
+    uint8_t pb[SP_REST_BATCH_MAX][SP_SALE_PB_MAX];
+    size_t len[SP_REST_BATCH_MAX];
+    int group = pick_group(c);
+    gpr_timespec deadline = deadline_from_now(c);
+    if (atomic_load_explicit(&c->no_batches[group], memory_order_relaxed)) {
+        for (size_t i = 0; i < n; i++)   /* the group's share stays the group's */
+            sale_send(c, group, deadline, &sales[i], sale_ids[i], calls[i]);
+        return;
+    }
+    if (outstanding_enter(c) < 0) {
+        for (size_t i = 0; i < n; i++)
+            answer_error(calls[i], 503, "bridge shutting down");
+        return;
+    }
+    Salespipeline__BatchItem items[SP_REST_BATCH_MAX], *item_ptrs[SP_REST_BATCH_MAX];
+    Salespipeline__SaleBatch batch = SALESPIPELINE__SALE_BATCH__INIT;
+    struct br_call *k = call_new(c, group, deadline);
+    for (size_t i = 0; k && i < n; i++) {
+        len[i] = sp_sale_pack(&sales[i], pb[i], sizeof pb[i]);
+        salespipeline__batch_item__init(&items[i]);
+        items[i].sale_id = (char *)sale_ids[i];
+        items[i].sale.data = pb[i];
+        items[i].sale.len = len[i];
+        item_ptrs[i] = &items[i];
+        k->rest_calls[i] = calls[i];
+    }
+    if (!k) {
+        for (size_t i = 0; i < n; i++)
+            answer_error(calls[i], 500, "bridge out of memory");
+        atomic_fetch_sub(&c->outstanding, 1);
+        return;
+    }
+    k->n = n;
+    batch.n_items = n;
+    batch.items = item_ptrs;
+    grpc_slice payload = grpc_slice_malloc(salespipeline__sale_batch__get_packed_size(&batch));
+    salespipeline__sale_batch__pack(&batch, GRPC_SLICE_START_PTR(payload));
+    k->batch = grpc_slice_ref(payload);
+    sp_counter_add(c->batches, 1);
+    sp_counter_add(c->batch_sales, n);
+    if (call_start(c, k, BR_BATCH_METHOD, payload) < 0) {
+        for (size_t i = 0; i < n; i++) {
+            sp_rest_downstream_error(SP_DOWNSTREAM_FAILED);
+            answer_error(calls[i], 502, "cannot start the gRPC call");
+        }
+        slot_release(c, k);
+        atomic_fetch_sub(&c->outstanding, 1);
+    }
+}
+
 /* --- the completion-queue thread --- */
+
+/* The whole message a byte buffer holds (empty when there is none). */
+static grpc_slice buffer_read(grpc_byte_buffer *bb)
+{
+    grpc_slice out = grpc_empty_slice();
+    grpc_byte_buffer_reader reader;
+    if (bb && grpc_byte_buffer_reader_init(&reader, bb)) {
+        out = grpc_byte_buffer_reader_readall(&reader);
+        grpc_byte_buffer_reader_destroy(&reader);
+    }
+    return out;
+}
+
+/* Answers one sale from its own gRPC code, message and reply. */
+static void sale_answer(struct sp_rest_call *call, grpc_status_code code, const char *details,
+                        size_t details_len, const uint8_t *reply, size_t reply_len,
+                        const char *sale_id)
+{
+    struct br_answer a;
+    br_answer(&a, code, details, details_len, reply, reply_len);
+    if (a.error >= 0) {
+        sp_rest_downstream_error((enum sp_downstream_error)a.error);
+        sp_debug("writer_failed", "sale %s: gRPC status %d", sale_id, (int)code);
+    }
+    sp_rest_complete(call, a.status, a.body, a.len);
+}
+
+/* A stock server has no ProcesarLote: it answered UNIMPLEMENTED without looking at any sale,
+ * so the batch's sales go out once each as ProcesarVenta calls, within the batch's deadline,
+ * and the group gets no batch again. This is the one answer that proves nothing was stored. */
+static void batch_unimplemented(struct br_client *c, struct br_call *k)
+{
+    if (!atomic_exchange(&c->no_batches[k->group], 1))
+        sp_info("writer_no_batches", "writer group %s has no ProcesarLote: one ProcesarVenta "
+                "call per sale from now on", c->targets[k->group]);
+    Salespipeline__SaleBatch *b = salespipeline__sale_batch__unpack(
+        NULL, GRPC_SLICE_LENGTH(k->batch), GRPC_SLICE_START_PTR(k->batch));
+    for (size_t i = 0; i < k->n; i++) {
+        if (!b || b->n_items != k->n) {   /* our own message: cannot happen */
+            sp_rest_downstream_error(SP_DOWNSTREAM_FAILED);
+            answer_error(k->rest_calls[i], 502, "bridge cannot re-read its batch");
+            continue;
+        }
+        atomic_fetch_add(&c->outstanding, 1);   /* this batch's own count is still held */
+        sale_start(c, k->group, k->deadline, b->items[i]->sale.data, b->items[i]->sale.len,
+                   b->items[i]->sale_id, k->rest_calls[i]);
+    }
+    if (b)
+        salespipeline__sale_batch__free_unpacked(b, NULL);
+}
+
+/* A ProcesarLote call ended: each sale answered from its own result. When the call itself
+ * failed (deadline, writer gone, an unreadable reply) every sale of it fails the same way and
+ * none is sent again: the writer may have stored any of them. */
+static void batch_done(struct br_client *c, struct br_call *k, int ok)
+{
+    grpc_status_code status = ok ? k->status : GRPC_STATUS_UNKNOWN;
+    if (status == GRPC_STATUS_UNIMPLEMENTED) {
+        batch_unimplemented(c, k);
+        return;
+    }
+    const char *why = (const char *)GRPC_SLICE_START_PTR(k->details);
+    size_t why_len = GRPC_SLICE_LENGTH(k->details);
+    Salespipeline__SaleResults *results = NULL;
+    if (status == GRPC_STATUS_OK) {
+        grpc_slice reply = buffer_read(k->reply);
+        results = salespipeline__sale_results__unpack(NULL, GRPC_SLICE_LENGTH(reply),
+                                                      GRPC_SLICE_START_PTR(reply));
+        grpc_slice_unref(reply);
+        if (!results || results->n_results != k->n) {
+            sp_warn("writer_bad_reply", "a ProcesarLote reply of %zu results for %zu sales",
+                    results ? results->n_results : 0, k->n);
+            status = GRPC_STATUS_INTERNAL;   /* 502, like an unreadable ProcesarVenta reply */
+            why = "unreadable ProcesarLote reply";
+            why_len = strlen(why);
+        }
+    }
+    for (size_t i = 0; i < k->n; i++) {
+        const Salespipeline__SaleResult *r = status == GRPC_STATUS_OK ? results->results[i] : NULL;
+        if (r)
+            sale_answer(k->rest_calls[i], (grpc_status_code)r->code, r->details,
+                        strlen(r->details), r->reply.data, r->reply.len, "of a batch");
+        else
+            sale_answer(k->rest_calls[i], status, why, why_len, NULL, 0, "of a batch");
+    }
+    if (results)
+        salespipeline__sale_results__free_unpacked(results, NULL);
+}
 
 static void call_done(struct br_client *c, struct br_call *k, int ok)
 {
-    struct br_answer a;
-    grpc_slice reply = grpc_empty_slice();
-    if (ok && k->status == GRPC_STATUS_OK && k->reply) {
-        grpc_byte_buffer_reader reader;
-        if (grpc_byte_buffer_reader_init(&reader, k->reply)) {
-            reply = grpc_byte_buffer_reader_readall(&reader);
-            grpc_byte_buffer_reader_destroy(&reader);
-        }
+    if (k->n) {
+        batch_done(c, k, ok);
+    } else {
+        grpc_slice reply = ok && k->status == GRPC_STATUS_OK ? buffer_read(k->reply)
+                                                              : grpc_empty_slice();
+        sale_answer(k->rest_call, ok ? k->status : GRPC_STATUS_UNKNOWN,
+                    (const char *)GRPC_SLICE_START_PTR(k->details), GRPC_SLICE_LENGTH(k->details),
+                    GRPC_SLICE_START_PTR(reply), GRPC_SLICE_LENGTH(reply), k->sale_id);
+        grpc_slice_unref(reply);
     }
-    br_answer(&a, ok ? k->status : GRPC_STATUS_UNKNOWN,
-              (const char *)GRPC_SLICE_START_PTR(k->details), GRPC_SLICE_LENGTH(k->details),
-              GRPC_SLICE_START_PTR(reply), GRPC_SLICE_LENGTH(reply));
-    grpc_slice_unref(reply);
-    if (a.error >= 0) {
-        sp_rest_downstream_error((enum sp_downstream_error)a.error);
-        sp_debug("writer_failed", "sale %s: gRPC status %d", k->sale_id, (int)k->status);
-    }
-    sp_rest_complete(k->rest_call, a.status, a.body, a.len);
     slot_release(c, k);
     atomic_fetch_sub(&c->outstanding, 1);
 }
@@ -298,6 +493,11 @@ struct br_client *br_client_start(const struct br_client_config *cfg)
         return NULL;
     c->cfg = *cfg;
     pthread_mutex_init(&c->free_lock, NULL);
+    c->batches = sp_counter_new("sp_bridge_writer_batches_total", NULL,
+                                "ProcesarLote calls started (one per batch from the api).");
+    c->batch_sales = sp_counter_new("sp_bridge_writer_batch_sales_total", NULL,
+                                    "Sales in the ProcesarLote calls started; over "
+                                    "sp_bridge_writer_batches_total, the mean batch size.");
     c->groups = br_split_targets(cfg->targets, c->target_buf, sizeof c->target_buf, c->targets,
                                  BR_GROUPS_MAX);
     if (c->groups < 1) {

@@ -1,4 +1,5 @@
-/* main.c - the bridge: POST /ventas in, a gRPC ProcesarVenta call to the writers out.
+/* main.c - the bridge: POST /ventas in, a gRPC ProcesarVenta call to the writers out; POST
+ * /ventas/lote (the api's batches) in, one ProcesarLote call per batch out (client.h).
  *
  * The assignment's "Go deployment 1". Same REST intake as the api (common/rest.h); the sale id
  * comes in X-Sale-Id and goes out as gRPC metadata x-sale-id. Threads: the intake's daemon
@@ -18,7 +19,9 @@
 static int parse_options(struct sp_bridge_options *o, int argc, char **argv)
 {
     return sp_config_parse("bridge", "REST to gRPC: takes POST /ventas and calls "
-                           "ProductSaleService/ProcesarVenta on the writers.",
+                           "ProductSaleService/ProcesarVenta on the writers; takes the api's "
+                           "batches (POST /ventas/lote) and sends each as one "
+                           "SaleBatchService/ProcesarLote call.",
                            sp_bridge_option_table, o, argc, argv);
 }
 
@@ -46,7 +49,8 @@ int main(int argc, char **argv)
     struct sp_rest_config rcfg = {
         .bind_addr = o.bind, .port = (uint16_t)o.port, SP_REST_CONFIG_FROM(&o),
         .sale_id_from_header = 1, .batches = 1,
-        .forward = br_client_send, .forward_arg = client};
+        .forward = br_client_send, .forward_batch = br_client_send_batch,
+        .forward_arg = client};
     struct sp_rest *rest = sp_rest_start(&rcfg);
     if (!rest)
         goto done;

@@ -18,9 +18,11 @@
 
 #include "blackfriday.pb-c.h"
 #include "health.pb-c.h"
+#include "intake.pb-c.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "rest.h"
 #include "sale.h"
 #include "status.h"
 
@@ -28,14 +30,39 @@
 #define WR_SPARE_SLOTS 256     /* slots for answers given at once (refusals, health) */
 #define WR_SALE_ID_MAX 64
 #define WR_SERVICE "blackfriday.ProductSaleService"
+#define WR_BATCH_REQUESTS 32   /* ProcesarLote calls requested ahead */
+#define WR_BATCH_MAX SP_REST_BATCH_MAX   /* sales per ProcesarLote call: an api batch */
 
-enum call_kind { CALL_HEALTH, CALL_OTHER, CALL_SALE, CALL_KINDS };
+enum call_kind { CALL_HEALTH, CALL_OTHER, CALL_SALE, CALL_BATCH, CALL_KINDS };
 
 /* Calls of each kind kept requested; health and unknown methods first, they are cheap. */
 static const int request_target[CALL_KINDS] = {[CALL_HEALTH] = 2, [CALL_OTHER] = 1,
-                                               [CALL_SALE] = WR_SALE_REQUESTS};
+                                               [CALL_SALE] = WR_SALE_REQUESTS,
+                                               [CALL_BATCH] = WR_BATCH_REQUESTS};
+
+/* What a delivery report's opaque points to: a call (ProcesarVenta) or one sale of a batch. */
+enum delivery_kind { DELIVERY_CALL, DELIVERY_ITEM };
+
+/* One sale of a ProcesarLote call: produced as its own record, answered in the reply. */
+struct wr_item {
+    enum delivery_kind delivery;  /* first member: DELIVERY_ITEM */
+    struct wr_call *call;
+    grpc_status_code code;        /* its answer, once known */
+    char details[160];
+    struct sp_sale sale;
+    uint8_t value[SP_SALE_PB_MAX];
+    size_t value_len;
+    char sale_id[WR_SALE_ID_MAX + 1];
+};
+
+struct wr_batch {
+    size_t n, produced;           /* produced: counted in srv->in_flight (CQ thread) */
+    _Atomic size_t pending;       /* sales without an answer, +1 while the CQ thread walks them */
+    struct wr_item items[];
+};
 
 struct wr_call {
+    enum delivery_kind delivery;  /* first member: DELIVERY_CALL */
     struct wr_server *srv;
     enum call_kind kind;
     bool finishing;               /* the next event is the final batch, not the arrival */
@@ -54,6 +81,8 @@ struct wr_call {
     uint8_t value[SP_SALE_PB_MAX];  /* the Kafka value and key (sale.producto_id) live here */
     size_t value_len;
     char sale_id[WR_SALE_ID_MAX + 1];
+    struct wr_batch *batch;       /* CALL_BATCH: its sales, once taken */
+    size_t batch_sales;           /* CALL_BATCH: sales the call carried (1 if unreadable) */
     struct wr_call *next_free;
 };
 
@@ -75,6 +104,7 @@ struct wr_server {
     long in_flight, max_in_flight;
     struct sp_metric *requests[WR_STATUS_CODES];
     struct sp_metric *latency, *in_flight_gauge;
+    struct sp_metric *batches, *batch_sales;
     uint8_t message[SP_BODY_MAX]; /* the request being decoded */
 };
 
@@ -112,6 +142,7 @@ static struct wr_call *slot_take(struct wr_server *s)
     if (s->pool_used == s->pool_len)
         return NULL;
     c = &s->pool[s->pool_used++];
+    c->delivery = DELIVERY_CALL;
     c->srv = s;
     grpc_metadata_array_init(&c->md);
     grpc_call_details_init(&c->details);
@@ -133,11 +164,14 @@ static void slot_put(struct wr_server *s, struct wr_call *c)
         grpc_call_details_destroy(&c->details);
         grpc_call_details_init(&c->details);
     }
+    free(c->batch);
+    c->batch = NULL;
     c->call = NULL;
     c->payload = c->reply = NULL;
     c->status_text = grpc_empty_slice();
     c->md.count = 0;
     c->finishing = c->produced = false;
+    c->batch_sales = 0;
     c->cancelled = 0;
     c->next_free = s->free_list;
     s->free_list = c;
@@ -223,8 +257,23 @@ static void call_refuse(struct wr_call *c, grpc_status_code code, const char *te
     call_finish(c, code, grpc_slice_from_copied_string(text), NULL);
 }
 
+static void batch_item_done(struct wr_call *c);
+
+static void item_delivered(struct wr_item *it, rd_kafka_resp_err_t err)
+{
+    it->code = err ? wr_status_from_kafka(err) : GRPC_STATUS_OK;
+    if (err)
+        snprintf(it->details, sizeof it->details, "kafka did not store the sale: %s",
+                 rd_kafka_err2str(err));
+    batch_item_done(it->call);
+}
+
 void wr_server_on_delivery(void *opaque, rd_kafka_resp_err_t err)
 {
+    if (*(const enum delivery_kind *)opaque == DELIVERY_ITEM) {
+        item_delivered(opaque, err);
+        return;
+    }
     struct wr_call *c = opaque;
     if (!err) {
         call_finish(c, GRPC_STATUS_OK, grpc_empty_slice(), &slice_stored);
@@ -360,6 +409,146 @@ static void sale_arrived(struct wr_server *s, struct wr_call *c)
     sp_gauge_set(s->in_flight_gauge, s->in_flight);
 }
 
+/* --- ProcesarLote: a batch of sales, each its own record and its own answer --- */
+
+/* Every sale of the batch has its answer: the reply, from whichever thread gave the last. The
+ * answers were written before their pending decrement (acq_rel), which this follows. */
+static void batch_reply(struct wr_call *c)
+{
+    struct wr_batch *b = c->batch;
+    Salespipeline__SaleResult results[WR_BATCH_MAX], *ptrs[WR_BATCH_MAX];
+    for (size_t i = 0; i < b->n; i++) {
+        salespipeline__sale_result__init(&results[i]);
+        results[i].code = (uint32_t)b->items[i].code;
+        results[i].details = b->items[i].details;
+        if (b->items[i].code == GRPC_STATUS_OK) {
+            results[i].reply.data = (uint8_t *)GRPC_SLICE_START_PTR(slice_stored);
+            results[i].reply.len = GRPC_SLICE_LENGTH(slice_stored);
+        }
+        ptrs[i] = &results[i];
+    }
+    Salespipeline__SaleResults reply = SALESPIPELINE__SALE_RESULTS__INIT;
+    reply.n_results = b->n;
+    reply.results = ptrs;
+    grpc_slice out = grpc_slice_malloc(salespipeline__sale_results__get_packed_size(&reply));
+    salespipeline__sale_results__pack(&reply, GRPC_SLICE_START_PTR(out));
+    call_finish(c, GRPC_STATUS_OK, grpc_empty_slice(), &out);
+    grpc_slice_unref(out);   /* the reply's byte buffer holds its own reference */
+}
+
+static void batch_item_done(struct wr_call *c)
+{
+    if (atomic_fetch_sub(&c->batch->pending, 1) == 1)
+        batch_reply(c);
+}
+
+/* Checks one sale like ProcesarVenta: 0, or -1 with its answer set. */
+static int item_check(struct wr_item *it, const Salespipeline__BatchItem *in)
+{
+    struct sp_sale_error e;
+    size_t id_len = strlen(in->sale_id);
+    it->code = GRPC_STATUS_INVALID_ARGUMENT;
+    if (sp_sale_unpack(in->sale.data, in->sale.len, &it->sale) < 0) {
+        snprintf(it->details, sizeof it->details, "malformed ProductSaleRequest");
+        return -1;
+    }
+    if (sp_sale_validate(&it->sale, &e) < 0) {
+        snprintf(it->details, sizeof it->details, "%s %s", e.field, e.reason);
+        return -1;
+    }
+    for (size_t j = 0; j < id_len; j++)
+        if ((unsigned char)in->sale_id[j] < 0x21 || (unsigned char)in->sale_id[j] > 0x7e)
+            id_len = WR_SALE_ID_MAX + 1;
+    if (id_len > WR_SALE_ID_MAX) {
+        snprintf(it->details, sizeof it->details, "sale_id must be 1-%d printable characters",
+                 WR_SALE_ID_MAX);
+        return -1;
+    }
+    if (id_len)
+        memcpy(it->sale_id, in->sale_id, id_len + 1);
+    else
+        sp_sale_id_new(it->sale_id);
+    if (!(it->value_len = sp_sale_pack(&it->sale, it->value, sizeof it->value))) {
+        snprintf(it->details, sizeof it->details, "sale does not encode");
+        return -1;
+    }
+    it->code = GRPC_STATUS_OK;
+    return 0;
+}
+
+static void batch_arrived(struct wr_server *s, struct wr_call *c)
+{
+    size_t len = 0;
+    c->started = sp_now();
+    Salespipeline__SaleBatch *in = NULL;
+    if (c->payload && payload_read(c->payload, s->message, sizeof s->message, &len) == 0)
+        in = salespipeline__sale_batch__unpack(NULL, len, s->message);
+    if (c->payload) {
+        grpc_byte_buffer_destroy(c->payload);
+        c->payload = NULL;
+    }
+    c->batch_sales = in && in->n_items ? in->n_items : 1;
+    if (!in || in->n_items == 0 || in->n_items > WR_BATCH_MAX) {
+        if (in)
+            salespipeline__sale_batch__free_unpacked(in, NULL);
+        char why[64];
+        snprintf(why, sizeof why, "a SaleBatch of 1-%d sales", WR_BATCH_MAX);
+        call_refuse(c, GRPC_STATUS_INVALID_ARGUMENT, why);
+        return;
+    }
+    size_t n = in->n_items;
+    /* Refused whole, like n ProcesarVenta calls would each be. */
+    bool late = deadline_passed(c);
+    const char *refused = late ? "deadline passed before the sales were read"
+                        : s->in_flight + (long)n > s->max_in_flight
+                            ? "writer busy: too many sales in flight"
+                        : !(c->batch = calloc(1, sizeof *c->batch + n * sizeof c->batch->items[0]))
+                            ? "writer out of memory"
+                            : NULL;
+    if (refused) {
+        salespipeline__sale_batch__free_unpacked(in, NULL);
+        call_finish(c, late ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    grpc_slice_from_static_string(refused), NULL);
+        return;
+    }
+    sp_counter_add(s->batches, 1);
+    sp_counter_add(s->batch_sales, n);
+    struct wr_batch *b = c->batch;
+    b->n = n;
+    atomic_init(&b->pending, n + 1);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t received_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    for (size_t i = 0; i < n; i++) {
+        struct wr_item *it = &b->items[i];
+        it->delivery = DELIVERY_ITEM;
+        it->call = c;
+        if (item_check(it, in->items[i]) < 0) {
+            batch_item_done(c);
+            continue;
+        }
+        struct wr_record r = {
+            .key = it->sale.producto_id, .key_len = strlen(it->sale.producto_id),
+            .value = it->value, .value_len = it->value_len, .sale_id = it->sale_id,
+            .received_ms = received_ms};
+        /* Counted before sending: from then on the poll thread may answer it. */
+        b->produced++;
+        s->in_flight++;
+        rd_kafka_resp_err_t err = wr_kafka_send(s->kafka, &r, it);
+        if (err) {
+            b->produced--;
+            s->in_flight--;
+            it->code = wr_status_from_kafka(err);
+            snprintf(it->details, sizeof it->details, "kafka did not take the sale: %s",
+                     rd_kafka_err2str(err));
+            batch_item_done(c);
+        }
+    }
+    salespipeline__sale_batch__free_unpacked(in, NULL);
+    sp_gauge_set(s->in_flight_gauge, s->in_flight);
+    batch_item_done(c);    /* the walk's own count */
+}
+
 static void health_arrived(struct wr_server *s, struct wr_call *c)
 {
     size_t len = 0;
@@ -383,6 +572,22 @@ static void health_arrived(struct wr_server *s, struct wr_call *c)
  * counter moves last, so that a scrape showing it also shows the rest. */
 static void call_done(struct wr_server *s, struct wr_call *c, bool ok)
 {
+    if (c->kind == CALL_BATCH) {
+        if (c->batch && c->batch->produced) {
+            s->in_flight -= (long)c->batch->produced;
+            sp_gauge_set(s->in_flight_gauge, s->in_flight);
+        }
+        sp_histogram_observe(s->latency, sp_now() - c->started);
+        /* Counted per sale: by the answer each got, by the call's code when it was refused
+         * whole, or by the call's end when that failed. */
+        for (size_t i = 0; i < c->batch_sales; i++) {
+            grpc_status_code code = c->batch ? c->batch->items[i].code : c->code;
+            if (!ok || c->cancelled)
+                code = deadline_passed(c) ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
+            struct sp_metric *counter = s->requests[code];
+            sp_counter_add(counter ? counter : s->requests[GRPC_STATUS_UNKNOWN], 1);
+        }
+    }
     if (c->kind == CALL_SALE) {
         if (c->produced) {
             s->in_flight--;
@@ -415,6 +620,9 @@ static void call_event(struct wr_server *s, struct wr_call *c, bool ok)
     switch (c->kind) {
     case CALL_SALE:
         sale_arrived(s, c);
+        break;
+    case CALL_BATCH:
+        batch_arrived(s, c);
         break;
     case CALL_HEALTH:
         health_arrived(s, c);
@@ -461,9 +669,16 @@ static void metrics_init(struct wr_server *s)
     for (size_t i = 0; i < sizeof counted_codes / sizeof counted_codes[0]; i++)
         s->requests[counted_codes[i]] =
             sp_counter_new("sp_writer_requests_total", wr_status_label(counted_codes[i]),
-                           "ProcesarVenta calls answered, by gRPC status code.");
+                           "Sales answered (a ProcesarVenta call, or one sale of a "
+                           "ProcesarLote call), by gRPC status code.");
     s->latency = sp_histogram_new("sp_writer_request_duration_seconds", NULL,
-                                  "ProcesarVenta time from arrival to answer.");
+                                  "ProcesarVenta and ProcesarLote calls: time from arrival to "
+                                  "answer.");
+    s->batches = sp_counter_new("sp_writer_batches_total", NULL,
+                                "ProcesarLote calls taken (not refused whole).");
+    s->batch_sales = sp_counter_new("sp_writer_batch_sales_total", NULL,
+                                    "Sales in the ProcesarLote calls taken; over "
+                                    "sp_writer_batches_total, the mean batch size.");
     s->in_flight_gauge = sp_gauge_new("sp_writer_in_flight", NULL,
                                       "Sales handed to Kafka and not yet answered.");
 }
@@ -496,12 +711,16 @@ static int server_listen(struct wr_server *s, const struct wr_server_options *o,
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     s->methods[CALL_SALE] = grpc_server_register_method(
         s->server, "/" WR_SERVICE "/ProcesarVenta", NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    s->methods[CALL_BATCH] = grpc_server_register_method(
+        s->server, "/salespipeline.SaleBatchService/ProcesarLote", NULL,
+        GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     s->methods[CALL_HEALTH] = grpc_server_register_method(
         s->server, "/grpc.health.v1.Health/Check", NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
     s->port = grpc_server_add_http2_port(s->server, address, creds);
     grpc_server_credentials_release(creds);
-    if (!s->methods[CALL_SALE] || !s->methods[CALL_HEALTH] || s->port <= 0) {
+    if (!s->methods[CALL_SALE] || !s->methods[CALL_BATCH] || !s->methods[CALL_HEALTH] ||
+        s->port <= 0) {
         snprintf(err, errlen, "cannot listen for gRPC on %s", address);
         return -1;
     }
@@ -519,7 +738,8 @@ struct wr_server *wr_server_start(const struct wr_server_options *o, char *err, 
     s->max_in_flight = o->max_in_flight;
     replies_init();
     metrics_init(s);
-    if (pool_new(s, (size_t)o->max_in_flight + WR_SALE_REQUESTS + WR_SPARE_SLOTS + 3) < 0) {
+    if (pool_new(s, (size_t)o->max_in_flight + WR_SALE_REQUESTS + WR_BATCH_REQUESTS +
+                        WR_SPARE_SLOTS + 3) < 0) {
         snprintf(err, errlen, "out of memory for %ld call slots", o->max_in_flight);
         goto fail;
     }

@@ -1,5 +1,7 @@
-/* server.h - the writer's gRPC server: blackfriday.ProductSaleService/ProcesarVenta and
- * grpc.health.v1.Health/Check, on gRPC C core with one completion queue.
+/* server.h - the writer's gRPC server: blackfriday.ProductSaleService/ProcesarVenta, our
+ * salespipeline.SaleBatchService/ProcesarLote (proto/intake.proto: several sales in one call,
+ * each its own Kafka record and its own answer in the reply, sent once every sale has its
+ * delivery report) and grpc.health.v1.Health/Check, on gRPC C core with one completion queue.
  *
  * Threads and ownership:
  * - The CQ thread (ours, one) runs grpc_completion_queue_next. For each new call it validates
@@ -10,7 +12,9 @@
  * - The Kafka poll thread calls wr_server_on_delivery with each delivery report; that starts
  *   the call's final batch (grpc_call_start_batch is thread-safe) and touches nothing else.
  *   A slot is owned by exactly one thread at a time: CQ thread -> (send) poll thread ->
- *   (final batch completion) CQ thread.
+ *   (final batch completion) CQ thread. A ProcesarLote call counts its sales without an
+ *   answer (atomic, plus one while the CQ thread hands them to Kafka): whichever thread
+ *   takes it to zero sends the reply.
  * - gRPC's internal threads do the I/O. No thread waits for any single call.
  *
  * Bounds: at most `max_in_flight` sales between arrival and answer; one more is answered
