@@ -14,16 +14,16 @@
 #include "log.h"
 #include "sale.h"
 
-#define CATALOG_ID_MAX 256          /* bytes; a sale's producto_id is shorter still */
+#define CATALOG_ID_MAX 256 /* bytes; a sale's producto_id is shorter still */
 #define CATALOG_NAME_MAX 512
-#define CATALOG_EMPTY UINT32_MAX    /* a free slot of the index */
+#define CATALOG_EMPTY UINT32_MAX /* a free slot of the index */
 
 struct sp_catalog {
     struct sp_catalog_product *products;
     size_t count;
-    char *strings;                  /* every id and name, NUL-terminated, back to back */
-    uint32_t *index;                /* product positions; CATALOG_EMPTY where free */
-    size_t index_mask;              /* slots - 1, slots a power of two */
+    char *strings;     /* every id and name, NUL-terminated, back to back */
+    uint32_t *index;   /* product positions; CATALOG_EMPTY where free */
+    size_t index_mask; /* slots - 1, slots a power of two */
     char digest[SP_OCI_DIGEST_MAX];
 };
 
@@ -91,8 +91,8 @@ static int text_ok(const cJSON *item, size_t max)
 }
 
 /* Checks product `i` and copies its strings to `*strings`. 0, or -1 with the reason. */
-static int take_product(const cJSON *p, size_t i, struct sp_catalog_product *out,
-                        char **strings, char *err, size_t cap)
+static int take_product(const cJSON *p, size_t i, struct sp_catalog_product *out, char **strings,
+                        char *err, size_t cap)
 {
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(p, "id");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(p, "name");
@@ -101,16 +101,22 @@ static int take_product(const cJSON *p, size_t i, struct sp_catalog_product *out
     if (!cJSON_IsObject(p))
         return sp_fail(err, cap, "products[%zu] is not an object", i);
     if (!text_ok(id, CATALOG_ID_MAX))
-        return sp_fail(err, cap, "products[%zu].id must be 1-%d characters, no control "
-                       "characters", i, CATALOG_ID_MAX);
+        return sp_fail(err, cap,
+                       "products[%zu].id must be 1-%d characters, no control "
+                       "characters",
+                       i, CATALOG_ID_MAX);
     if (!text_ok(name, CATALOG_NAME_MAX))
-        return sp_fail(err, cap, "products[%zu].name must be 1-%d characters, no control "
-                       "characters", i, CATALOG_NAME_MAX);
+        return sp_fail(err, cap,
+                       "products[%zu].name must be 1-%d characters, no control "
+                       "characters",
+                       i, CATALOG_NAME_MAX);
     int categoria = cJSON_IsString(cat) ? sp_category_parse(cat->valuestring) : 0;
     if (!categoria || !sp_category_name(categoria) ||
         strcmp(cat->valuestring, sp_category_name(categoria)) != 0)
-        return sp_fail(err, cap, "products[%zu].category must be Electronica, Ropa, Hogar or "
-                       "Belleza", i);
+        return sp_fail(err, cap,
+                       "products[%zu].category must be Electronica, Ropa, Hogar or "
+                       "Belleza",
+                       i);
     if (!cJSON_IsNumber(price) || !isfinite(price->valuedouble) || price->valuedouble <= 0 ||
         price->valuedouble > SP_PRICE_MAX)
         return sp_fail(err, cap, "products[%zu].base_price must be a number > 0 and <= %.0f", i,
@@ -135,7 +141,7 @@ static int build_index(struct sp_catalog *c, char *err, size_t cap)
         slots *= 2;
     if (!(c->index = malloc(slots * sizeof *c->index)))
         return sp_fail(err, cap, "out of memory");
-    memset(c->index, 0xff, slots * sizeof *c->index);   /* CATALOG_EMPTY */
+    memset(c->index, 0xff, slots * sizeof *c->index); /* CATALOG_EMPTY */
     c->index_mask = slots - 1;
     for (size_t i = 0; i < c->count; i++) {
         size_t s = slot_of(c, c->products[i].id);
@@ -183,7 +189,7 @@ struct sp_catalog *sp_catalog_parse(const char *json, size_t len, char *err, siz
     }
     char *strings = c->strings;
     const cJSON *p;
-    cJSON_ArrayForEach(p, products) {
+    cJSON_ArrayForEach (p, products) {
         if (take_product(p, c->count, &c->products[c->count], &strings, err, errcap) < 0)
             goto fail;
         c->count++;
@@ -211,8 +217,7 @@ struct sp_catalog *sp_catalog_load_file(const char *path, char *err, size_t errc
     fclose(f);
     struct sp_catalog *c = NULL;
     if (bad) {
-        sp_fail(err, errcap, "cannot read %s (or it is over %u bytes)", path,
-                SP_CATALOG_MAX_BYTES);
+        sp_fail(err, errcap, "cannot read %s (or it is over %u bytes)", path, SP_CATALOG_MAX_BYTES);
     } else {
         char why[256];
         if (!(c = sp_catalog_parse(text, n, why, sizeof why)))
@@ -222,8 +227,8 @@ struct sp_catalog *sp_catalog_load_file(const char *path, char *err, size_t errc
     return c;
 }
 
-struct sp_catalog *sp_catalog_pull(struct sp_oci_client *client, const char *reference,
-                                   char *err, size_t errcap)
+struct sp_catalog *sp_catalog_pull(struct sp_oci_client *client, const char *reference, char *err,
+                                   size_t errcap)
 {
     struct sp_oci_blob blob;
     if (sp_oci_pull_layer(client, reference, SP_CATALOG_MEDIA_TYPE, SP_CATALOG_MAX_BYTES, &blob,

@@ -21,7 +21,7 @@
 struct sp_catalog_product {
     const char *id;
     const char *name;
-    int categoria;          /* 1..4 */
+    int categoria; /* 1..4 */
     double base_price;
 };
 
@@ -44,7 +44,7 @@ const char *sp_catalog_digest(const struct sp_catalog *c);
 struct sp_catalog *sp_catalog_load_file(const char *path, char *err, size_t errcap);
 /* Pulls the catalog artifact `reference` (registry/repository:tag or @sha256:...) and parses
  * its layer of SP_CATALOG_MEDIA_TYPE. NULL with the reason in `err`. */
-struct sp_catalog *sp_catalog_pull(struct sp_oci_client *client, const char *reference,
-                                   char *err, size_t errcap);
+struct sp_catalog *sp_catalog_pull(struct sp_oci_client *client, const char *reference, char *err,
+                                   size_t errcap);
 
 #endif

@@ -26,15 +26,15 @@ static void expect_refused(const char *json, const char *words)
         fail_msg("'%s' lacks '%s' for %s", err, words, json);
 }
 
-#define P(id, cat) "{\"id\":\"" id "\",\"name\":\"Name " id "\",\"category\":\"" cat \
-                   "\",\"base_price\":10.5}"
+#define P(id, cat)                                                                                 \
+    "{\"id\":\"" id "\",\"name\":\"Name " id "\",\"category\":\"" cat "\",\"base_price\":10.5}"
 
 static void test_lookup(void **state)
 {
     (void)state;
     char err[256];
-    struct sp_catalog *c = parse("{\"version\":1,\"products\":[" P("ELE-001", "Electronica") ","
-                                 P("ROP-002", "Ropa") "," P("Ropa-ni\xc3\xb1o-7", "Ropa") "]}",
+    struct sp_catalog *c = parse("{\"version\":1,\"products\":[" P("ELE-001", "Electronica") "," P(
+                                     "ROP-002", "Ropa") "," P("Ropa-ni\xc3\xb1o-7", "Ropa") "]}",
                                  err, sizeof err);
     assert_non_null(c);
     assert_int_equal(sp_catalog_count(c), 3);
@@ -69,7 +69,8 @@ static void test_many(void **state)
     for (size_t i = 0; i < n; i++)
         len += (size_t)snprintf(json + len, cap - len,
                                 "%s{\"id\":\"P%zu\",\"name\":\"n\",\"category\":\"Hogar\","
-                                "\"base_price\":1}", i ? "," : "", i);
+                                "\"base_price\":1}",
+                                i ? "," : "", i);
     snprintf(json + len, cap - len, "]}");
     struct sp_catalog *c = parse(json, err, sizeof err);
     assert_non_null(c);
@@ -97,21 +98,29 @@ static void test_refused(void **state)
     expect_refused("{\"version\":1,\"products\":[" P("A", "Ropa") "," P("A", "Hogar") "]}",
                    "products[1].id 'A' is already products[0]");
     expect_refused("{\"version\":1,\"products\":[{\"name\":\"n\",\"category\":\"Ropa\","
-                   "\"base_price\":1}]}", "products[0].id");
+                   "\"base_price\":1}]}",
+                   "products[0].id");
     expect_refused("{\"version\":1,\"products\":[{\"id\":\"\",\"name\":\"n\",\"category\":"
-                   "\"Ropa\",\"base_price\":1}]}", "products[0].id");
+                   "\"Ropa\",\"base_price\":1}]}",
+                   "products[0].id");
     expect_refused("{\"version\":1,\"products\":[{\"id\":\"a\\nb\",\"name\":\"n\",\"category\":"
-                   "\"Ropa\",\"base_price\":1}]}", "control characters");
+                   "\"Ropa\",\"base_price\":1}]}",
+                   "control characters");
     expect_refused("{\"version\":1,\"products\":[{\"id\":\"a\",\"category\":\"Ropa\","
-                   "\"base_price\":1}]}", "products[0].name");
+                   "\"base_price\":1}]}",
+                   "products[0].name");
     expect_refused("{\"version\":1,\"products\":[{\"id\":\"a\",\"name\":\"n\",\"category\":"
-                   "\"Juguetes\",\"base_price\":1}]}", "products[0].category");
+                   "\"Juguetes\",\"base_price\":1}]}",
+                   "products[0].category");
     expect_refused("{\"version\":1,\"products\":[{\"id\":\"a\",\"name\":\"n\",\"category\":"
-                   "\"2\",\"base_price\":1}]}", "products[0].category");
+                   "\"2\",\"base_price\":1}]}",
+                   "products[0].category");
     expect_refused("{\"version\":1,\"products\":[{\"id\":\"a\",\"name\":\"n\",\"category\":"
-                   "\"Ropa\",\"base_price\":0}]}", "products[0].base_price");
+                   "\"Ropa\",\"base_price\":0}]}",
+                   "products[0].base_price");
     expect_refused("{\"version\":1,\"products\":[{\"id\":\"a\",\"name\":\"n\",\"category\":"
-                   "\"Ropa\",\"base_price\":\"1\"}]}", "products[0].base_price");
+                   "\"Ropa\",\"base_price\":\"1\"}]}",
+                   "products[0].base_price");
 }
 
 /* The catalog the repository ships (and `make push` publishes) parses: 300 products, 75 per

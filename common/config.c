@@ -36,8 +36,7 @@ static int has_range(const struct sp_option *o)
     return o->min <= o->max;
 }
 
-static int check_range(const struct sp_option *o, double v, const char *text, char *err,
-                       size_t cap)
+static int check_range(const struct sp_option *o, double v, const char *text, char *err, size_t cap)
 {
     if (!has_range(o) || (v >= o->min && v <= o->max))
         return 0;
@@ -104,8 +103,8 @@ static void store(const struct sp_option *o, void *values, const union value *v)
 }
 
 /* Stores `text` into the option's value; `origin` names where it came from for errors. */
-static int option_set(const char *prog, const struct sp_option *o, void *values,
-                      const char *text, const char *origin)
+static int option_set(const char *prog, const struct sp_option *o, void *values, const char *text,
+                      const char *origin)
 {
     union value v;
     char why[256];
@@ -124,8 +123,8 @@ static int is_text(const struct sp_option *o)
 
 static void print_help(const char *prog, const char *summary, const struct sp_option *opts)
 {
-    printf("Usage: %s [OPTIONS]\n\n%s\n\nOptions (flag / environment variable / default):\n",
-           prog, summary);
+    printf("Usage: %s [OPTIONS]\n\n%s\n\nOptions (flag / environment variable / default):\n", prog,
+           summary);
     for (const struct sp_option *o = opts; o->name; o++) {
         printf("  --%s%s\n", o->name, o->type == SP_OPT_BOOL ? "[=BOOL]" : "=VALUE");
         printf("        %s\n        env %s, default: ", o->help, o->env ? o->env : "-");

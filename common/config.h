@@ -46,25 +46,25 @@ enum sp_from {
     SP_FROM_WAIT_REPLICAS,    /* spec.valkey.waitForReplica: 1 or 0 */
     SP_FROM_CATALOG_ARTIFACT, /* spec.catalog.artifact */
     SP_FROM_REGISTRY_AUTH_FILE, /* the imagePullSecret's .dockerconfigjson, mounted (with a catalog) */
-    SP_FROM_REGISTRY_CA,      /* spec.catalog.caConfigMap's ca.crt, mounted (with a catalog) */
-    SP_FROM_KAFKA_PROTOCOL,   /* spec.kafka.security.protocol */
+    SP_FROM_REGISTRY_CA,        /* spec.catalog.caConfigMap's ca.crt, mounted (with a catalog) */
+    SP_FROM_KAFKA_PROTOCOL,     /* spec.kafka.security.protocol */
     SP_FROM_KAFKA_SASL_MECHANISM, /* spec.kafka.security.saslMechanism (SASL protocols only) */
     SP_FROM_KAFKA_SASL_USERNAME,  /* credentialsSecret's username, through a secretKeyRef */
     SP_FROM_KAFKA_SASL_PASSWORD,  /* credentialsSecret's password, through a secretKeyRef */
-    SP_FROM_KAFKA_CA,         /* spec.kafka.security.caConfigMap's ca.crt, mounted (TLS only) */
-    SP_FROM_SHUTDOWN_DELAY,   /* the lame-duck delay of the api and the bridge (build.h) */
+    SP_FROM_KAFKA_CA,             /* spec.kafka.security.caConfigMap's ca.crt, mounted (TLS only) */
+    SP_FROM_SHUTDOWN_DELAY,       /* the lame-duck delay of the api and the bridge (build.h) */
 };
 
 struct sp_option {
-    const char *name;      /* flag without the leading "--" */
-    const char *env;       /* environment variable, or NULL */
+    const char *name; /* flag without the leading "--" */
+    const char *env;  /* environment variable, or NULL */
     enum sp_opt_type type;
-    size_t offset;         /* of the value in the program's struct: const char * (string, log
+    size_t offset;   /* of the value in the program's struct: const char * (string, log
                             * level), long (int), double, int (bool) */
-    const char *def;       /* SP_OPT_STRING, SP_OPT_LOG_LEVEL: default text, NULL for empty */
-    double def_num;        /* the other types: default value */
+    const char *def; /* SP_OPT_STRING, SP_OPT_LOG_LEVEL: default text, NULL for empty */
+    double def_num;  /* the other types: default value */
     const char *help;
-    double min, max;       /* SP_OPT_INT and SP_OPT_DOUBLE: the values allowed, both included */
+    double min, max; /* SP_OPT_INT and SP_OPT_DOUBLE: the values allowed, both included */
     enum sp_from from;
 };
 
@@ -84,17 +84,22 @@ struct sp_option {
 #define SP_DEFAULT_BOOL(v) .def_num = (v)
 
 /* The struct member of an entry. */
-#define SP_OPTION_FIELD(field_, flag_, env_, type_, def_, range_, from_, help_) \
+#define SP_OPTION_FIELD(field_, flag_, env_, type_, def_, range_, from_, help_)                    \
     SP_CTYPE_##type_ field_;
 /* The table row of an entry; SP_OPTION_STRUCT must name the struct holding the values. */
-#define SP_OPTION_ENTRY(field_, flag_, env_, type_, def_, range_, from_, help_)               \
-    {.name = (flag_), .env = (env_), .type = SP_OPT_##type_,                                 \
-     .offset = offsetof(SP_OPTION_STRUCT, field_), SP_DEFAULT_##type_(def_), .help = (help_), \
-     range_, .from = SP_FROM_##from_},
+#define SP_OPTION_ENTRY(field_, flag_, env_, type_, def_, range_, from_, help_)                    \
+    {.name = (flag_),                                                                              \
+     .env = (env_),                                                                                \
+     .type = SP_OPT_##type_,                                                                       \
+     .offset = offsetof(SP_OPTION_STRUCT, field_),                                                 \
+     SP_DEFAULT_##type_(def_),                                                                     \
+     .help = (help_),                                                                              \
+     range_,                                                                                       \
+     .from = SP_FROM_##from_},
 
 /* The --log-level entry every program has. */
-#define SP_OPTION_LOG_LEVEL(X) \
-    X(log_level, "log-level", "LOG_LEVEL", LOG_LEVEL, "info", SP_ANY, LOG_LEVEL, \
+#define SP_OPTION_LOG_LEVEL(X)                                                                     \
+    X(log_level, "log-level", "LOG_LEVEL", LOG_LEVEL, "info", SP_ANY, LOG_LEVEL,                   \
       "debug, info, warn or error")
 
 /* Parses into `values` (the struct the table's offsets point into). Returns 0 to go on, 1 when

@@ -18,20 +18,20 @@
 #include "metrics.h"
 
 enum phase {
-    PHASE_HEADERS,   /* waiting for a request's line and headers */
-    PHASE_BODY,      /* headers in, body arriving */
-    PHASE_OWED,      /* sale forwarded, answer owed: never swept */
-    PHASE_DROPPED,   /* shut down by the sweeper */
+    PHASE_HEADERS, /* waiting for a request's line and headers */
+    PHASE_BODY,    /* headers in, body arriving */
+    PHASE_OWED,    /* sale forwarded, answer owed: never swept */
+    PHASE_DROPPED, /* shut down by the sweeper */
 };
 
 struct guard_conn {
     struct guard_conn *prev, *next;
     struct sp_guard *g;
     int fd;
-    uint32_t addr;              /* IPv4, network order; 0 when not IPv4 (not counted) */
+    uint32_t addr; /* IPv4, network order; 0 when not IPv4 (not counted) */
     enum sp_guard_verdict admission;
     enum phase phase;
-    double deadline;            /* sp_now() seconds; 0: none */
+    double deadline; /* sp_now() seconds; 0: none */
 };
 
 /* Open connections per address: linear probing, count 0 = empty slot. */
@@ -47,7 +47,7 @@ struct sp_guard {
     pthread_t sweeper;
     bool sweeping, stopping;
     double sweep_period;
-    struct guard_conn *conns;   /* every open connection */
+    struct guard_conn *conns; /* every open connection */
     unsigned open, admitted;
     struct addr_slot *slots;
     size_t slot_mask;
@@ -71,10 +71,9 @@ static void metrics_register(struct sp_guard *g)
     m_excess_total = sp_counter_new("sp_http_connections_refused_total", "limit=\"total\"",
                                     "Client connections refused: answered 503 (total, address) "
                                     "or closed at accept (address_hard).");
-    m_excess_addr = sp_counter_new("sp_http_connections_refused_total", "limit=\"address\"",
-                                   NULL);
-    m_refused_addr = sp_counter_new("sp_http_connections_refused_total",
-                                    "limit=\"address_hard\"", NULL);
+    m_excess_addr = sp_counter_new("sp_http_connections_refused_total", "limit=\"address\"", NULL);
+    m_refused_addr = sp_counter_new("sp_http_connections_refused_total", "limit=\"address_hard\"",
+                                    NULL);
     m_dropped_headers = sp_counter_new("sp_http_connections_timed_out_total", "phase=\"headers\"",
                                        "Client connections closed for sending a request too "
                                        "slowly, by the part that was late.");
@@ -202,7 +201,7 @@ void sp_guard_free(struct sp_guard *g)
         pthread_mutex_unlock(&g->lock);
         pthread_join(g->sweeper, NULL);
     }
-    while (g->conns) {     /* only if MHD was not stopped first */
+    while (g->conns) { /* only if MHD was not stopped first */
         struct guard_conn *c = g->conns;
         g->conns = c->next;
         free(c);
@@ -241,9 +240,11 @@ static void conn_started(struct sp_guard *g, struct MHD_Connection *conn, void *
     struct guard_conn *c = calloc(1, sizeof *c);
     *socket_context = c;
     if (!c)
-        return;     /* sp_guard_headers answers such a connection as excess */
-    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    const union MHD_ConnectionInfo *ad = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        return; /* sp_guard_headers answers such a connection as excess */
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn,
+                                                                 MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ad = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     c->g = g;
     c->fd = fd ? fd->connect_fd : -1;
     c->addr = ad ? ipv4_of(ad->client_addr, sizeof(struct sockaddr_in)) : 0;
@@ -297,7 +298,8 @@ void sp_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
 
 static struct guard_conn *conn_of(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *i = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(conn,
+                                                                MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return i ? i->socket_context : NULL;
 }
 
@@ -326,7 +328,7 @@ bool sp_guard_body_late(struct MHD_Connection *conn)
     if (!c || !c->deadline || sp_now() < c->deadline)
         return false;
     pthread_mutex_lock(&c->g->lock);
-    bool first = c->phase != PHASE_DROPPED;   /* else the sweeper counted it */
+    bool first = c->phase != PHASE_DROPPED; /* else the sweeper counted it */
     c->phase = PHASE_DROPPED;
     pthread_mutex_unlock(&c->g->lock);
     if (first)

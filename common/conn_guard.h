@@ -29,18 +29,18 @@
 #include <stdbool.h>
 
 struct sp_guard_config {
-    unsigned max_connections;    /* admitted at once; past it, EXCESS */
-    unsigned max_per_addr;       /* admitted from one address; 0: no per-address limit */
-    unsigned header_timeout_ms;  /* 0: none */
-    unsigned body_timeout_ms;    /* 0: none */
-    unsigned idle_timeout_s;     /* MHD's idle timeout, part of a kept-alive header deadline */
+    unsigned max_connections;   /* admitted at once; past it, EXCESS */
+    unsigned max_per_addr;      /* admitted from one address; 0: no per-address limit */
+    unsigned header_timeout_ms; /* 0: none */
+    unsigned body_timeout_ms;   /* 0: none */
+    unsigned idle_timeout_s;    /* MHD's idle timeout, part of a kept-alive header deadline */
 };
 
 enum sp_guard_verdict {
     SP_GUARD_OK,
-    SP_GUARD_EXCESS_TOTAL,      /* over max_connections: answer 503, close */
-    SP_GUARD_EXCESS_ADDR,       /* over max_per_addr: answer 503, close */
-    SP_GUARD_DROPPED,           /* past its deadline, being closed: answer nothing */
+    SP_GUARD_EXCESS_TOTAL, /* over max_connections: answer 503, close */
+    SP_GUARD_EXCESS_ADDR,  /* over max_per_addr: answer 503, close */
+    SP_GUARD_DROPPED,      /* past its deadline, being closed: answer nothing */
 };
 
 struct sp_guard;

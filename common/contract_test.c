@@ -16,8 +16,10 @@ static const struct {
     const char *name;
     const struct sp_option *table;
 } tables[] = {
-    {"api", sp_api_option_table},         {"bridge", sp_bridge_option_table},
-    {"writer", sp_writer_option_table},   {"consumer", sp_consumer_option_table},
+    {"api", sp_api_option_table},
+    {"bridge", sp_bridge_option_table},
+    {"writer", sp_writer_option_table},
+    {"consumer", sp_consumer_option_table},
     {"salesctl dashboard", sp_dashboard_option_table},
 };
 
@@ -40,8 +42,8 @@ static void test_defaults_are_valid_and_names_unique(void **state)
                     fail_msg("%s: %s twice", tables[t].name, o->env);
             }
             if (o->from != SP_FROM_NONE && !o->env)
-                fail_msg("%s --%s: the operator sets it, so it needs a variable",
-                         tables[t].name, o->name);
+                fail_msg("%s --%s: the operator sets it, so it needs a variable", tables[t].name,
+                         o->name);
         }
     }
 }

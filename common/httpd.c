@@ -29,8 +29,8 @@ void sp_admin_set_stopping(void)
 enum MHD_Result sp_http_respond(struct MHD_Connection *conn, unsigned status,
                                 const char *content_type, const char *body, size_t len)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body,
+                                                             MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     if (content_type)
@@ -90,8 +90,8 @@ int sp_admin_route(struct MHD_Connection *conn, const char *method, const char *
 }
 
 static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *conn, const char *url,
-                                     const char *method, const char *version,
-                                     const char *upload, size_t *upload_size, void **state)
+                                     const char *method, const char *version, const char *upload,
+                                     size_t *upload_size, void **state)
 {
     (void)cls, (void)version, (void)upload, (void)upload_size, (void)state;
     enum MHD_Result ret;

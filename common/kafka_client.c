@@ -7,8 +7,10 @@
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    enum sp_log_level lv = level <= 3 ? SP_LOG_ERROR : level == 4 ? SP_LOG_WARN
-                         : level <= 6 ? SP_LOG_INFO : SP_LOG_DEBUG;
+    enum sp_log_level lv = level <= 3   ? SP_LOG_ERROR
+                           : level == 4 ? SP_LOG_WARN
+                           : level <= 6 ? SP_LOG_INFO
+                                        : SP_LOG_DEBUG;
     if (sp_log_enabled(lv))
         sp_log(lv, "kafka_log", "%s: %s", fac, buf);
 }
@@ -21,7 +23,7 @@ void sp_kafka_error(struct sp_kafka *k, rd_kafka_resp_err_t err, const char *rea
                                       : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (err == RD_KAFKA_RESP_ERR__FATAL || fatal) {
         if (atomic_exchange(&k->fatal, true))
-            return;   /* said once */
+            return; /* said once */
         if (!fatal)
             snprintf(why, sizeof why, "%s", reason);
         sp_error("kafka_fatal", "%s: %s", rd_kafka_err2name(fatal ? fatal : err), why);
@@ -39,8 +41,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     sp_kafka_error(opaque, (rd_kafka_resp_err_t)err, reason);
 }
 
-static int set(rd_kafka_conf_t *conf, const char *name, const char *value, bool secret,
-               char *err, size_t errlen)
+static int set(rd_kafka_conf_t *conf, const char *name, const char *value, bool secret, char *err,
+               size_t errlen)
 {
     char why[256];
     if (rd_kafka_conf_set(conf, name, value, why, sizeof why) == RD_KAFKA_CONF_OK)
@@ -56,10 +58,8 @@ static int set_security(rd_kafka_conf_t *conf, const struct sp_kafka_security *s
         const char *name, *value;
         bool secret;
     } items[] = {
-        {"security.protocol", s->protocol, false},
-        {"sasl.mechanisms", s->sasl_mechanism, false},
-        {"sasl.username", s->sasl_username, false},
-        {"sasl.password", s->sasl_password, true},
+        {"security.protocol", s->protocol, false},  {"sasl.mechanisms", s->sasl_mechanism, false},
+        {"sasl.username", s->sasl_username, false}, {"sasl.password", s->sasl_password, true},
         {"ssl.ca.location", s->ca_file, false},
     };
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++)
@@ -96,7 +96,7 @@ int sp_kafka_new(struct sp_kafka *k, rd_kafka_type_t type, rd_kafka_conf_t *conf
     char why[512];
     k->rk = rd_kafka_new(type, conf, why, sizeof why);
     if (!k->rk) {
-        rd_kafka_conf_destroy(conf);  /* rd_kafka_new only takes it on success */
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new only takes it on success */
         return sp_fail(err, errlen, "kafka %s: %s",
                        type == RD_KAFKA_PRODUCER ? "producer" : "consumer", why);
     }

@@ -21,7 +21,7 @@ struct sp_kafka_setting {
 
 struct sp_kafka {
     rd_kafka_t *rk;
-    void *owner;                                        /* the program's state */
+    void *owner; /* the program's state */
     /* Called once, on the thread serving librdkafka's callbacks, after the fatal error is
      * logged; may be NULL. */
     void (*on_fatal)(void *owner, const char *reason);
@@ -36,9 +36,9 @@ struct sp_kafka_security {
     const char *protocol, *sasl_mechanism, *sasl_username, *sasl_password, *ca_file;
 };
 /* The security settings of an options struct holding SP_KAFKA_SECURITY_OPTIONS' fields. */
-#define SP_KAFKA_SECURITY_OF(o)                                                            \
-    ((struct sp_kafka_security){(o)->kafka_protocol, (o)->kafka_sasl_mechanism,            \
-                                (o)->kafka_sasl_username, (o)->kafka_sasl_password,        \
+#define SP_KAFKA_SECURITY_OF(o)                                                                    \
+    ((struct sp_kafka_security){(o)->kafka_protocol, (o)->kafka_sasl_mechanism,                    \
+                                (o)->kafka_sasl_username, (o)->kafka_sasl_password,                \
                                 (o)->kafka_ca_file})
 
 /* A new configuration holding `settings`, then `security` (may be NULL), and our log and error

@@ -76,10 +76,12 @@ void sp_log(enum sp_log_level level, const char *event, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    size_t n = (size_t)snprintf(line, sizeof line,
+    size_t n = (size_t)snprintf(
+        line, sizeof line,
         "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"component\":\"%s\","
-        "\"event\":\"", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-        tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], log_component);
+        "\"event\":\"",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        ts.tv_nsec / 1000000, level_names[level], log_component);
     n = sp_json_escape(line, n, sizeof line - 16, event);
     n += (size_t)snprintf(line + n, sizeof line - n, "\",\"msg\":\"");
     n = sp_json_escape(line, n, sizeof line - 4, msg);

@@ -18,7 +18,11 @@ int sp_log_enabled(enum sp_log_level level);
 void sp_log(enum sp_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define sp_debug(ev, ...) do { if (sp_log_enabled(SP_LOG_DEBUG)) sp_log(SP_LOG_DEBUG, ev, __VA_ARGS__); } while (0)
+#define sp_debug(ev, ...)                                                                          \
+    do {                                                                                           \
+        if (sp_log_enabled(SP_LOG_DEBUG))                                                          \
+            sp_log(SP_LOG_DEBUG, ev, __VA_ARGS__);                                                 \
+    } while (0)
 #define sp_info(ev, ...) sp_log(SP_LOG_INFO, ev, __VA_ARGS__)
 #define sp_warn(ev, ...) sp_log(SP_LOG_WARN, ev, __VA_ARGS__)
 #define sp_error(ev, ...) sp_log(SP_LOG_ERROR, ev, __VA_ARGS__)

@@ -18,10 +18,10 @@ static const double hist_bounds[HIST_BUCKETS] = {
 struct sp_metric {
     enum metric_kind kind;
     const char *name, *labels, *help;
-    _Atomic int64_t value;                       /* counter, gauge */
-    double (*fn)(void *);                        /* gauge_fn */
+    _Atomic int64_t value; /* counter, gauge */
+    double (*fn)(void *);  /* gauge_fn */
     void *arg;
-    _Atomic uint64_t buckets[HIST_BUCKETS + 1];  /* histogram; last is +Inf */
+    _Atomic uint64_t buckets[HIST_BUCKETS + 1]; /* histogram; last is +Inf */
     _Atomic uint64_t sum_ns;
 };
 
@@ -148,9 +148,12 @@ static void render_histogram(FILE *f, struct sp_metric *m)
 static const char *type_name(enum metric_kind kind)
 {
     switch (kind) {
-    case METRIC_COUNTER: return "counter";
-    case METRIC_HISTOGRAM: return "histogram";
-    default: return "gauge";
+    case METRIC_COUNTER:
+        return "counter";
+    case METRIC_HISTOGRAM:
+        return "histogram";
+    default:
+        return "gauge";
     }
 }
 
@@ -164,7 +167,8 @@ char *sp_metrics_render(size_t *len)
     for (size_t i = 0; i < registry_len; i++) {
         struct sp_metric *m = &registry[i];
         if (!name_seen_before(i))
-            fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, type_name(m->kind));
+            fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
+                    type_name(m->kind));
         if (m->kind == METRIC_HISTOGRAM)
             render_histogram(f, m);
         else if (m->kind == METRIC_GAUGE_FN)

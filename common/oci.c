@@ -14,13 +14,14 @@
 #include "log.h"
 #include "metrics.h"
 
-#define OCI_ACCEPT_MANIFEST "Accept: application/vnd.oci.image.manifest.v1+json, " \
-                            "application/vnd.docker.distribution.manifest.v2+json"
+#define OCI_ACCEPT_MANIFEST                                                                        \
+    "Accept: application/vnd.oci.image.manifest.v1+json, "                                         \
+    "application/vnd.docker.distribution.manifest.v2+json"
 #define OCI_TOKEN_BODY_MAX (64u * 1024)
 #define OCI_ERROR_BODY_MAX (16u * 1024)
 #define OCI_DEFAULT_TIMEOUT_MS 10000L
-#define OCI_TOKEN_DEFAULT_TTL_S 60.0    /* the token spec's default when expires_in is absent */
-#define OCI_TOKEN_MARGIN_S 10.0         /* a token this close to expiry is fetched again */
+#define OCI_TOKEN_DEFAULT_TTL_S 60.0 /* the token spec's default when expires_in is absent */
+#define OCI_TOKEN_MARGIN_S 10.0      /* a token this close to expiry is fetched again */
 #define OCI_CRED_MAX 512
 #define OCI_URL_MAX 2048
 
@@ -38,17 +39,17 @@ struct buf {
 };
 
 struct sp_oci_client {
-    CURL *easy;                 /* reused: keeps the connection between requests */
+    CURL *easy; /* reused: keeps the connection between requests */
     char *ca_file, *auth_file, *username, *password;
     long timeout_ms;
     /* The Bearer token of the last pull, for (registry, scope). */
     char token_registry[256];
     char token_scope[300];
     char *token;
-    double token_expiry;        /* sp_now() */
+    double token_expiry; /* sp_now() */
     /* The registry that last asked for Basic: credentials go with the first request then. */
     char basic_registry[256];
-    char content_digest[SP_OCI_DIGEST_MAX];   /* Docker-Content-Digest of the last answer */
+    char content_digest[SP_OCI_DIGEST_MAX]; /* Docker-Content-Digest of the last answer */
     _Atomic int cancelled;
 };
 
@@ -133,7 +134,7 @@ int sp_oci_ref_parse(const char *text, struct sp_oci_ref *ref, char *err, size_t
         return sp_fail(err, cap, "'%s': repository too long", text);
     char *colon = strrchr(name, ':');
     if (colon && strchr(colon, '/'))
-        colon = NULL;   /* a ':' before the last '/' is not a tag separator */
+        colon = NULL; /* a ':' before the last '/' is not a tag separator */
     if (colon)
         *colon = '\0';
     if (copy_str(ref->repository, sizeof ref->repository, name, strlen(name)) < 0 ||
@@ -198,7 +199,7 @@ int sp_oci_parse_challenge(const char *header, struct sp_oci_challenge *ch)
     while (*p) {
         size_t name_len = strcspn(p, "= \t,");
         if (p[name_len] != '=')
-            break;   /* the next challenge's scheme: only the first is used */
+            break; /* the next challenge's scheme: only the first is used */
         char name[32], value[512];
         if (copy_str(name, sizeof name, p, name_len) < 0)
             name[0] = '\0';
@@ -243,7 +244,7 @@ static int decode_basic(const char *b64, struct creds *cr)
     if (n < 0)
         return -1;
     for (size_t i = len; i > 0 && b64[i - 1] == '='; i--)
-        n--;   /* EVP_DecodeBlock counts the padding as bytes */
+        n--; /* EVP_DecodeBlock counts the padding as bytes */
     plain[n] = '\0';
     char *colon = strchr((char *)plain, ':');
     if (!colon || strlen((char *)plain) != (size_t)n)
@@ -270,8 +271,8 @@ static int auth_entry(const cJSON *entry, struct creds *cr)
     return 0;
 }
 
-static int auth_lookup(const char *config_json, const char *registry, struct creds *cr,
-                       char *err, size_t cap)
+static int auth_lookup(const char *config_json, const char *registry, struct creds *cr, char *err,
+                       size_t cap)
 {
     cJSON *root = cJSON_Parse(config_json);
     const cJSON *auths = cJSON_GetObjectItemCaseSensitive(root, "auths");
@@ -281,7 +282,7 @@ static int auth_lookup(const char *config_json, const char *registry, struct cre
         return sp_fail(err, cap, "not a docker config.json: no \"auths\" object");
     }
     const cJSON *entry;
-    cJSON_ArrayForEach(entry, auths) {
+    cJSON_ArrayForEach (entry, auths) {
         char host[256];
         auth_key_host(entry->string, host, sizeof host);
         if (strcasecmp(host, registry) != 0)
@@ -298,9 +299,8 @@ static int auth_lookup(const char *config_json, const char *registry, struct cre
     return found;
 }
 
-int sp_oci_auth_lookup(const char *config_json, const char *registry, char *user,
-                       size_t user_cap, char *password, size_t password_cap, char *err,
-                       size_t cap)
+int sp_oci_auth_lookup(const char *config_json, const char *registry, char *user, size_t user_cap,
+                       char *password, size_t password_cap, char *err, size_t cap)
 {
     struct creds cr;
     int rc = auth_lookup(config_json, registry, &cr, err, cap);
@@ -345,8 +345,7 @@ static int client_creds(const struct sp_oci_client *c, const char *registry, str
 /* ---------------------------------------------------------------- manifests */
 
 int sp_oci_manifest_layer(const char *manifest, size_t len, const char *media_type,
-                          char digest[SP_OCI_DIGEST_MAX], long long *size, char *err,
-                          size_t cap)
+                          char digest[SP_OCI_DIGEST_MAX], long long *size, char *err, size_t cap)
 {
     cJSON *root = cJSON_ParseWithLength(manifest, len);
     int rc = -1;
@@ -360,7 +359,7 @@ int sp_oci_manifest_layer(const char *manifest, size_t len, const char *media_ty
         sp_fail(err, cap, "the manifest's schemaVersion is not 2");
         goto out;
     }
-    if (cJSON_IsString(mt) && strstr(mt->valuestring, "index") ) {
+    if (cJSON_IsString(mt) && strstr(mt->valuestring, "index")) {
         sp_fail(err, cap, "the reference names an index (%s), not one artifact", mt->valuestring);
         goto out;
     }
@@ -370,7 +369,7 @@ int sp_oci_manifest_layer(const char *manifest, size_t len, const char *media_ty
         goto out;
     }
     char seen[256] = "";
-    cJSON_ArrayForEach(l, layers) {
+    cJSON_ArrayForEach (l, layers) {
         const cJSON *lmt = cJSON_GetObjectItemCaseSensitive(l, "mediaType");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(l, "digest");
         const cJSON *sz = cJSON_GetObjectItemCaseSensitive(l, "size");
@@ -393,8 +392,7 @@ int sp_oci_manifest_layer(const char *manifest, size_t len, const char *media_ty
         rc = 0;
         goto out;
     }
-    sp_fail(err, cap, "no layer of media type %s (found: %s)", media_type,
-            *seen ? seen : "none");
+    sp_fail(err, cap, "no layer of media type %s (found: %s)", media_type, *seen ? seen : "none");
 out:
     cJSON_Delete(root);
     return rc;
@@ -408,7 +406,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
     size_t k = size * n;
     if (b->len + k > b->max) {
         b->too_big = 1;
-        return 0;   /* aborts the transfer */
+        return 0; /* aborts the transfer */
     }
     char *grown = realloc(b->data, b->len + k + 1);
     if (!grown)
@@ -473,7 +471,7 @@ static long http_get(struct sp_oci_client *c, const char *url, const char *accep
     CURL *e = c->easy;
     struct curl_slist *headers = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
-    curl_easy_reset(e);   /* keeps the connection cache */
+    curl_easy_reset(e); /* keeps the connection cache */
     if (add_header(&headers, accept) < 0 || add_header(&headers, authz) < 0) {
         curl_slist_free_all(headers);
         return sp_fail(err, cap, "out of memory");
@@ -523,8 +521,8 @@ static long http_get(struct sp_oci_client *c, const char *url, const char *accep
 
 /* Fetches a Bearer token from the challenge's realm for `scope`. 0, or -1. */
 static int fetch_token(struct sp_oci_client *c, const char *registry,
-                       const struct sp_oci_challenge *ch, const char *scope,
-                       const struct creds *cr, char *err, size_t cap)
+                       const struct sp_oci_challenge *ch, const char *scope, const struct creds *cr,
+                       char *err, size_t cap)
 {
     if (!*ch->realm)
         return sp_fail(err, cap, "%s asked for a Bearer token without a realm", registry);
@@ -557,7 +555,7 @@ static int fetch_token(struct sp_oci_client *c, const char *registry,
             free(c->token);
             c->token = strdup(tok->valuestring);
             double ttl_s = cJSON_IsNumber(ttl) && ttl->valuedouble > 0 ? ttl->valuedouble
-                                                                      : OCI_TOKEN_DEFAULT_TTL_S;
+                                                                       : OCI_TOKEN_DEFAULT_TTL_S;
             c->token_expiry = sp_now() + ttl_s - OCI_TOKEN_MARGIN_S;
             snprintf(c->token_registry, sizeof c->token_registry, "%s", registry);
             snprintf(c->token_scope, sizeof c->token_scope, "%s", scope);
@@ -612,8 +610,10 @@ static long authed_get(struct sp_oci_client *c, const struct sp_oci_ref *ref, co
                 return -1;
         } else if (!strcasecmp(ch.scheme, "Basic")) {
             if (!cr->user[0])
-                return sp_fail(err, cap, "%s needs credentials and has none here (registry "
-                               "auth file or user)", ref->registry);
+                return sp_fail(err, cap,
+                               "%s needs credentials and has none here (registry "
+                               "auth file or user)",
+                               ref->registry);
             snprintf(c->basic_registry, sizeof c->basic_registry, "%s", ref->registry);
         } else {
             return sp_fail(err, cap, "%s asks for %s authentication, which is not supported",
@@ -655,8 +655,7 @@ int sp_oci_pull_layer(struct sp_oci_client *c, const char *reference, const char
         goto out;
     }
     long long size = 0;
-    if (sp_oci_manifest_layer(b.data, b.len, media_type, out->digest, &size, why,
-                              sizeof why) < 0) {
+    if (sp_oci_manifest_layer(b.data, b.len, media_type, out->digest, &size, why, sizeof why) < 0) {
         sp_fail(err, cap, "%s: %s", reference, why);
         goto out;
     }
@@ -679,8 +678,10 @@ int sp_oci_pull_layer(struct sp_oci_client *c, const char *reference, const char
     char got[SP_OCI_DIGEST_MAX];
     sp_oci_sha256(b.data ? b.data : "", b.len, got);
     if (b.len != (size_t)size || strcmp(got, out->digest) != 0) {
-        sp_fail(err, cap, "blob of %s: %zu bytes with digest %s, the manifest says %lld bytes "
-                "with %s", reference, b.len, got, size, out->digest);
+        sp_fail(err, cap,
+                "blob of %s: %zu bytes with digest %s, the manifest says %lld bytes "
+                "with %s",
+                reference, b.len, got, size, out->digest);
         goto out;
     }
     if (!b.data && !(b.data = calloc(1, 1))) {

@@ -18,15 +18,15 @@
 
 #include <stddef.h>
 
-#define SP_OCI_DIGEST_MAX 72            /* "sha256:" + 64 hex digits + NUL, rounded up */
-#define SP_OCI_MANIFEST_MAX (4u * 1024 * 1024)  /* the spec's suggested manifest size limit */
+#define SP_OCI_DIGEST_MAX 72                   /* "sha256:" + 64 hex digits + NUL, rounded up */
+#define SP_OCI_MANIFEST_MAX (4u * 1024 * 1024) /* the spec's suggested manifest size limit */
 
 struct sp_oci_options {
-    const char *ca_file;        /* PEM CA certificate(s) to trust; NULL or "" for the system's */
-    const char *auth_file;      /* docker config.json; NULL or "" for none */
-    const char *username;       /* used when the auth file has no entry for the registry */
+    const char *ca_file;   /* PEM CA certificate(s) to trust; NULL or "" for the system's */
+    const char *auth_file; /* docker config.json; NULL or "" for none */
+    const char *username;  /* used when the auth file has no entry for the registry */
     const char *password;
-    long timeout_ms;            /* per HTTP request; 0 for 10 s */
+    long timeout_ms; /* per HTTP request; 0 for 10 s */
 };
 
 struct sp_oci_client;
@@ -38,9 +38,9 @@ void sp_oci_client_cancel(struct sp_oci_client *c);
 
 /* One layer's bytes, verified. */
 struct sp_oci_blob {
-    char *data;                             /* NUL-terminated for convenience; `len` bytes */
+    char *data; /* NUL-terminated for convenience; `len` bytes */
     size_t len;
-    char digest[SP_OCI_DIGEST_MAX];         /* the layer's */
+    char digest[SP_OCI_DIGEST_MAX]; /* the layer's */
     char manifest_digest[SP_OCI_DIGEST_MAX];
 };
 
@@ -54,9 +54,9 @@ void sp_oci_blob_free(struct sp_oci_blob *b);
 /* ---- the pieces, exposed for the unit tests ---- */
 
 struct sp_oci_ref {
-    char registry[256];         /* host[:port] */
+    char registry[256]; /* host[:port] */
     char repository[256];
-    char reference[128];        /* the tag, or the digest */
+    char reference[128]; /* the tag, or the digest */
     int by_digest;
 };
 /* 0, or -1 with the reason: the registry host must be named (it has a '.' or ':' or is
@@ -64,7 +64,7 @@ struct sp_oci_ref {
 int sp_oci_ref_parse(const char *text, struct sp_oci_ref *ref, char *err, size_t cap);
 
 struct sp_oci_challenge {
-    char scheme[16];            /* "Basic" or "Bearer" (as sent) */
+    char scheme[16]; /* "Basic" or "Bearer" (as sent) */
     char realm[512];
     char service[256];
     char scope[256];
@@ -74,14 +74,12 @@ int sp_oci_parse_challenge(const char *header, struct sp_oci_challenge *ch);
 
 /* The credentials for `registry` in a docker config.json text. 1 when found, 0 when the file
  * has none for it, -1 with the reason when the file is not a valid config. */
-int sp_oci_auth_lookup(const char *config_json, const char *registry, char *user,
-                       size_t user_cap, char *password, size_t password_cap, char *err,
-                       size_t cap);
+int sp_oci_auth_lookup(const char *config_json, const char *registry, char *user, size_t user_cap,
+                       char *password, size_t password_cap, char *err, size_t cap);
 
 /* The layer of `media_type` in an OCI image manifest: its digest and size. 0, or -1. */
 int sp_oci_manifest_layer(const char *manifest, size_t len, const char *media_type,
-                          char digest[SP_OCI_DIGEST_MAX], long long *size, char *err,
-                          size_t cap);
+                          char digest[SP_OCI_DIGEST_MAX], long long *size, char *err, size_t cap);
 
 /* "sha256:<hex>" of `len` bytes. */
 void sp_oci_sha256(const void *data, size_t len, char out[SP_OCI_DIGEST_MAX]);

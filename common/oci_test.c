@@ -65,17 +65,22 @@ static void test_challenges(void **state)
     assert_string_equal(ch.scheme, "Basic");
     assert_string_equal(ch.realm, "salespipeline");
 
-    assert_int_equal(sp_oci_parse_challenge(
-        "Bearer realm=\"https://auth.example.com/token\",service=\"registry.example.com\","
-        "scope=\"repository:blackfriday/catalog:pull\"", &ch), 0);
+    assert_int_equal(
+        sp_oci_parse_challenge(
+            "Bearer realm=\"https://auth.example.com/token\",service=\"registry.example.com\","
+            "scope=\"repository:blackfriday/catalog:pull\"",
+            &ch),
+        0);
     assert_string_equal(ch.scheme, "Bearer");
     assert_string_equal(ch.realm, "https://auth.example.com/token");
     assert_string_equal(ch.service, "registry.example.com");
     assert_string_equal(ch.scope, "repository:blackfriday/catalog:pull");
 
     /* Unquoted values, spaces after commas, an escaped quote, unknown parameters. */
-    assert_int_equal(sp_oci_parse_challenge(
-        "bearer realm=http://127.0.0.1:9/t, error=\"invalid_token\", service=\"a\\\"b\"", &ch), 0);
+    assert_int_equal(
+        sp_oci_parse_challenge(
+            "bearer realm=http://127.0.0.1:9/t, error=\"invalid_token\", service=\"a\\\"b\"", &ch),
+        0);
     assert_string_equal(ch.scheme, "bearer");
     assert_string_equal(ch.realm, "http://127.0.0.1:9/t");
     assert_string_equal(ch.service, "a\"b");
@@ -89,34 +94,39 @@ static void test_auth_file(void **state)
     (void)state;
     char user[64], pass[64], err[256];
     /* "salespipeline:s3cr:t" and the forms docker login wrote over time. */
-    const char *config =
-        "{\"auths\":{"
-        "\"https://other.example.com/v1/\":{\"auth\":\"b3RoZXI6eA==\"},"
-        "\"127.0.0.1:15000\":{\"auth\":\"c2FsZXNwaXBlbGluZTpzM2NyOnQ=\"},"
-        "\"https://zot.example.com\":{\"username\":\"ana\",\"password\":\"pw\"}}}";
+    const char *config = "{\"auths\":{"
+                         "\"https://other.example.com/v1/\":{\"auth\":\"b3RoZXI6eA==\"},"
+                         "\"127.0.0.1:15000\":{\"auth\":\"c2FsZXNwaXBlbGluZTpzM2NyOnQ=\"},"
+                         "\"https://zot.example.com\":{\"username\":\"ana\",\"password\":\"pw\"}}}";
     assert_int_equal(sp_oci_auth_lookup(config, "127.0.0.1:15000", user, sizeof user, pass,
-                                        sizeof pass, err, sizeof err), 1);
+                                        sizeof pass, err, sizeof err),
+                     1);
     assert_string_equal(user, "salespipeline");
     assert_string_equal(pass, "s3cr:t");
     assert_int_equal(sp_oci_auth_lookup(config, "zot.example.com", user, sizeof user, pass,
-                                        sizeof pass, err, sizeof err), 1);
+                                        sizeof pass, err, sizeof err),
+                     1);
     assert_string_equal(user, "ana");
     assert_string_equal(pass, "pw");
     assert_int_equal(sp_oci_auth_lookup(config, "other.example.com", user, sizeof user, pass,
-                                        sizeof pass, err, sizeof err), 1);
+                                        sizeof pass, err, sizeof err),
+                     1);
     assert_string_equal(user, "other");
     assert_int_equal(sp_oci_auth_lookup(config, "127.0.0.1:15001", user, sizeof user, pass,
-                                        sizeof pass, err, sizeof err), 0);
+                                        sizeof pass, err, sizeof err),
+                     0);
 
-    assert_int_equal(sp_oci_auth_lookup("{\"credsStore\":\"x\"}", "h:1", user, sizeof user,
-                                        pass, sizeof pass, err, sizeof err), -1);
+    assert_int_equal(sp_oci_auth_lookup("{\"credsStore\":\"x\"}", "h:1", user, sizeof user, pass,
+                                        sizeof pass, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "auths"));
     /* base64 of "nocolon", and text that is not base64 */
-    assert_int_equal(sp_oci_auth_lookup("{\"auths\":{\"h:1\":{\"auth\":\"bm9jb2xvbg==\"}}}",
-                                        "h:1", user, sizeof user, pass, sizeof pass, err,
-                                        sizeof err), -1);
+    assert_int_equal(sp_oci_auth_lookup("{\"auths\":{\"h:1\":{\"auth\":\"bm9jb2xvbg==\"}}}", "h:1",
+                                        user, sizeof user, pass, sizeof pass, err, sizeof err),
+                     -1);
     assert_int_equal(sp_oci_auth_lookup("{\"auths\":{\"h:1\":{\"auth\":\"%%%%\"}}}", "h:1", user,
-                                        sizeof user, pass, sizeof pass, err, sizeof err), -1);
+                                        sizeof user, pass, sizeof pass, err, sizeof err),
+                     -1);
 }
 
 static void test_manifest_layer(void **state)
@@ -133,34 +143,37 @@ static void test_manifest_layer(void **state)
         "{\"mediaType\":\"application/vnd.salespipeline.catalog.v1+json\",\"digest\":\"" DIGEST
         "\",\"size\":32769}]}";
     assert_int_equal(sp_oci_manifest_layer(m, strlen(m),
-                                           "application/vnd.salespipeline.catalog.v1+json",
-                                           digest, &size, err, sizeof err), 0);
+                                           "application/vnd.salespipeline.catalog.v1+json", digest,
+                                           &size, err, sizeof err),
+                     0);
     assert_string_equal(digest, DIGEST);
     assert_int_equal(size, 32769);
 
-    assert_int_equal(sp_oci_manifest_layer(m, strlen(m), "application/json", digest, &size, err,
-                                           sizeof err), -1);
+    assert_int_equal(
+        sp_oci_manifest_layer(m, strlen(m), "application/json", digest, &size, err, sizeof err),
+        -1);
     assert_non_null(strstr(err, "found: text/plain, application/vnd.salespipeline.catalog"));
 
     const char *index = "{\"schemaVersion\":2,\"mediaType\":"
                         "\"application/vnd.oci.image.index.v1+json\",\"manifests\":[]}";
-    assert_int_equal(sp_oci_manifest_layer(index, strlen(index), "x", digest, &size, err,
-                                           sizeof err), -1);
+    assert_int_equal(
+        sp_oci_manifest_layer(index, strlen(index), "x", digest, &size, err, sizeof err), -1);
     assert_non_null(strstr(err, "index"));
     const char *v1 = "{\"schemaVersion\":1,\"layers\":[]}";
-    assert_int_equal(sp_oci_manifest_layer(v1, strlen(v1), "x", digest, &size, err,
-                                           sizeof err), -1);
+    assert_int_equal(sp_oci_manifest_layer(v1, strlen(v1), "x", digest, &size, err, sizeof err),
+                     -1);
     const char *bad_digest = "{\"schemaVersion\":2,\"layers\":[{\"mediaType\":\"x\","
                              "\"digest\":\"sha512:00\",\"size\":1}]}";
-    assert_int_equal(sp_oci_manifest_layer(bad_digest, strlen(bad_digest), "x", digest, &size,
-                                           err, sizeof err), -1);
+    assert_int_equal(
+        sp_oci_manifest_layer(bad_digest, strlen(bad_digest), "x", digest, &size, err, sizeof err),
+        -1);
     assert_non_null(strstr(err, "sha256"));
     assert_int_equal(sp_oci_manifest_layer("{", 1, "x", digest, &size, err, sizeof err), -1);
     /* Found by oci_fuzz: a size past long long's range was cast (undefined behaviour). */
     const char *huge = "{\"schemaVersion\":2,\"layers\":[{\"mediaType\":\"x\",\"digest\":\"" DIGEST
                        "\",\"size\":3.6e84}]}";
-    assert_int_equal(sp_oci_manifest_layer(huge, strlen(huge), "x", digest, &size, err,
-                                           sizeof err), -1);
+    assert_int_equal(sp_oci_manifest_layer(huge, strlen(huge), "x", digest, &size, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "size"));
 }
 
@@ -169,9 +182,11 @@ static void test_sha256(void **state)
     (void)state;
     char d[SP_OCI_DIGEST_MAX];
     sp_oci_sha256("", 0, d);
-    assert_string_equal(d, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    sp_oci_sha256("{}", 2, d);   /* the OCI empty descriptor's */
-    assert_string_equal(d, "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+    assert_string_equal(d,
+                        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sp_oci_sha256("{}", 2, d); /* the OCI empty descriptor's */
+    assert_string_equal(d,
+                        "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
 }
 
 static void test_client_errors(void **state)
@@ -183,16 +198,16 @@ static void test_client_errors(void **state)
     assert_non_null(c);
     struct sp_oci_blob b;
     /* Nothing listens on port 1: the error names the URL. */
-    assert_int_equal(sp_oci_pull_layer(c, "127.0.0.1:1/catalog:v1", "x", 100, &b, err,
-                                       sizeof err), -1);
+    assert_int_equal(sp_oci_pull_layer(c, "127.0.0.1:1/catalog:v1", "x", 100, &b, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "https://127.0.0.1:1/v2/catalog/manifests/v1"));
     assert_null(b.data);
     sp_oci_client_free(c);
 
     o.auth_file = "/nonexistent/auth.json";
     c = sp_oci_client_new(&o, err, sizeof err);
-    assert_int_equal(sp_oci_pull_layer(c, "127.0.0.1:1/catalog:v1", "x", 100, &b, err,
-                                       sizeof err), -1);
+    assert_int_equal(sp_oci_pull_layer(c, "127.0.0.1:1/catalog:v1", "x", 100, &b, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "/nonexistent/auth.json"));
     sp_oci_client_free(c);
 }
@@ -200,12 +215,9 @@ static void test_client_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_references),
-        cmocka_unit_test(test_challenges),
-        cmocka_unit_test(test_auth_file),
-        cmocka_unit_test(test_manifest_layer),
-        cmocka_unit_test(test_sha256),
-        cmocka_unit_test(test_client_errors),
+        cmocka_unit_test(test_references), cmocka_unit_test(test_challenges),
+        cmocka_unit_test(test_auth_file),  cmocka_unit_test(test_manifest_layer),
+        cmocka_unit_test(test_sha256),     cmocka_unit_test(test_client_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

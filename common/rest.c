@@ -39,34 +39,34 @@
 #include "metrics.h"
 #include "signals.h"
 
-#define REST_CONN_MEMORY (8 * 1024)     /* MHD's per-connection pool: headers and read buffer */
+#define REST_CONN_MEMORY (8 * 1024)         /* MHD's per-connection pool: headers and read buffer */
 #define REST_DISCARD_MAX (16 * SP_BODY_MAX) /* past this, an oversized body closes the connection */
-#define REST_FREE_CALLS_MAX 1024        /* calls kept for reuse */
+#define REST_FREE_CALLS_MAX 1024            /* calls kept for reuse */
 /* Bodies over SP_REST_ANSWER_MAX get a buffer of SP_BODY_MAX; this many at once at most (16 MiB),
  * so that memory stays bounded whatever the number of connections. A sale is ~100 bytes. */
 #define REST_BIG_BODIES_MAX 256u
-#define REST_RESERVED_FDS 128u          /* descriptors kept for everything but clients */
+#define REST_RESERVED_FDS 128u /* descriptors kept for everything but clients */
 
 enum call_state { CALL_READING, CALL_TOO_BIG, CALL_BUSY, CALL_FORWARDED, CALL_ANSWERED };
 
 struct sp_rest_call {
     struct sp_rest *rest;
     struct MHD_Connection *conn;
-    _Atomic int state;                  /* enum call_state */
-    unsigned admitted;                  /* sales counted in rest->in_flight */
-    int batch;                          /* a POST SP_REST_BATCH_PATH */
-    struct sp_rest_call *parent;        /* a batch's sale: its batch (no connection of its own) */
-    struct sp_rest_call **items;        /* a batch: its sales, in order */
+    _Atomic int state;           /* enum call_state */
+    unsigned admitted;           /* sales counted in rest->in_flight */
+    int batch;                   /* a POST SP_REST_BATCH_PATH */
+    struct sp_rest_call *parent; /* a batch's sale: its batch (no connection of its own) */
+    struct sp_rest_call **items; /* a batch: its sales, in order */
     size_t n_items;
-    _Atomic size_t pending;             /* a batch: sales not answered yet, +1 while forwarding */
-    uint8_t *answer_heap;               /* a batch's answer (longer than buf) */
-    double started;                     /* sp_now() at the headers */
-    size_t len;                         /* body bytes received (also past the limit) */
-    char *big;                          /* body that outgrew buf: SP_BODY_MAX bytes */
-    unsigned status;                    /* the answer, once CALL_ANSWERED */
+    _Atomic size_t pending; /* a batch: sales not answered yet, +1 while forwarding */
+    uint8_t *answer_heap;   /* a batch's answer (longer than buf) */
+    double started;         /* sp_now() at the headers */
+    size_t len;             /* body bytes received (also past the limit) */
+    char *big;              /* body that outgrew buf: SP_BODY_MAX bytes */
+    unsigned status;        /* the answer, once CALL_ANSWERED */
     size_t answer_len;
     char sale_id[SP_REST_SALE_ID_MAX + 1];
-    char buf[SP_REST_ANSWER_MAX];       /* the body while reading; the answer once forwarded */
+    char buf[SP_REST_ANSWER_MAX]; /* the body while reading; the answer once forwarded */
     struct sp_rest_call *next_free;
 };
 
@@ -74,12 +74,12 @@ struct sp_rest {
     struct sp_rest_config cfg;
     struct MHD_Daemon *daemon;
     struct sp_guard *guard;
-    int listen_fd;                      /* returned by MHD_quiesce_daemon, closed at free */
+    int listen_fd; /* returned by MHD_quiesce_daemon, closed at free */
     _Atomic unsigned in_flight;
-    _Atomic unsigned big_bodies;        /* calls holding a `big` buffer */
+    _Atomic unsigned big_bodies; /* calls holding a `big` buffer */
     _Atomic int stopping;
-    _Atomic int closing;                /* lame duck: every answer closes its connection */
-    pthread_mutex_t free_lock;          /* guards the free list */
+    _Atomic int closing;       /* lame duck: every answer closes its connection */
+    pthread_mutex_t free_lock; /* guards the free list */
     struct sp_rest_call *free_calls;
     unsigned free_count;
 };
@@ -183,7 +183,7 @@ static void call_free(struct sp_rest *r, struct sp_rest_call *c)
 {
     big_free(r, c);
     free(c->answer_heap);
-    free(c->items);     /* its sales were freed when the batch was answered */
+    free(c->items); /* its sales were freed when the batch was answered */
     pthread_mutex_lock(&r->free_lock);
     if (r->free_count < REST_FREE_CALLS_MAX) {
         c->next_free = r->free_calls;
@@ -230,15 +230,15 @@ static enum MHD_Result reply_closing(struct sp_rest *r, struct MHD_Connection *c
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
-    if (!batch_answer)     /* a batch's sales were counted one by one */
+    if (!batch_answer) /* a batch's sales were counted one by one */
         count_status(status);
     if (c)
         sp_histogram_observe(m_latency, sp_now() - c->started);
     return ret;
 }
 
-static enum MHD_Result reply(struct sp_rest *r, struct MHD_Connection *conn,
-                             struct sp_rest_call *c, unsigned status, const char *body, size_t len)
+static enum MHD_Result reply(struct sp_rest *r, struct MHD_Connection *conn, struct sp_rest_call *c,
+                             unsigned status, const char *body, size_t len)
 {
     return reply_closing(r, conn, c, status, body, len, 0);
 }
@@ -256,9 +256,10 @@ static enum MHD_Result reply_excess(struct sp_rest *r, struct MHD_Connection *co
                                     enum sp_guard_verdict v)
 {
     char body[256];
-    size_t n = sp_rest_error_json(body, sizeof body, v == SP_GUARD_EXCESS_ADDR
-                                  ? "too many connections from this address"
-                                  : "too many connections");
+    size_t n = sp_rest_error_json(body, sizeof body,
+                                  v == SP_GUARD_EXCESS_ADDR
+                                      ? "too many connections from this address"
+                                      : "too many connections");
     return reply_closing(r, conn, NULL, MHD_HTTP_SERVICE_UNAVAILABLE, body, n, 1);
 }
 
@@ -275,7 +276,7 @@ void sp_rest_complete(struct sp_rest_call *c, unsigned status, const char *body,
     c->status = status;
     c->answer_len = len;
     if (c->parent) {
-        batch_item_done(c->parent);     /* last touch of `c`: the batch frees it */
+        batch_item_done(c->parent); /* last touch of `c`: the batch frees it */
         return;
     }
     atomic_store_explicit(&c->state, CALL_ANSWERED, memory_order_release);
@@ -315,7 +316,7 @@ static void batch_answer(struct sp_rest_call *b)
         call_free(r, b->items[i]);
     b->n_items = 0;
     atomic_store_explicit(&b->state, CALL_ANSWERED, memory_order_release);
-    MHD_resume_connection(b->conn);    /* last touch, as in sp_rest_complete */
+    MHD_resume_connection(b->conn); /* last touch, as in sp_rest_complete */
 }
 
 static void batch_item_done(struct sp_rest_call *b)
@@ -362,8 +363,8 @@ static int too_big_declared(struct MHD_Connection *conn)
 }
 
 /* First call for a request: everything decided from the request line and the headers. */
-static enum MHD_Result on_headers(struct sp_rest *r, struct MHD_Connection *conn,
-                                  const char *url, const char *method, void **state)
+static enum MHD_Result on_headers(struct sp_rest *r, struct MHD_Connection *conn, const char *url,
+                                  const char *method, void **state)
 {
     enum MHD_Result ret;
     if (sp_admin_route(conn, method, url, &ret))
@@ -388,9 +389,10 @@ static enum MHD_Result on_headers(struct sp_rest *r, struct MHD_Connection *conn
     if (too_big_declared(conn))
         return reply_error(r, conn, NULL, MHD_HTTP_CONTENT_TOO_LARGE, "body over 65536 bytes");
     const char *id = r->cfg.sale_id_from_header && !batch
-        ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, SP_SALE_ID_HEADER) : NULL;
+                         ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, SP_SALE_ID_HEADER)
+                         : NULL;
     if (id && !*id)
-        id = NULL;      /* an empty X-Sale-Id counts as none */
+        id = NULL; /* an empty X-Sale-Id counts as none */
     if (id && !sale_id_valid(id)) {
         static const char bad_id[] = "{\"error\":\"X-Sale-Id must be 1-64 of [A-Za-z0-9._-]\","
                                      "\"field\":\"X-Sale-Id\"}";
@@ -412,7 +414,7 @@ static enum MHD_Result on_upload(struct sp_rest *r, struct sp_rest_call *c, cons
                                  size_t n)
 {
     if (sp_guard_body_late(c->conn))
-        return MHD_NO;     /* a trickled body: the connection is closed */
+        return MHD_NO; /* a trickled body: the connection is closed */
     size_t total = c->len + n;
     if (atomic_load_explicit(&c->state, memory_order_relaxed) == CALL_READING) {
         if (total > SP_BODY_MAX) {
@@ -429,7 +431,8 @@ static enum MHD_Result on_upload(struct sp_rest *r, struct sp_rest_call *c, cons
                 memcpy(c->big, c->buf, c->len);
             }
         }
-        if (total <= SP_BODY_MAX && atomic_load_explicit(&c->state, memory_order_relaxed) == CALL_READING)
+        if (total <= SP_BODY_MAX &&
+            atomic_load_explicit(&c->state, memory_order_relaxed) == CALL_READING)
             memcpy((c->big ? c->big : c->buf) + c->len, data, n);
     }
     c->len = total;
@@ -442,8 +445,9 @@ static enum MHD_Result on_upload(struct sp_rest *r, struct sp_rest_call *c, cons
 static const char *admit(struct sp_rest *r, unsigned sales)
 {
     unsigned n = atomic_fetch_add(&r->in_flight, sales);
-    const char *refused = atomic_load(&r->stopping) ? "shutting down"
-                        : n + sales > r->cfg.max_in_flight ? "too many sales in flight" : NULL;
+    const char *refused = atomic_load(&r->stopping)          ? "shutting down"
+                          : n + sales > r->cfg.max_in_flight ? "too many sales in flight"
+                                                             : NULL;
     if (refused)
         atomic_fetch_sub(&r->in_flight, sales);
     return refused;
@@ -465,14 +469,14 @@ static enum MHD_Result on_body(struct sp_rest *r, struct sp_rest_call *c)
     if (refused)
         return reply_error(r, c->conn, c, MHD_HTTP_SERVICE_UNAVAILABLE, refused);
     if (!sp_guard_forward(c->conn)) {
-        atomic_fetch_sub(&r->in_flight, 1);   /* cut off for slowness meanwhile: not forwarded */
+        atomic_fetch_sub(&r->in_flight, 1); /* cut off for slowness meanwhile: not forwarded */
         return MHD_NO;
     }
     c->admitted = 1;
     if (!c->sale_id[0])
         sp_sale_id_new(c->sale_id);
     atomic_store_explicit(&c->state, CALL_FORWARDED, memory_order_relaxed);
-    MHD_suspend_connection(c->conn);     /* before forward(): see the comment at the top */
+    MHD_suspend_connection(c->conn); /* before forward(): see the comment at the top */
     r->cfg.forward(&sale, c->sale_id, c, r->cfg.forward_arg);
     return MHD_YES;
 }
@@ -537,7 +541,7 @@ static enum MHD_Result on_batch(struct sp_rest *r, struct sp_rest_call *c)
 {
     Salespipeline__SaleBatch *b = salespipeline__sale_batch__unpack(
         NULL, c->len, (const uint8_t *)(c->big ? c->big : c->buf));
-    big_free(r, c);    /* unpack copied what it needs */
+    big_free(r, c); /* unpack copied what it needs */
     if (!b || b->n_items == 0 || b->n_items > SP_REST_BATCH_MAX) {
         if (b)
             salespipeline__sale_batch__free_unpacked(b, NULL);
@@ -580,7 +584,7 @@ static enum MHD_Result on_batch(struct sp_rest *r, struct sp_rest_call *c)
         atomic_store_explicit(&items[i]->state, CALL_FORWARDED, memory_order_relaxed);
     }
     atomic_store_explicit(&c->state, CALL_FORWARDED, memory_order_relaxed);
-    MHD_suspend_connection(c->conn);     /* before any forward(): see the comment at the top */
+    MHD_suspend_connection(c->conn); /* before any forward(): see the comment at the top */
     batch_forward(r, items, b);
     salespipeline__sale_batch__free_unpacked(b, NULL);
     batch_item_done(c);
@@ -671,10 +675,12 @@ static void fit_fd_limit(struct sp_rest_config *cfg, struct sp_guard_config *gc)
     rlim_t room = rl.rlim_cur > reserve ? rl.rlim_cur - reserve : 1;
     if (rl.rlim_cur == RLIM_INFINITY || sp_guard_hard_limit(gc) <= room)
         return;
-    unsigned fit = (unsigned)(room * 4 / 5);    /* the hard limit adds at least a quarter */
-    sp_warn("fd_limit", "descriptor limit %llu (%u kept for other uses) allows %u client "
-            "connections, not %u: using %u", (unsigned long long)rl.rlim_cur, (unsigned)reserve,
-            fit ? fit : 1, gc->max_connections, fit ? fit : 1);
+    unsigned fit = (unsigned)(room * 4 / 5); /* the hard limit adds at least a quarter */
+    sp_warn("fd_limit",
+            "descriptor limit %llu (%u kept for other uses) allows %u client "
+            "connections, not %u: using %u",
+            (unsigned long long)rl.rlim_cur, (unsigned)reserve, fit ? fit : 1, gc->max_connections,
+            fit ? fit : 1);
     gc->max_connections = fit ? fit : 1;
 }
 
@@ -693,7 +699,8 @@ struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg)
     struct sp_guard_config gcfg = {
         .max_connections = cfg->client_connections ? cfg->client_connections : 1,
         .max_per_addr = cfg->client_connections_per_ip,
-        .header_timeout_ms = cfg->header_timeout_ms, .body_timeout_ms = cfg->body_timeout_ms,
+        .header_timeout_ms = cfg->header_timeout_ms,
+        .body_timeout_ms = cfg->body_timeout_ms,
         .idle_timeout_s = cfg->idle_timeout_s};
     fit_fd_limit(&r->cfg, &gcfg);
     if (!(r->guard = sp_guard_new(&gcfg))) {
@@ -709,14 +716,12 @@ struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg)
     r->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG,
-        cfg->port, sp_guard_accept, r->guard, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_ARRAY, pool,
-        MHD_OPTION_CONNECTION_LIMIT, sp_guard_hard_limit(&gcfg),
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+        cfg->port, sp_guard_accept, r->guard, on_request, r, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_ARRAY, pool, MHD_OPTION_CONNECTION_LIMIT,
+        sp_guard_hard_limit(&gcfg), MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REST_CONN_MEMORY,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_CONNECTION, sp_guard_notify, r->guard,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_CONNECTION, sp_guard_notify,
+        r->guard, MHD_OPTION_NOTIFY_COMPLETED, on_completed, r, MHD_OPTION_END);
     if (!r->daemon) {
         sp_error("listen_failed", "cannot listen on %s:%u", cfg->bind_addr, (unsigned)cfg->port);
         sp_guard_free(r->guard);
@@ -759,7 +764,7 @@ void sp_rest_free(struct sp_rest *r)
     if (!r)
         return;
     MHD_stop_daemon(r->daemon);
-    sp_guard_free(r->guard);     /* after the daemon: its connections are closed by now */
+    sp_guard_free(r->guard); /* after the daemon: its connections are closed by now */
     if (r->listen_fd >= 0)
         close(r->listen_fd);
     for (struct sp_rest_call *c = r->free_calls, *next; c; c = next) {
@@ -781,8 +786,10 @@ unsigned sp_rest_stop(struct sp_rest *r, double delay_s, double grace_s,
     sp_admin_set_stopping();
     if (delay_s > 0) {
         sp_rest_lame_duck(r);
-        sp_info("lame_duck", "not ready; taking sales for %.1f s more, closing each connection "
-                "after its answer", delay_s);
+        sp_info("lame_duck",
+                "not ready; taking sales for %.1f s more, closing each connection "
+                "after its answer",
+                delay_s);
         if (sp_signals_wait(delay_s))
             sp_info("lame_duck_cut", "a second signal: stopping now");
     }

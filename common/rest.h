@@ -51,36 +51,36 @@ typedef void sp_rest_forward_fn(const struct sp_sale *sale, const char *sale_id,
  * checks (the others were answered 400), in order, instead of forward() once per sale. Same
  * ownership rules: each calls[i] goes to sp_rest_complete() exactly once. */
 typedef void sp_rest_forward_batch_fn(size_t n, const struct sp_sale *sales,
-                                      const char *const *sale_ids, struct sp_rest_call *const *calls,
-                                      void *arg);
+                                      const char *const *sale_ids,
+                                      struct sp_rest_call *const *calls, void *arg);
 
 struct sp_rest_config {
-    const char *bind_addr;       /* IPv4 dotted */
+    const char *bind_addr; /* IPv4 dotted */
     uint16_t port;
-    unsigned threads;            /* daemon threads (thread pool size) */
-    unsigned max_in_flight;      /* admitted sales not yet answered */
+    unsigned threads;       /* daemon threads (thread pool size) */
+    unsigned max_in_flight; /* admitted sales not yet answered */
     /* Client connections (conn_guard.h): admitted at once, idle keep-alive ones included, and
      * from one address (0: no limit); past either, 503 + Connection: close. */
     unsigned client_connections, client_connections_per_ip;
-    unsigned header_timeout_ms;  /* request line + headers in; 0: none */
-    unsigned body_timeout_ms;    /* body in, from the headers; 0: none */
-    unsigned idle_timeout_s;     /* idle connection closed (keep-alive); 0: never */
-    unsigned reserved_fds;       /* descriptors the program needs besides client connections */
-    int sale_id_from_header;     /* 1: take X-Sale-Id (bridge); 0: always make a new id (api) */
-    int batches;                 /* 1: also take POST SP_REST_BATCH_PATH (bridge) */
+    unsigned header_timeout_ms; /* request line + headers in; 0: none */
+    unsigned body_timeout_ms;   /* body in, from the headers; 0: none */
+    unsigned idle_timeout_s;    /* idle connection closed (keep-alive); 0: never */
+    unsigned reserved_fds;      /* descriptors the program needs besides client connections */
+    int sale_id_from_header;    /* 1: take X-Sale-Id (bridge); 0: always make a new id (api) */
+    int batches;                /* 1: also take POST SP_REST_BATCH_PATH (bridge) */
     sp_rest_forward_fn *forward;
-    sp_rest_forward_batch_fn *forward_batch;   /* NULL: a batch's sales go to forward() */
+    sp_rest_forward_batch_fn *forward_batch; /* NULL: a batch's sales go to forward() */
     void *forward_arg;
 };
 
 /* The sp_rest_config fields the intake's options set (SP_INTAKE_OPTIONS in contract.h), as
  * designated initialisers, from a program's option struct `o`. */
-#define SP_REST_CONFIG_FROM(o)                                                               \
-    .threads = (unsigned)(o)->threads, .max_in_flight = (unsigned)(o)->max_in_flight,        \
-    .client_connections = (unsigned)(o)->client_connections,                                 \
-    .client_connections_per_ip = (unsigned)(o)->client_connections_per_ip,                   \
-    .header_timeout_ms = (unsigned)(o)->header_timeout_ms,                                   \
-    .body_timeout_ms = (unsigned)(o)->body_timeout_ms,                                       \
+#define SP_REST_CONFIG_FROM(o)                                                                     \
+    .threads = (unsigned)(o)->threads, .max_in_flight = (unsigned)(o)->max_in_flight,              \
+    .client_connections = (unsigned)(o)->client_connections,                                       \
+    .client_connections_per_ip = (unsigned)(o)->client_connections_per_ip,                         \
+    .header_timeout_ms = (unsigned)(o)->header_timeout_ms,                                         \
+    .body_timeout_ms = (unsigned)(o)->body_timeout_ms,                                             \
     .idle_timeout_s = (unsigned)(o)->idle_timeout_s
 
 /* Starts listening. NULL on failure, with the reason logged. Registers the intake metrics, so
@@ -119,11 +119,11 @@ unsigned sp_rest_shutdown(struct sp_rest *rest, double grace_s, void (*stop_forw
 
 /* Downstream failures, counted in sp_downstream_errors_total{kind=...}. */
 enum sp_downstream_error {
-    SP_DOWNSTREAM_TIMEOUT,      /* no answer before the deadline */
-    SP_DOWNSTREAM_UNAVAILABLE,  /* not reachable, connection failed */
-    SP_DOWNSTREAM_OVERLOADED,   /* it said 503 / RESOURCE_EXHAUSTED */
-    SP_DOWNSTREAM_REJECTED,     /* it refused the sale (4xx / INVALID_ARGUMENT) */
-    SP_DOWNSTREAM_FAILED,       /* any other failure or an answer we cannot read */
+    SP_DOWNSTREAM_TIMEOUT,     /* no answer before the deadline */
+    SP_DOWNSTREAM_UNAVAILABLE, /* not reachable, connection failed */
+    SP_DOWNSTREAM_OVERLOADED,  /* it said 503 / RESOURCE_EXHAUSTED */
+    SP_DOWNSTREAM_REJECTED,    /* it refused the sale (4xx / INVALID_ARGUMENT) */
+    SP_DOWNSTREAM_FAILED,      /* any other failure or an answer we cannot read */
     SP_DOWNSTREAM_KINDS
 };
 void sp_rest_downstream_error(enum sp_downstream_error kind);

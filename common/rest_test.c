@@ -220,7 +220,7 @@ static void test_client_gone_while_suspended(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(r[i].rc, CURLE_OPERATION_TIMEDOUT);
     assert_int_equal(held(), 4);
-    assert_int_equal(sp_rest_in_flight(t.rest), 4);   /* still ours until answered */
+    assert_int_equal(sp_rest_in_flight(t.rest), 4); /* still ours until answered */
     release_held(202);
     assert_int_equal(sp_rest_drain(t.rest, 5), 0);
 }
@@ -256,7 +256,7 @@ static void test_held_sale_outlives_the_timeouts(void **state)
     pthread_t th;
     start_posts(&th, &r, 1);
     wait_held(1);
-    sleep_ms(4 * HEADER_TIMEOUT_MS + 1200);    /* past the idle timeout (1 s) too */
+    sleep_ms(4 * HEADER_TIMEOUT_MS + 1200); /* past the idle timeout (1 s) too */
     release_held(202);
     join_posts(&th, 1);
     assert_int_equal(r.rc, CURLE_OK);
@@ -291,7 +291,7 @@ static double trickle_until_closed(const char *first, const char *trickle)
             took = now_s() - start;
             break;
         }
-        assert_true(n < 0);   /* no answer is ever sent */
+        assert_true(n < 0); /* no answer is ever sent */
         if (send(fd, trickle + i % strlen(trickle), 1, MSG_NOSIGNAL) < 0) {
             took = now_s() - start;
             break;
@@ -307,8 +307,10 @@ static void test_trickling_clients_are_cut_off(void **state)
     (void)state;
     double headers = trickle_until_closed("POST /ventas HTTP/1.1\r\nHost: x\r\n", "X-Slow: a\r\n");
     double body = trickle_until_closed("POST /ventas HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                                       "application/json\r\nContent-Length: 500\r\n\r\n", " ");
-    assert_true(headers >= HEADER_TIMEOUT_MS / 1e3 * 0.9 && headers < HEADER_TIMEOUT_MS / 1e3 + 0.5);
+                                       "application/json\r\nContent-Length: 500\r\n\r\n",
+                                       " ");
+    assert_true(headers >= HEADER_TIMEOUT_MS / 1e3 * 0.9 &&
+                headers < HEADER_TIMEOUT_MS / 1e3 + 0.5);
     assert_true(body >= BODY_TIMEOUT_MS / 1e3 * 0.9 && body < BODY_TIMEOUT_MS / 1e3 + 0.5);
 }
 
@@ -339,10 +341,14 @@ static int setup(void **state)
 {
     (void)state;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct sp_rest_config cfg = {.bind_addr = "127.0.0.1", .port = 0, .threads = 2,
-                                 .max_in_flight = MAX_IN_FLIGHT, .client_connections = 256,
+    struct sp_rest_config cfg = {.bind_addr = "127.0.0.1",
+                                 .port = 0,
+                                 .threads = 2,
+                                 .max_in_flight = MAX_IN_FLIGHT,
+                                 .client_connections = 256,
                                  .header_timeout_ms = HEADER_TIMEOUT_MS,
-                                 .body_timeout_ms = BODY_TIMEOUT_MS, .idle_timeout_s = 1,
+                                 .body_timeout_ms = BODY_TIMEOUT_MS,
+                                 .idle_timeout_s = 1,
                                  .forward = forward};
     t.rest = sp_rest_start(&cfg);
     if (!t.rest)

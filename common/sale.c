@@ -13,8 +13,8 @@
 
 #include "blackfriday.pb-c.h"
 
-static const char *const category_names[SP_CATEGORIES + 1] = {
-    NULL, "Electronica", "Ropa", "Hogar", "Belleza"};
+static const char *const category_names[SP_CATEGORIES + 1] = {NULL, "Electronica", "Ropa", "Hogar",
+                                                              "Belleza"};
 
 static int fail(struct sp_sale_error *err, const char *field, const char *reason)
 {
@@ -64,7 +64,7 @@ static const char *product_id_problem(const char *id, size_t len)
             more = 2, cp &= 0x0f;
         else if (cp >= 0xf0 && cp <= 0xf4)
             more = 3, cp &= 0x07;
-        else    /* a continuation byte first, 0xc0/0xc1 (always overlong), or 0xf5-0xff */
+        else /* a continuation byte first, 0xc0/0xc1 (always overlong), or 0xf5-0xff */
             return "must be valid UTF-8";
         if (len - i - 1 < more)
             return "must be valid UTF-8";
@@ -75,7 +75,7 @@ static const char *product_id_problem(const char *id, size_t len)
         }
         if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) || cp > 0x10ffff ||
             (cp >= 0xd800 && cp <= 0xdfff))
-            return "must be valid UTF-8";   /* overlong, past Unicode, or a surrogate */
+            return "must be valid UTF-8"; /* overlong, past Unicode, or a surrogate */
         if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
             return "must not contain control characters";
         i += more + 1;
@@ -93,7 +93,7 @@ static int has_escaped_nul(const char *body, size_t len)
             continue;
         if (body[i + 1] == 'u' && len - i >= 6 && !memcmp(body + i + 2, "0000", 4))
             return 1;
-        i++;   /* the escaped character: a second backslash starts nothing */
+        i++; /* the escaped character: a second backslash starts nothing */
     }
     return 0;
 }
@@ -102,8 +102,8 @@ int sp_sale_validate(const struct sp_sale *s, struct sp_sale_error *err)
 {
     if (s->categoria < 1 || s->categoria > SP_CATEGORIES)
         return fail(err, "categoria", "must be 1-4 or one of Electronica, Ropa, Hogar, Belleza");
-    const char *problem =
-        product_id_problem(s->producto_id, strnlen(s->producto_id, SP_PRODUCT_ID_BYTES + 1));
+    const char *problem = product_id_problem(s->producto_id,
+                                             strnlen(s->producto_id, SP_PRODUCT_ID_BYTES + 1));
     if (problem)
         return fail(err, "producto_id", problem);
     if (!isfinite(s->precio) || s->precio <= 0 || s->precio > SP_PRICE_MAX)
@@ -136,7 +136,7 @@ static int parse_product(const cJSON *item, struct sp_sale *s, struct sp_sale_er
     const char *problem = product_id_problem(item->valuestring, len);
     if (problem)
         return fail(err, "producto_id", problem);
-    memcpy(s->producto_id, item->valuestring, len + 1);   /* <= SP_PRODUCT_ID_BYTES */
+    memcpy(s->producto_id, item->valuestring, len + 1); /* <= SP_PRODUCT_ID_BYTES */
     return 0;
 }
 
@@ -212,10 +212,9 @@ size_t sp_sale_to_json(const struct sp_sale *s, char *buf, size_t cap)
 
 size_t sp_sale_error_json(const struct sp_sale_error *err, char *buf, size_t cap)
 {
-    int len = err->field
-        ? snprintf(buf, cap, "{\"error\":\"%s %s\",\"field\":\"%s\"}", err->field, err->reason,
-                   err->field)
-        : snprintf(buf, cap, "{\"error\":\"%s\",\"field\":null}", err->reason);
+    int len = err->field ? snprintf(buf, cap, "{\"error\":\"%s %s\",\"field\":\"%s\"}", err->field,
+                                    err->reason, err->field)
+                         : snprintf(buf, cap, "{\"error\":\"%s\",\"field\":null}", err->reason);
     return len > 0 && (size_t)len < cap ? (size_t)len : cap - 1;
 }
 
@@ -234,8 +233,8 @@ size_t sp_sale_pack(const struct sp_sale *s, uint8_t *buf, size_t cap)
 
 int sp_sale_unpack(const uint8_t *data, size_t len, struct sp_sale *s)
 {
-    Blackfriday__ProductSaleRequest *msg =
-        blackfriday__product_sale_request__unpack(NULL, len, data);
+    Blackfriday__ProductSaleRequest *msg = blackfriday__product_sale_request__unpack(NULL, len,
+                                                                                     data);
     if (!msg)
         return -1;
     memset(s, 0, sizeof *s);

@@ -22,8 +22,8 @@
 #define SP_CATEGORIES 4
 
 struct sp_sale {
-    int categoria;                              /* 1..4 */
-    char producto_id[SP_PRODUCT_ID_BYTES + 1];   /* UTF-8 */
+    int categoria;                             /* 1..4 */
+    char producto_id[SP_PRODUCT_ID_BYTES + 1]; /* UTF-8 */
     double precio;
     int32_t cantidad_vendida;
 };

@@ -57,14 +57,14 @@ static void test_one_value_per_body(void **state)
     (void)state;
     static const char *const sale = "{\"categoria\":1,\"producto_id\":\"p\",\"precio\":1,"
                                     "\"cantidad_vendida\":1}";
-    static const char *const after[] = {" x", "x", "{}", " {\"categoria\":2}", "]", "}", "0",
+    static const char *const after[] = {" x",   "x",    "{}", " {\"categoria\":2}", "]", "}", "0",
                                         "\"\"", "null", ","};
     char json[256];
     for (size_t i = 0; i < sizeof after / sizeof after[0]; i++) {
         snprintf(json, sizeof json, "%s%s", sale, after[i]);
         expect_refused(json, NULL, "exactly one JSON value");
     }
-    snprintf(json, sizeof json, "%s%s", sale, sale);   /* two sales back to back */
+    snprintf(json, sizeof json, "%s%s", sale, sale); /* two sales back to back */
     expect_refused(json, NULL, "exactly one JSON value");
     snprintf(json, sizeof json, " \r\n\t%s \r\n\t", sale);
     expect_valid(json);
@@ -83,8 +83,9 @@ static void test_one_value_per_body(void **state)
 static void test_categoria(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"0", "5", "-1", "1.5", "\"Juguetes\"", "\"\"", "\"0\"",
-                                      "\"5\"", "\"12\"", "true", "null", "[1]", "{}"};
+    static const char *const bad[] = {"0",    "5",     "-1",    "1.5",    "\"Juguetes\"",
+                                      "\"\"", "\"0\"", "\"5\"", "\"12\"", "true",
+                                      "null", "[1]",   "{}"};
     char json[160];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(json, sizeof json,
@@ -97,8 +98,15 @@ static void test_categoria(void **state)
     static const struct {
         const char *text;
         int want;
-    } good[] = {{"1", 1}, {"4", 4}, {"2.0", 2}, {"\"Electronica\"", 1}, {"\"electronica\"", 1},
-                {"\"ROPA\"", 2}, {"\"hOgAr\"", 3}, {"\"Belleza\"", 4}, {"\"3\"", 3}};
+    } good[] = {{"1", 1},
+                {"4", 4},
+                {"2.0", 2},
+                {"\"Electronica\"", 1},
+                {"\"electronica\"", 1},
+                {"\"ROPA\"", 2},
+                {"\"hOgAr\"", 3},
+                {"\"Belleza\"", 4},
+                {"\"3\"", 3}};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         snprintf(json, sizeof json,
                  "{\"categoria\":%s,\"producto_id\":\"p\",\"precio\":1,\"cantidad_vendida\":1}",
@@ -127,7 +135,7 @@ static void test_producto_id(void **state)
     snprintf(json, sizeof json,
              "{\"categoria\":1,\"producto_id\":\"%s\",\"precio\":1,\"cantidad_vendida\":1}", id);
     expect_refused(json, "producto_id", "1-64 characters");
-    id[64] = '\0';   /* exactly 64 */
+    id[64] = '\0'; /* exactly 64 */
     snprintf(json, sizeof json,
              "{\"categoria\":1,\"producto_id\":\"%s\",\"precio\":1,\"cantidad_vendida\":1}", id);
     assert_int_equal(strlen(expect_valid(json).producto_id), 64);
@@ -138,16 +146,20 @@ static void test_producto_id(void **state)
 
 static struct sp_sale with_id(const char *raw, char *json, size_t cap)
 {
-    snprintf(json, cap, "{\"categoria\":2,\"producto_id\":\"%s\",\"precio\":1,"
-             "\"cantidad_vendida\":1}", raw);
+    snprintf(json, cap,
+             "{\"categoria\":2,\"producto_id\":\"%s\",\"precio\":1,"
+             "\"cantidad_vendida\":1}",
+             raw);
     return expect_valid(json);
 }
 
 static void refused_id(const char *raw, const char *words)
 {
     char json[512];
-    snprintf(json, sizeof json, "{\"categoria\":2,\"producto_id\":\"%s\",\"precio\":1,"
-             "\"cantidad_vendida\":1}", raw);
+    snprintf(json, sizeof json,
+             "{\"categoria\":2,\"producto_id\":\"%s\",\"precio\":1,"
+             "\"cantidad_vendida\":1}",
+             raw);
     expect_refused(json, "producto_id", words);
 }
 
@@ -159,50 +171,53 @@ static void test_producto_id_unicode(void **state)
     assert_string_equal(with_id("Ropa-ni\xc3\xb1o-7", json, sizeof json).producto_id,
                         "Ropa-ni\xc3\xb1o-7");
     assert_string_equal(with_id("Ropa-ni\\u00f1o-7", json, sizeof json).producto_id,
-                        "Ropa-ni\xc3\xb1o-7");                        /* the same, escaped */
+                        "Ropa-ni\xc3\xb1o-7"); /* the same, escaped */
     assert_string_equal(with_id("\xe2\x82\xac-\xf0\x9f\x91\x9f", json, sizeof json).producto_id,
-                        "\xe2\x82\xac-\xf0\x9f\x91\x9f");             /* 3- and 4-byte forms */
+                        "\xe2\x82\xac-\xf0\x9f\x91\x9f"); /* 3- and 4-byte forms */
     assert_string_equal(with_id("\\ud83d\\udc5f", json, sizeof json).producto_id,
-                        "\xf0\x9f\x91\x9f");                          /* a surrogate pair */
+                        "\xf0\x9f\x91\x9f"); /* a surrogate pair */
     assert_string_equal(with_id("a\\\\u0000b", json, sizeof json).producto_id,
-                        "a\\u0000b");                                /* an escaped backslash */
+                        "a\\u0000b"); /* an escaped backslash */
     /* 64 four-byte characters (256 bytes) are fine; a 65th is one too many. */
     for (int i = 0; i < 64; i++)
-        memcpy(id + 4 * i, "\xf4\x8f\xbf\xbf", 4);                /* U+10FFFF */
+        memcpy(id + 4 * i, "\xf4\x8f\xbf\xbf", 4); /* U+10FFFF */
     id[256] = '\0';
     assert_int_equal(strlen(with_id(id, json, sizeof json).producto_id), 256);
     memcpy(id + 256, "\xc3\xb1", 3);
     refused_id(id, "1-64 characters");
 
     static const char *const not_utf8[] = {
-        "\xc3",                 /* cut short */
-        "a\xc3(",               /* a lead byte without its continuation */
-        "\x80",                 /* a continuation byte first */
-        "\xc0\xaf",             /* overlong '/' in 2 bytes */
-        "\xc1\xbf",             /* overlong U+007F */
-        "\xe0\x80\xaf",         /* overlong '/' in 3 bytes */
-        "\xe0\x9f\xbf",         /* overlong U+07FF */
-        "\xf0\x80\x80\xaf",     /* overlong '/' in 4 bytes */
-        "\xf0\x8f\xbf\xbf",     /* overlong U+FFFF */
-        "\xed\xa0\x80",         /* a surrogate (U+D800) encoded directly */
-        "\xed\xbf\xbf",         /* U+DFFF */
-        "\xf4\x90\x80\x80",     /* U+110000: past Unicode */
-        "\xf5\x80\x80\x80",     /* lead byte past F4 */
-        "\xfe", "\xff",
-        "\xe2\x82",             /* a 3-byte form cut short */
-        "\xf0\x9f\x91",         /* a 4-byte form cut short */
+        "\xc3",             /* cut short */
+        "a\xc3(",           /* a lead byte without its continuation */
+        "\x80",             /* a continuation byte first */
+        "\xc0\xaf",         /* overlong '/' in 2 bytes */
+        "\xc1\xbf",         /* overlong U+007F */
+        "\xe0\x80\xaf",     /* overlong '/' in 3 bytes */
+        "\xe0\x9f\xbf",     /* overlong U+07FF */
+        "\xf0\x80\x80\xaf", /* overlong '/' in 4 bytes */
+        "\xf0\x8f\xbf\xbf", /* overlong U+FFFF */
+        "\xed\xa0\x80",     /* a surrogate (U+D800) encoded directly */
+        "\xed\xbf\xbf",     /* U+DFFF */
+        "\xf4\x90\x80\x80", /* U+110000: past Unicode */
+        "\xf5\x80\x80\x80", /* lead byte past F4 */
+        "\xfe",
+        "\xff",
+        "\xe2\x82",     /* a 3-byte form cut short */
+        "\xf0\x9f\x91", /* a 4-byte form cut short */
     };
     for (size_t i = 0; i < sizeof not_utf8 / sizeof not_utf8[0]; i++)
         refused_id(not_utf8[i], "valid UTF-8");
     static const char *const control[] = {"a\\u0001b", "tab\\there", "new\\nline", "del\\u007f",
-                                          "c1\\u0085", "c1\xc2\x9f", "esc\x1b", "\x7f"};
+                                          "c1\\u0085", "c1\xc2\x9f", "esc\x1b",    "\x7f"};
     for (size_t i = 0; i < sizeof control / sizeof control[0]; i++)
         refused_id(control[i], "control characters");
     /* \u0000 would cut the string where cJSON ends it: refused for the body, never shortened. */
     expect_refused("{\"categoria\":1,\"producto_id\":\"a\\u0000b\",\"precio\":1,"
-                   "\"cantidad_vendida\":1}", NULL, "NUL");
+                   "\"cantidad_vendida\":1}",
+                   NULL, "NUL");
     expect_refused("{\"categoria\":\"Ropa\\u0000x\",\"producto_id\":\"p\",\"precio\":1,"
-                   "\"cantidad_vendida\":1}", NULL, "NUL");
+                   "\"cantidad_vendida\":1}",
+                   NULL, "NUL");
     /* The struct check (writer, consumer) applies the same rule. */
     struct sp_sale s = {.categoria = 1, .precio = 1, .cantidad_vendida = 1};
     struct sp_sale_error err;
@@ -234,17 +249,19 @@ static void test_precio(void **state)
     expect_refused("{\"categoria\":1,\"producto_id\":\"p\",\"cantidad_vendida\":1}", "precio",
                    "is required");
     assert_true(expect_valid("{\"categoria\":1,\"producto_id\":\"p\",\"precio\":1000000,"
-                             "\"cantidad_vendida\":1}").precio == 1000000.0);
+                             "\"cantidad_vendida\":1}")
+                    .precio == 1000000.0);
     assert_true(expect_valid("{\"categoria\":1,\"producto_id\":\"p\",\"precio\":1e-9,"
-                             "\"cantidad_vendida\":1}").precio == 1e-9);
+                             "\"cantidad_vendida\":1}")
+                    .precio == 1e-9);
 }
 
 static void test_cantidad(void **state)
 {
     (void)state;
     char json[160];
-    static const char *const bad[] = {"0", "-1", "100001", "1.5", "\"2\"", "null", "true",
-                                      "1e9", "[1]"};
+    static const char *const bad[] = {"0",    "-1",   "100001", "1.5", "\"2\"",
+                                      "null", "true", "1e9",    "[1]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(json, sizeof json,
                  "{\"categoria\":1,\"producto_id\":\"p\",\"precio\":1,\"cantidad_vendida\":%s}",
@@ -254,9 +271,13 @@ static void test_cantidad(void **state)
     expect_refused("{\"categoria\":1,\"producto_id\":\"p\",\"precio\":1}", "cantidad_vendida",
                    "is required");
     assert_int_equal(expect_valid("{\"categoria\":1,\"producto_id\":\"p\",\"precio\":1,"
-                                  "\"cantidad_vendida\":100000}").cantidad_vendida, 100000);
+                                  "\"cantidad_vendida\":100000}")
+                         .cantidad_vendida,
+                     100000);
     assert_int_equal(expect_valid("{\"categoria\":1,\"producto_id\":\"p\",\"precio\":1,"
-                                  "\"cantidad_vendida\":3.0}").cantidad_vendida, 3);
+                                  "\"cantidad_vendida\":3.0}")
+                         .cantidad_vendida,
+                     3);
 }
 
 static void test_unknown_fields_ignored(void **state)
@@ -336,8 +357,10 @@ static void test_json_round_trip(void **state)
     (void)state;
     const double prices[] = {0.1, 19.99, 1e-9, 999999.99999999988, 1000000, 1.0 / 3.0};
     for (size_t i = 0; i < sizeof prices / sizeof prices[0]; i++) {
-        struct sp_sale in = {.categoria = (int)(i % 4) + 1, .precio = prices[i],
-                             .cantidad_vendida = (int32_t)(i * 17 + 1)}, out;
+        struct sp_sale in = {.categoria = (int)(i % 4) + 1,
+                             .precio = prices[i],
+                             .cantidad_vendida = (int32_t)(i * 17 + 1)},
+                       out;
         snprintf(in.producto_id, sizeof in.producto_id, "id \"%zu\" \\ ~", i);
         char buf[384];
         struct sp_sale_error err;
@@ -353,10 +376,9 @@ static void test_json_round_trip(void **state)
     struct sp_sale s = {.categoria = 1, .producto_id = "p", .precio = 2.5, .cantidad_vendida = 3};
     char buf[384];
     sp_sale_to_json(&s, buf, sizeof buf);
-    assert_string_equal(buf,
-                        "{\"categoria\":1,\"producto_id\":\"p\",\"precio\":2.5,"
-                        "\"cantidad_vendida\":3}");
-    assert_int_equal(sp_sale_to_json(&s, buf, 10), 0);   /* too small: 0, never cut */
+    assert_string_equal(buf, "{\"categoria\":1,\"producto_id\":\"p\",\"precio\":2.5,"
+                             "\"cantidad_vendida\":3}");
+    assert_int_equal(sp_sale_to_json(&s, buf, 10), 0); /* too small: 0, never cut */
 }
 
 /* The longest valid sales still fit SP_SALE_JSON_MAX and SP_SALE_PB_MAX: 64 characters that
@@ -388,25 +410,29 @@ static void test_largest_sale_fits(void **state)
 static void test_protobuf_wire(void **state)
 {
     (void)state;
-    struct sp_sale s = {.categoria = 2, .producto_id = "ab", .precio = 1.5, .cantidad_vendida = 300};
+    struct sp_sale s = {
+        .categoria = 2, .producto_id = "ab", .precio = 1.5, .cantidad_vendida = 300};
     uint8_t buf[64];
     size_t n = sp_sale_pack(&s, buf, sizeof buf);
     static const uint8_t want[] = {
-        0x08, 0x02,                                           /* 1: categoria = Ropa */
-        0x12, 0x02, 'a', 'b',                                 /* 2: producto_id */
-        0x19, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f,                   /* 3: precio, fixed64 1.5 */
-        0x20, 0xac, 0x02,                                     /* 4: cantidad_vendida, varint 300 */
+        0x08, 0x02,                                 /* 1: categoria = Ropa */
+        0x12, 0x02, 'a',  'b',                      /* 2: producto_id */
+        0x19, 0,    0,    0,   0, 0, 0, 0xf8, 0x3f, /* 3: precio, fixed64 1.5 */
+        0x20, 0xac, 0x02,                           /* 4: cantidad_vendida, varint 300 */
     };
     assert_int_equal(n, sizeof want);
     assert_memory_equal(buf, want, sizeof want);
-    assert_int_equal(sp_sale_pack(&s, buf, 5), 0);        /* too small */
+    assert_int_equal(sp_sale_pack(&s, buf, 5), 0); /* too small */
 }
 
 static void test_protobuf_round_trip(void **state)
 {
     (void)state;
-    struct sp_sale in = {.categoria = 3, .producto_id = "sku-9 \"x\"", .precio = 123.456,
-                         .cantidad_vendida = 99999}, out;
+    struct sp_sale in = {.categoria = 3,
+                         .producto_id = "sku-9 \"x\"",
+                         .precio = 123.456,
+                         .cantidad_vendida = 99999},
+                   out;
     uint8_t buf[256];
     size_t n = sp_sale_pack(&in, buf, sizeof buf);
     assert_true(n > 0);
@@ -431,7 +457,7 @@ static void test_protobuf_bad_input(void **state)
     (void)state;
     struct sp_sale out;
     struct sp_sale_error err;
-    static const uint8_t garbage[] = {0x12, 0x10, 'a'};          /* length past the end */
+    static const uint8_t garbage[] = {0x12, 0x10, 'a'}; /* length past the end */
     assert_int_equal(sp_sale_unpack(garbage, sizeof garbage, &out), -1);
     /* An empty message decodes (proto3 defaults) but is not a valid sale. */
     assert_int_equal(sp_sale_unpack((const uint8_t *)"", 0, &out), 0);
@@ -462,7 +488,7 @@ static void test_sale_ids(void **state)
     assert_int_equal(strlen(a), SP_SALE_ID_LEN);
     assert_int_equal(strspn(a, "0123456789abcdef"), SP_SALE_ID_LEN);
     assert_string_not_equal(a, b);
-    assert_memory_equal(a, b, 16);   /* one process prefix, then a counter */
+    assert_memory_equal(a, b, 16); /* one process prefix, then a counter */
 }
 
 int main(void)

@@ -18,9 +18,10 @@
 #define SP_KEY_UNITS "sp:units"             /* zset producto_id, score = units sold */
 #define SP_KEY_UNITS_CAT "sp:units:"        /* + category: zset as above, one category */
 #define SP_KEY_SERIES "sp:series:"          /* + producto_id: stream of (ts, precio), expires */
-#define SP_KEY_SERIES_LAST "sp:series_last" /* hash producto_id -> start (ms) of the interval
+#define SP_KEY_SERIES_LAST                                                                         \
+    "sp:series_last"                /* hash producto_id -> start (ms) of the interval
                                               * of its last point; expires with the series */
-#define SP_KEY_OFFSETS "sp:offsets"         /* hash "topic:partition" -> next offset to apply */
+#define SP_KEY_OFFSETS "sp:offsets" /* hash "topic:partition" -> next offset to apply */
 
 /* Fields of the max/min price hashes and of each stream entry. */
 #define SP_FIELD_PRICE "precio"

@@ -11,7 +11,6 @@
 #include <strings.h>
 #include <sys/time.h>
 
-
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -52,8 +51,7 @@ static int parse_userinfo(const char *s, size_t len, struct sp_valkey_url *u, ch
     size_t ulen = colon ? (size_t)(colon - s) : len;
     if (percent_decode(u->user, sizeof u->user, s, ulen) < 0)
         return sp_fail(err, errlen, "bad or too long user name in the Valkey URL");
-    if (colon && percent_decode(u->password, sizeof u->password, colon + 1,
-                                len - ulen - 1) < 0)
+    if (colon && percent_decode(u->password, sizeof u->password, colon + 1, len - ulen - 1) < 0)
         return sp_fail(err, errlen, "bad or too long password in the Valkey URL");
     return 0;
 }
@@ -183,8 +181,8 @@ static int login(redisContext *c, const struct sp_valkey_url *u, const char *pas
     return 0;
 }
 
-redisContext *sp_valkey_connect(const char *url, const char *password, double timeout_s,
-                                char *err, size_t errlen)
+redisContext *sp_valkey_connect(const char *url, const char *password, double timeout_s, char *err,
+                                size_t errlen)
 {
     struct sp_valkey_url u;
     if (sp_valkey_url_parse(url, &u, err, errlen) < 0)

@@ -25,8 +25,8 @@ int sp_valkey_url_parse(const char *url, struct sp_valkey_url *out, char *err, s
 /* Connects, authenticates (AUTH [user] password when a password is known) and selects the db.
  * `timeout_s` bounds the connect and every later command. Returns NULL with the reason in
  * `err` (which never holds the password). The caller frees the context with redisFree(). */
-redisContext *sp_valkey_connect(const char *url, const char *password, double timeout_s,
-                                char *err, size_t errlen);
+redisContext *sp_valkey_connect(const char *url, const char *password, double timeout_s, char *err,
+                                size_t errlen);
 
 /* 1 when `r` is an error reply whose text starts with `prefix` (e.g. "NOSCRIPT"). */
 int sp_valkey_is_error(const redisReply *r, const char *prefix);

@@ -55,9 +55,9 @@ static void test_refused(void **state)
 {
     (void)state;
     struct sp_valkey_url u;
-    const char *bad[] = {"http://h", "rediss://h", "redis://", "redis://h:0", "redis://h:99999",
-                         "redis://h:12x", "redis://h/db", "redis://[::1", "redis://:%zz@h",
-                         "redis://:%4@h"};
+    const char *bad[] = {"http://h",        "rediss://h",    "redis://",     "redis://h:0",
+                         "redis://h:99999", "redis://h:12x", "redis://h/db", "redis://[::1",
+                         "redis://:%zz@h",  "redis://:%4@h"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(parse(bad[i], &u), -1);
 }
@@ -67,8 +67,7 @@ static void test_connect_refused_reports(void **state)
     (void)state;
     char err[256];
     /* Port 1 on loopback: nothing listens; the error names the address, never a password. */
-    redisContext *c = sp_valkey_connect("redis://:hunter2@127.0.0.1:1", NULL, 1.0, err,
-                                        sizeof err);
+    redisContext *c = sp_valkey_connect("redis://:hunter2@127.0.0.1:1", NULL, 1.0, err, sizeof err);
     assert_null(c);
     assert_non_null(strstr(err, "127.0.0.1:1"));
     assert_null(strstr(err, "hunter2"));

@@ -18,7 +18,7 @@
 #include "pipeline.h"
 
 #define BUILD_PASSWORD_HASH_ANNOTATION OP_GROUP "/valkey-password-hash"
-#define BUILD_CONTAINER_UID 65532   /* "nonroot" of distroless images */
+#define BUILD_CONTAINER_UID 65532 /* "nonroot" of distroless images */
 /* Where the api finds the registry's credentials (the imagePullSecret's .dockerconfigjson) and
  * CA (spec.catalog.caConfigMap's ca.crt) to pull the catalog artifact. */
 #define BUILD_REGISTRY_AUTH_DIR "/var/run/secrets/salespipeline/registry-auth"
@@ -61,8 +61,14 @@ cJSON *build_hpa(const struct pipeline *p);
 cJSON *build_ingress(const struct pipeline *p);
 /* build_netpol.c: one NetworkPolicy per target, with spec.networkPolicies. Valkey's is put in
  * `valkey_ns`, the namespace of the Valkey VMs; the consumer's egress points there. */
-enum netpol_target { NETPOL_API, NETPOL_BRIDGE, NETPOL_WRITERS, NETPOL_CONSUMER, NETPOL_VALKEY,
-                     NETPOL_COUNT };
+enum netpol_target {
+    NETPOL_API,
+    NETPOL_BRIDGE,
+    NETPOL_WRITERS,
+    NETPOL_CONSUMER,
+    NETPOL_VALKEY,
+    NETPOL_COUNT
+};
 cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *valkey_ns);
 
 /* build_kafka.c: Strimzi objects (docs/operator-infra.md). */
@@ -75,7 +81,7 @@ cJSON *build_kafka_topic(const struct pipeline *p);    /* always */
 cJSON *build_valkey_secret(const struct pipeline *p, const char *password);
 cJSON *build_valkey_cloudinit_secret(const struct pipeline *p, enum valkey_role role,
                                      const char *password);
-cJSON *build_valkey_pvc(const struct pipeline *p);     /* only with spec.valkey.persistence */
+cJSON *build_valkey_pvc(const struct pipeline *p); /* only with spec.valkey.persistence */
 cJSON *build_valkey_vm(const struct pipeline *p, enum valkey_role role, int index,
                        const char *password);
 cJSON *build_valkey_service(const struct pipeline *p, enum valkey_role role);

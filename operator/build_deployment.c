@@ -47,14 +47,13 @@ static void catalog_mounts(struct jb *b, cJSON *mounts, const struct pipeline *p
 
 /* One key of a Secret or ConfigMap as one file. */
 static void key_volume(struct jb *b, cJSON *volumes, const char *name, const char *source_kind,
-                       const char *name_key, const char *source, const char *key,
-                       const char *file)
+                       const char *name_key, const char *source, const char *key, const char *file)
 {
     cJSON *v = jb_obj(b, volumes, NULL);
     jb_str(b, v, "name", name);
     cJSON *src = jb_obj(b, v, source_kind);
     jb_str(b, src, name_key, source);
-    jb_int(b, src, "defaultMode", 0444);   /* readable by the non-root user */
+    jb_int(b, src, "defaultMode", 0444); /* readable by the non-root user */
     cJSON *item = jb_obj(b, jb_arr(b, src, "items"), NULL);
     jb_str(b, item, "key", key);
     jb_str(b, item, "path", file);
@@ -155,16 +154,15 @@ static void container(struct jb *b, cJSON *containers, const struct pipeline *p,
 static int grace_seconds(const struct pipeline *p, const struct component *c)
 {
     long deadline_ms = c->type == COMP_API      ? p->api.timeout_ms
-                     : c->type == COMP_BRIDGE   ? SP_DEADLINE_BRIDGE_MS(p->api.timeout_ms)
+                       : c->type == COMP_BRIDGE ? SP_DEADLINE_BRIDGE_MS(p->api.timeout_ms)
                                                 : 0;
     long s = deadline_ms ? (BUILD_SHUTDOWN_DELAY_MS + deadline_ms + 999) / 1000 + 1 + 5 + 5 : 0;
     return s > 30 ? (int)s : 30;
 }
 
-static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p,
-                     const struct component *c)
+static void pod_spec(struct jb *b, cJSON *spec, const struct pipeline *p, const struct component *c)
 {
-    jb_bool(b, spec, "automountServiceAccountToken", false);  /* workers never call the API */
+    jb_bool(b, spec, "automountServiceAccountToken", false); /* workers never call the API */
     jb_bool(b, spec, "enableServiceLinks", false);
     jb_int(b, spec, "terminationGracePeriodSeconds", grace_seconds(p, c));
     if (*p->pull_secret)
@@ -212,7 +210,7 @@ cJSON *build_deployment(const struct pipeline *p, const struct component *c,
     component_deployment_name(p, c, name, sizeof name);
     cJSON *o = build_object(&b, p, KIND_DEPLOYMENT, name, c->name, c->image);
     cJSON *spec = jb_obj(&b, o, "spec");
-    if (c->replicas >= 0)  /* the api's count belongs to its HPA: not ours to apply */
+    if (c->replicas >= 0) /* the api's count belongs to its HPA: not ours to apply */
         jb_int(&b, spec, "replicas", c->replicas);
     jb_int(&b, spec, "revisionHistoryLimit", 3);
     build_selector_labels(&b, jb_obj(&b, jb_obj(&b, spec, "selector"), "matchLabels"), p, c->name,

@@ -123,7 +123,8 @@ static void legend_tooltip(struct dash *d, cJSON *opt, bool show_legend)
 /* HGETALL of a category hash is one row with a column per category: "reduce" (series to
  * rows) turns each column into a row (Field = the category, "Last *" = its number), one bar
  * per category. */
-static void hash_bars(struct dash *d, const char *title, const char *key, int x, int y, int w, int h)
+static void hash_bars(struct dash *d, const char *title, const char *key, int x, int y, int w,
+                      int h)
 {
     cJSON *pn = panel(d, "barchart", title, x, y, w, h);
     redis_read(d, pn, "hgetall", key);
@@ -164,7 +165,8 @@ static void stat_options(struct dash *d, cJSON *pn, const char *fields)
 
 /* A price hash is one row with the columns precio (a number: the plugin parses it) and
  * producto_id: the stat shows both as they come. */
-static void price_stat(struct dash *d, const char *title, const char *key, int x, int y, int w, int h)
+static void price_stat(struct dash *d, const char *title, const char *key, int x, int y, int w,
+                       int h)
 {
     cJSON *pn = panel(d, "stat", title, x, y, w, h);
     redis_read(d, pn, "hgetall", key);
@@ -179,8 +181,8 @@ static void product_stat(struct dash *d, const char *title, const char *key, con
     stat_options(d, pn, "/.*/");
 }
 
-static void text_panel(struct dash *d, const char *title, const char *content, int x, int y,
-                       int w, int h)
+static void text_panel(struct dash *d, const char *title, const char *content, int x, int y, int w,
+                       int h)
 {
     cJSON *pn = panel(d, "text", title, x, y, w, h);
     cJSON *opt = jb_obj(&d->b, pn, "options");
@@ -197,7 +199,7 @@ static void series_panel(struct dash *d, const char *category, int x, int y, int
     snprintf(key, sizeof key, "%s$%s", SP_KEY_SERIES, PRODUCT_VAR);
     cJSON *pn = panel(d, "timeseries", title, x, y, w, h);
     cJSON *t = redis_read(d, pn, "xrange", key);
-    jb_str(&d->b, t, "start", "-");   /* the whole series, whatever the time picker says */
+    jb_str(&d->b, t, "start", "-"); /* the whole series, whatever the time picker says */
     jb_str(&d->b, t, "end", "+");
     cJSON *trs = jb_arr(&d->b, pn, "transformations"), *tr = jb_obj(&d->b, trs, NULL);
     jb_str(&d->b, tr, "id", "convertFieldType");
@@ -210,8 +212,8 @@ static void series_panel(struct dash *d, const char *category, int x, int y, int
     jb_bool(&d->b, ex, "$time", true);
     tr = jb_obj(&d->b, trs, NULL);
     jb_str(&d->b, tr, "id", "sortBy");
-    jb_str(&d->b, jb_obj(&d->b, jb_arr(&d->b, jb_obj(&d->b, tr, "options"), "sort"), NULL),
-           "field", SP_FIELD_TS);
+    jb_str(&d->b, jb_obj(&d->b, jb_arr(&d->b, jb_obj(&d->b, tr, "options"), "sort"), NULL), "field",
+           SP_FIELD_TS);
 }
 
 static void top_section(struct dash *d)
@@ -236,7 +238,8 @@ static void assigned_section(struct dash *d)
     jb_bool(&d->b, row, "collapsed", false);
     jb_arr(&d->b, row, "panels");
     if (!*cat) {
-        text_panel(d, "Carnet", "spec.grafana.carnet is empty: no assigned category.", 0, 17, 24, 3);
+        text_panel(d, "Carnet", "spec.grafana.carnet is empty: no assigned category.", 0, 17, 24,
+                   3);
         return;
     }
     snprintf(text, sizeof text, "# %s", d->p->carnet);
@@ -276,8 +279,8 @@ static void product_variable(struct dash *d, cJSON *list)
     datasource_ref(d, v, REDIS_PLUGIN, d->ds_uid);
     jb_str(&d->b, v, "query", q);
     jb_str(&d->b, v, "definition", q);
-    jb_int(&d->b, v, "refresh", 2);   /* on time range change: the best seller moves */
-    jb_int(&d->b, v, "sort", 0);      /* keep the read's order: best first */
+    jb_int(&d->b, v, "refresh", 2); /* on time range change: the best seller moves */
+    jb_int(&d->b, v, "sort", 0);    /* keep the read's order: best first */
     jb_bool(&d->b, v, "multi", false);
     jb_bool(&d->b, v, "includeAll", false);
     empty_current(d, v);
@@ -352,10 +355,10 @@ static void hop_latency(struct dash *d, cJSON *pn, const char *ref, const char *
                         const char *component, const char *legend)
 {
     char e[512];
-    snprintf(e, sizeof e, "histogram_quantile(0.99, sum by (le) (rate(%s_bucket{" SEL
-             "%s%s%s}" RATE ")))", metric, d->p->ns, d->p->name,
-             component ? ",app_kubernetes_io_component=\"" : "", component ? component : "",
-             component ? "\"" : "");
+    snprintf(e, sizeof e,
+             "histogram_quantile(0.99, sum by (le) (rate(%s_bucket{" SEL "%s%s%s}" RATE ")))",
+             metric, d->p->ns, d->p->name, component ? ",app_kubernetes_io_component=\"" : "",
+             component ? component : "", component ? "\"" : "");
     prom_target(d, pn, ref, e, legend);
 }
 
@@ -364,8 +367,10 @@ static void health_panels(struct dash *d)
     const char *ns = d->p->ns, *n = d->p->name;
     char e[512], hpa[256];
     cJSON *pn = prom_panel(d, "Sales/s by HTTP status (api, bridge)", "reqps", 0, 0);
-    snprintf(e, sizeof e, "sum by (app_kubernetes_io_component, code) "
-             "(rate(sp_http_requests_total{" SEL "}" RATE "))", ns, n);
+    snprintf(e, sizeof e,
+             "sum by (app_kubernetes_io_component, code) "
+             "(rate(sp_http_requests_total{" SEL "}" RATE "))",
+             ns, n);
     prom_target(d, pn, "A", e, "{{app_kubernetes_io_component}} {{code}}");
     pn = prom_panel(d, "Writer calls/s by gRPC status, sales applied/s", "reqps", 12, 0);
     snprintf(e, sizeof e, "sum by (code) (rate(sp_writer_requests_total{" SEL "}" RATE "))", ns, n);
@@ -389,8 +394,10 @@ static void health_panels(struct dash *d)
     snprintf(e, sizeof e, "kube_horizontalpodautoscaler_spec_max_replicas{%s}", hpa);
     prom_target(d, pn, "C", e, "max");
     pn = prom_panel(d, "Available pods per Deployment", "short", 12, 16);
-    snprintf(e, sizeof e, "kube_deployment_status_replicas_available{namespace=\"%s\","
-             "deployment=~\"%s-.*\"}", ns, n);
+    snprintf(e, sizeof e,
+             "kube_deployment_status_replicas_available{namespace=\"%s\","
+             "deployment=~\"%s-.*\"}",
+             ns, n);
     prom_target(d, pn, "A", e, "{{deployment}}");
 }
 
@@ -422,9 +429,10 @@ cJSON *build_grafana_dashboard(const struct pipeline *p, bool health)
     pipeline_object_name(p, health ? "dashboard-health" : "dashboard-sales", name, sizeof name);
     snprintf(file, sizeof file, "%s.json", name);
     cJSON *o = build_object(&b, p, KIND_CONFIGMAP, name, "grafana", "grafana");
-    jb_str(&b, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"),
-                                                "labels"),
-           INFRA_GRAFANA_LABEL, "1");
+    jb_str(
+        &b,
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "labels"),
+        INFRA_GRAFANA_LABEL, "1");
     /* The chart's sidecar puts a dashboard in this folder when folderAnnotation is set. */
     jb_str(&b, jb_obj(&b, cJSON_GetObjectItemCaseSensitive(o, "metadata"), "annotations"),
            "grafana_folder", "Black Friday");
@@ -471,9 +479,10 @@ cJSON *build_grafana_datasource(const struct pipeline *p, const char *password)
     pipeline_object_name(p, "grafana-datasource", name, sizeof name);
     cJSON *o = infra_secret(p, name, "grafana", "valkey-datasource.yaml", yaml);
     free(yaml);
-    if (o && !cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(
-                                          cJSON_GetObjectItemCaseSensitive(o, "metadata"), "labels"),
-                                      INFRA_DATASOURCE_LABEL, "1")) {
+    if (o &&
+        !cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(
+                                     cJSON_GetObjectItemCaseSensitive(o, "metadata"), "labels"),
+                                 INFRA_DATASOURCE_LABEL, "1")) {
         cJSON_Delete(o);
         return NULL;
     }

@@ -13,7 +13,8 @@
 
 static cJSON *labels_of(cJSON *o)
 {
-    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "labels");
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"),
+                                            "labels");
 }
 
 static int min_int(int a, int b)
@@ -31,7 +32,7 @@ static void broker_config(struct jb *b, cJSON *cfg, int brokers)
     jb_int(b, cfg, "transaction.state.log.min.isr", isr);
     jb_int(b, cfg, "default.replication.factor", rf);
     jb_int(b, cfg, "min.insync.replicas", isr);
-    jb_bool(b, cfg, "auto.create.topics.enable", false);  /* the KafkaTopic is the contract */
+    jb_bool(b, cfg, "auto.create.topics.enable", false); /* the KafkaTopic is the contract */
 }
 
 cJSON *build_kafka(const struct pipeline *p)
@@ -68,7 +69,7 @@ cJSON *build_kafka_nodepool(const struct pipeline *p)
     jb_int(&b, vol, "id", 0);
     jb_str(&b, vol, "type", "persistent-claim");
     jb_str(&b, vol, "size", p->kafka.storage);
-    jb_bool(&b, vol, "deleteClaim", true);  /* the cluster lives and dies with its pipeline */
+    jb_bool(&b, vol, "deleteClaim", true); /* the cluster lives and dies with its pipeline */
     jb_str(&b, vol, "kraftMetadata", "shared");
     return jb_done(&b, o);
 }
@@ -77,7 +78,7 @@ cJSON *build_kafka_topic(const struct pipeline *p)
 {
     struct jb b = {0};
     char name[128];
-    pipeline_object_name(p, "topic", name, sizeof name);  /* topic names need not be DNS names */
+    pipeline_object_name(p, "topic", name, sizeof name); /* topic names need not be DNS names */
     cJSON *o = build_object(&b, p, KIND_KAFKA_TOPIC, name, "kafka", "kafka");
     jb_str(&b, labels_of(o), "strimzi.io/cluster", infra_kafka_cluster(p));
     cJSON *spec = jb_obj(&b, o, "spec");

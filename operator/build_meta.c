@@ -66,9 +66,10 @@ cJSON *build_object(struct jb *b, const struct pipeline *p, enum kind_id kind, c
 bool build_controlled_by(const cJSON *obj, const char *uid)
 {
     const cJSON *ref, *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(md, "ownerReferences")) {
+    cJSON_ArrayForEach (ref, cJSON_GetObjectItemCaseSensitive(md, "ownerReferences")) {
         const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ref, "uid"));
-        if (u && !strcmp(u, uid) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
+        if (u && !strcmp(u, uid) &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")))
             return true;
     }
     return false;

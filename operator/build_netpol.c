@@ -125,8 +125,9 @@ static void egress_kafka(struct jb *b, cJSON *egress, const struct pipeline *p)
         }
         return;
     }
-    cJSON *m = jb_obj(b, jb_obj(b, jb_obj(b, rule(b, egress, "to", INFRA_KAFKA_PORT), NULL),
-                                "podSelector"), "matchLabels");
+    cJSON *m = jb_obj(
+        b, jb_obj(b, jb_obj(b, rule(b, egress, "to", INFRA_KAFKA_PORT), NULL), "podSelector"),
+        "matchLabels");
     jb_str(b, m, "strimzi.io/cluster", infra_kafka_cluster(p));
     jb_str(b, m, "strimzi.io/kind", "Kafka");
 }
@@ -137,7 +138,7 @@ static void egress_registry(struct jb *b, cJSON *egress, const char *artifact)
     struct sp_oci_ref ref;
     char err[256];
     if (sp_oci_ref_parse(artifact, &ref, err, sizeof err) < 0)
-        return;   /* the api refuses it at start; nothing to allow */
+        return; /* the api refuses it at start; nothing to allow */
     egress_host(b, egress, ref.registry, 443);
 }
 
@@ -213,7 +214,7 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         out = jb_arr(&b, spec, "egress");
         egress_dns(&b, out);
         egress_kafka(&b, out, p);
-        if (pipeline_valkey_external(p)) {   /* redis://host[:port][/db] */
+        if (pipeline_valkey_external(p)) { /* redis://host[:port][/db] */
             char host_port[300];
             snprintf(host_port, sizeof host_port, "%s", p->valkey.url + strlen("redis://"));
             host_port[strcspn(host_port, "/")] = '\0';
@@ -225,17 +226,17 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         pods_of(&b, jb_obj(&b, valkey, "podSelector"), p, "valkey");
         break;
     }
-    default: {   /* NETPOL_VALKEY: in the Valkey namespace */
+    default: { /* NETPOL_VALKEY: in the Valkey namespace */
         o = policy(&b, p, valkey_ns, "valkey", "valkey", false, &spec);
         cJSON *from = rule(&b, jb_arr(&b, spec, "ingress"), "from", INFRA_VALKEY_PORT);
-        cJSON *consumer = jb_obj(&b, from, NULL);   /* from the pipeline's namespace */
+        cJSON *consumer = jb_obj(&b, from, NULL); /* from the pipeline's namespace */
         namespace_named(&b, consumer, p->ns);
         pods_of(&b, jb_obj(&b, consumer, "podSelector"), p, "consumer");
         cJSON *grafana = jb_obj(&b, from, NULL);
         namespace_named(&b, grafana, mon);
         jb_str(&b, jb_obj(&b, jb_obj(&b, grafana, "podSelector"), "matchLabels"),
                "app.kubernetes.io/name", "grafana");
-        pods_peer(&b, from, p, "valkey");            /* replicas <-> primary (replication) */
+        pods_peer(&b, from, p, "valkey"); /* replicas <-> primary (replication) */
         break;
     }
     }

@@ -25,7 +25,8 @@ cJSON *build_service(const struct pipeline *p, const struct component *c)
         jb_int(&b, port, "port", c->ports[i].port);
         jb_str(&b, port, "targetPort", c->ports[i].name);
         jb_str(&b, port, "protocol", "TCP");
-        jb_str(&b, port, "appProtocol", strcmp(c->ports[i].name, "grpc") ? "http" : "kubernetes.io/h2c");
+        jb_str(&b, port, "appProtocol",
+               strcmp(c->ports[i].name, "grpc") ? "http" : "kubernetes.io/h2c");
     }
     return jb_done(&b, o);
 }

@@ -30,7 +30,8 @@ static const char *sample_json =
     "\"valkey\":{\"replicas\":2,\"cpu\":\"1\",\"memory\":\"1Gi\",\"storage\":\"2Gi\","
     "\"ttlSeconds\":86400,\"waitForReplica\":false},"
     "\"grafana\":{\"carnet\":\"202300539\"},"
-    "\"catalog\":{\"artifact\":\"10.128.0.5:5000/blackfriday/catalog:v1\",\"caConfigMap\":\"zot-ca\"}}}";
+    "\"catalog\":{\"artifact\":\"10.128.0.5:5000/blackfriday/"
+    "catalog:v1\",\"caConfigMap\":\"zot-ca\"}}}";
 
 static struct pipeline sample;
 
@@ -75,9 +76,11 @@ static void check_owner_and_labels(const cJSON *o, const char *component)
 {
     assert_string_equal(s_at(o, "metadata.namespace"), "blackfriday");
     assert_string_equal(s_at(o, "metadata.ownerReferences.0.kind"), "SalesPipeline");
-    assert_string_equal(s_at(o, "metadata.ownerReferences.0.apiVersion"), "sales.blackfriday.dev/v1alpha1");
+    assert_string_equal(s_at(o, "metadata.ownerReferences.0.apiVersion"),
+                        "sales.blackfriday.dev/v1alpha1");
     assert_string_equal(s_at(o, "metadata.ownerReferences.0.name"), "black-friday");
-    assert_string_equal(s_at(o, "metadata.ownerReferences.0.uid"), "0b7e5c1e-1111-2222-3333-444455556666");
+    assert_string_equal(s_at(o, "metadata.ownerReferences.0.uid"),
+                        "0b7e5c1e-1111-2222-3333-444455556666");
     assert_true(cJSON_IsTrue(at(o, "metadata.ownerReferences.0.controller")));
     assert_true(cJSON_IsTrue(at(o, "metadata.ownerReferences.0.blockOwnerDeletion")));
     const cJSON *labels = at(o, "metadata.labels");
@@ -104,7 +107,7 @@ static void check_restricted(const cJSON *pod)
 static const char *env_of(const cJSON *ctr, const char *name)
 {
     const cJSON *e;
-    cJSON_ArrayForEach(e, at(ctr, "env"))
+    cJSON_ArrayForEach (e, at(ctr, "env"))
         if (!strcmp(s_at(e, "name"), name))
             return s_at(e, "value");
     return "(missing)";
@@ -125,26 +128,27 @@ static void test_deployment_api(void **state)
     cJSON *d = build_deployment(&sample, comp(cs, n, "api"), "pw-hash");
     assert_non_null(d);
     /* Only the consumer uses Valkey: a new password must not restart the api. */
-    assert_string_equal(key(at(d, "spec.template.metadata.annotations"),
-                            BUILD_PASSWORD_HASH_ANNOTATION), "(missing)");
+    assert_string_equal(
+        key(at(d, "spec.template.metadata.annotations"), BUILD_PASSWORD_HASH_ANNOTATION),
+        "(missing)");
     assert_string_equal(s_at(d, "apiVersion"), "apps/v1");
     assert_string_equal(s_at(d, "kind"), "Deployment");
     assert_string_equal(s_at(d, "metadata.name"), "black-friday-api");
     check_owner_and_labels(d, "api");
-    assert_null(at(d, "spec.replicas"));  /* the HPA owns it */
+    assert_null(at(d, "spec.replicas")); /* the HPA owns it */
     const cJSON *pod = at(d, "spec.template.spec"), *c = at(pod, "containers.0");
     assert_string_equal(s_at(c, "image"), "10.128.0.5:5000/blackfriday/api:0.1.0");
     assert_string_equal(s_at(pod, "imagePullSecrets.0.name"), "zot-pull");
     assert_string_equal(s_at(c, "env.0.name"), "PORT");
     assert_string_equal(s_at(c, "env.0.value"), "8080");
-    assert_null(at(c, "envFrom"));  /* only its own variables, no shared ConfigMap */
+    assert_null(at(c, "envFrom")); /* only its own variables, no shared ConfigMap */
     assert_int_equal((int)n_at(c, "ports.0.containerPort"), 8080);
     assert_string_equal(s_at(c, "readinessProbe.httpGet.path"), "/readyz");
     assert_string_equal(s_at(c, "livenessProbe.httpGet.path"), "/healthz");
     assert_string_equal(s_at(c, "resources.requests.cpu"), "100m");
     assert_string_equal(s_at(c, "resources.limits.memory"), "128Mi");
     const cJSON *sel = at(d, "spec.selector.matchLabels");
-    assert_int_equal(cJSON_GetArraySize(sel), 3);  /* no version: selectors are immutable */
+    assert_int_equal(cJSON_GetArraySize(sel), 3); /* no version: selectors are immutable */
     check_restricted(pod);
     /* The catalog pull: the pull Secret's credentials and the CA, read-only files. */
     assert_string_equal(env_of(c, "CATALOG_ARTIFACT"), sample.catalog);
@@ -201,11 +205,12 @@ static void test_deployment_consumer_secret(void **state)
     struct component cs[COMPONENTS_MAX];
     int n = component_list(&sample, cs);
     cJSON *d = build_deployment(&sample, comp(cs, n, "consumer"), "pw-hash");
-    assert_string_equal(key(at(d, "spec.template.metadata.annotations"),
-                            BUILD_PASSWORD_HASH_ANNOTATION), "pw-hash");
+    assert_string_equal(
+        key(at(d, "spec.template.metadata.annotations"), BUILD_PASSWORD_HASH_ANNOTATION),
+        "pw-hash");
     const cJSON *c = at(d, "spec.template.spec.containers.0");
     const cJSON *e, *pw = NULL;
-    cJSON_ArrayForEach(e, at(c, "env"))
+    cJSON_ArrayForEach (e, at(c, "env"))
         if (!strcmp(s_at(e, "name"), "VALKEY_PASSWORD"))
             pw = e;
     assert_non_null(pw);
@@ -235,7 +240,7 @@ static void test_services(void **state)
     assert_string_equal(s_at(w, "spec.ports.0.appProtocol"), "kubernetes.io/h2c");
     cJSON *c = build_service(&sample, comp(cs, n, "consumer"));
     assert_string_equal(s_at(c, "metadata.name"), "black-friday-consumer");
-    assert_string_equal(s_at(c, "spec.clusterIP"), "None");  /* only scraped */
+    assert_string_equal(s_at(c, "spec.clusterIP"), "None"); /* only scraped */
     cJSON_Delete(api);
     cJSON_Delete(w);
     cJSON_Delete(c);
@@ -259,7 +264,7 @@ static void test_hpa_ingress(void **state)
     assert_int_equal(cJSON_GetArraySize(at(h, "spec.behavior.scaleDown.policies")), 1);
     assert_string_equal(s_at(h, "spec.behavior.scaleDown.selectPolicy"), "Max");
     cJSON_Delete(h);
-    struct pipeline p = sample;   /* a demo's short scale-down */
+    struct pipeline p = sample; /* a demo's short scale-down */
     p.api.scale_down.window_s = 30;
     p.api.scale_down.policies[0] = (struct pl_scaling_policy){"Pods", 1, 10};
     h = build_hpa(&p);
@@ -268,9 +273,10 @@ static void test_hpa_ingress(void **state)
     assert_int_equal((int)n_at(h, "spec.behavior.scaleDown.policies.0.periodSeconds"), 10);
     cJSON *i = build_ingress(&sample);
     assert_string_equal(s_at(i, "spec.ingressClassName"), "nginx");
-    assert_null(at(i, "spec.rules.0.host"));  /* "" = any host */
+    assert_null(at(i, "spec.rules.0.host")); /* "" = any host */
     assert_string_equal(s_at(i, "spec.rules.0.http.paths.0.path"), "/ventas");
-    assert_string_equal(s_at(i, "spec.rules.0.http.paths.0.backend.service.name"), "black-friday-api");
+    assert_string_equal(s_at(i, "spec.rules.0.http.paths.0.backend.service.name"),
+                        "black-friday-api");
     check_owner_and_labels(i, "api");
     cJSON_Delete(h);
     cJSON_Delete(i);
@@ -281,25 +287,29 @@ static void test_environment(void **state)
 {
     (void)state;
     cJSON *api = deployment_of(&sample, "api"), *bridge = deployment_of(&sample, "bridge"),
-          *writer = deployment_of(&sample, "writer-a"), *consumer = deployment_of(&sample, "consumer");
+          *writer = deployment_of(&sample, "writer-a"),
+          *consumer = deployment_of(&sample, "consumer");
     const cJSON *a = at(api, "spec.template.spec.containers.0"),
                 *b = at(bridge, "spec.template.spec.containers.0"),
                 *w = at(writer, "spec.template.spec.containers.0"),
                 *c = at(consumer, "spec.template.spec.containers.0");
     assert_string_equal(env_of(a, "BRIDGE_URL"), "http://black-friday-bridge:8081/ventas");
-    assert_string_equal(env_of(a, "DOWNSTREAM_TIMEOUT_MS"), "5000");  /* the CRD's default */
+    assert_string_equal(env_of(a, "DOWNSTREAM_TIMEOUT_MS"), "5000"); /* the CRD's default */
     assert_string_equal(env_of(a, "KAFKA_BROKERS"), "(missing)");
-    assert_string_equal(env_of(b, "WRITER_TARGET"),
-                        "dns:///black-friday-writer-a-headless.blackfriday.svc.cluster.local:50051;"
-                        "dns:///black-friday-writer-b-headless.blackfriday.svc.cluster.local:50051");
+    assert_string_equal(
+        env_of(b, "WRITER_TARGET"),
+        "dns:///black-friday-writer-a-headless.blackfriday.svc.cluster.local:50051;"
+        "dns:///black-friday-writer-b-headless.blackfriday.svc.cluster.local:50051");
     assert_string_equal(env_of(b, "DOWNSTREAM_TIMEOUT_MS"), "3500");
     assert_string_equal(env_of(w, "DELIVERY_TIMEOUT_MS"), "2000");
-    assert_string_equal(env_of(w, "KAFKA_BROKERS"), "black-friday-kafka-bootstrap.blackfriday.svc:9092");
+    assert_string_equal(env_of(w, "KAFKA_BROKERS"),
+                        "black-friday-kafka-bootstrap.blackfriday.svc:9092");
     assert_string_equal(env_of(w, "KAFKA_TOPIC"), "sales");
-    assert_string_equal(env_of(w, "INSTANCE"), "(missing)");  /* the pod's host name */
+    assert_string_equal(env_of(w, "INSTANCE"), "(missing)"); /* the pod's host name */
     assert_string_equal(env_of(c, "KAFKA_GROUP"), "black-friday-consumer");
-    assert_string_equal(env_of(c, "VALKEY_URL"),
-                        "redis://black-friday-valkey-primary.blackfriday-data.svc.cluster.local:6379");
+    assert_string_equal(
+        env_of(c, "VALKEY_URL"),
+        "redis://black-friday-valkey-primary.blackfriday-data.svc.cluster.local:6379");
     assert_string_equal(env_of(c, "SERIES_TTL_SECONDS"), "86400");
     assert_string_equal(env_of(c, "VALKEY_WAIT_REPLICAS"), "0");
     assert_string_equal(env_of(c, "LOG_LEVEL"), "info");
@@ -311,7 +321,7 @@ static void test_environment(void **state)
     writer = deployment_of(&p2, "writer-a");
     w = at(writer, "spec.template.spec.containers.0");
     assert_string_equal(env_of(w, "KAFKA_BROKERS"), "shared-kafka-bootstrap.blackfriday.svc:9092");
-    assert_string_equal(env_of(w, "DELIVERY_TIMEOUT_MS"), "6400");  /* 10000 -> 8000 -> 6400 */
+    assert_string_equal(env_of(w, "DELIVERY_TIMEOUT_MS"), "6400"); /* 10000 -> 8000 -> 6400 */
     cJSON_Delete(api);
     cJSON_Delete(bridge);
     cJSON_Delete(writer);
@@ -380,8 +390,8 @@ static void test_external_kafka_and_valkey(void **state)
         enum kind_id k = d.objs[i].kind;
         assert_true(k != KIND_KAFKA && k != KIND_KAFKA_NODEPOOL && k != KIND_KAFKA_TOPIC &&
                     k != KIND_VM && k != KIND_PVC);
-        assert_string_equal(d.objs[i].ns, "blackfriday");   /* nothing in a data namespace */
-        if (k == KIND_SECRET)   /* only Grafana's data source */
+        assert_string_equal(d.objs[i].ns, "blackfriday"); /* nothing in a data namespace */
+        if (k == KIND_SECRET)                             /* only Grafana's data source */
             assert_string_equal(d.objs[i].name, "black-friday-grafana-datasource");
     }
     /* workers, HPA, Ingress, 2 dashboards + source, the NetworkPolicies but Valkey's */
@@ -391,7 +401,8 @@ static void test_external_kafka_and_valkey(void **state)
     /* Egress to them: Kafka's bootstrap port anywhere (its brokers advertise their own
      * addresses), Valkey's address and port. */
     struct pipeline q = p;
-    snprintf(q.kafka.bootstrap_servers, sizeof q.kafka.bootstrap_servers, "b-1.k:9096,b-2.k:9096,b-3.k:9094");
+    snprintf(q.kafka.bootstrap_servers, sizeof q.kafka.bootstrap_servers,
+             "b-1.k:9096,b-2.k:9096,b-3.k:9094");
     cJSON *np = build_netpol(&q, NETPOL_WRITERS, "");
     assert_int_equal((int)n_at(np, "spec.egress.1.ports.0.port"), 9096);
     assert_null(at(np, "spec.egress.1.to"));
@@ -413,7 +424,7 @@ static void test_external_kafka_and_valkey(void **state)
     assert_string_equal(env_of(ctr, "KAFKA_SASL_MECHANISM"), "SCRAM-SHA-512");
     assert_string_equal(env_of(ctr, "KAFKA_CA_FILE"), BUILD_KAFKA_CA_DIR "/ca.crt");
     const cJSON *e, *user = NULL;
-    cJSON_ArrayForEach(e, at(ctr, "env"))
+    cJSON_ArrayForEach (e, at(ctr, "env"))
         if (!strcmp(s_at(e, "name"), "KAFKA_SASL_USERNAME"))
             user = e;
     assert_non_null(user);
@@ -424,11 +435,12 @@ static void test_external_kafka_and_valkey(void **state)
     cJSON *c = build_deployment(&p, comp(cs, n, "consumer"), "h");
     ctr = at(c, "spec.template.spec.containers.0");
     assert_string_equal(env_of(ctr, "VALKEY_URL"), "redis://10.244.0.1:6379");
-    assert_string_equal(env_of(ctr, "VALKEY_PASSWORD"), "(missing)");   /* no passwordSecret: no AUTH */
+    assert_string_equal(env_of(ctr, "VALKEY_PASSWORD"),
+                        "(missing)"); /* no passwordSecret: no AUTH */
     assert_null(at(c, "spec.template.metadata.annotations." BUILD_PASSWORD_HASH_ANNOTATION));
     cJSON *api = build_deployment(&p, comp(cs, n, "api"), "h");
-    assert_string_equal(env_of(at(api, "spec.template.spec.containers.0"), "KAFKA_SECURITY_PROTOCOL"),
-                        "(missing)");
+    assert_string_equal(
+        env_of(at(api, "spec.template.spec.containers.0"), "KAFKA_SECURITY_PROTOCOL"), "(missing)");
     cJSON *ds = build_grafana_datasource(&p, "");
     assert_non_null(ds);
     cJSON_Delete(w);
@@ -461,7 +473,8 @@ static void check_peer(const cJSON *o, const char *rule, int i, const char *ns, 
     snprintf(path, sizeof path, "%s.%s.%d", rule, strstr(rule, "ingress") ? "from" : "to", i);
     const cJSON *peer = at(o, path);
     assert_non_null(peer);
-    const cJSON *nsl = at(peer, "namespaceSelector.matchLabels"), *pods = at(peer, "podSelector.matchLabels");
+    const cJSON *nsl = at(peer, "namespaceSelector.matchLabels"),
+                *pods = at(peer, "podSelector.matchLabels");
     if (ns)
         assert_string_equal(key(nsl, "kubernetes.io/metadata.name"), ns);
     else
@@ -489,7 +502,7 @@ static void check_policy(const cJSON *o, const char *name, const char *app, bool
     assert_string_equal(s_at(o, "apiVersion"), "networking.k8s.io/v1");
     assert_string_equal(s_at(o, "kind"), "NetworkPolicy");
     assert_string_equal(s_at(o, "metadata.name"), name);
-    if (!strcmp(s_at(o, "metadata.namespace"), "blackfriday"))   /* owned, or labelled elsewhere */
+    if (!strcmp(s_at(o, "metadata.namespace"), "blackfriday")) /* owned, or labelled elsewhere */
         assert_string_equal(s_at(o, "metadata.ownerReferences.0.kind"), "SalesPipeline");
     else
         assert_string_equal(key(at(o, "metadata.labels"), OP_PIPELINE_NS_LABEL), "blackfriday");
@@ -499,7 +512,7 @@ static void check_policy(const cJSON *o, const char *name, const char *app, bool
     assert_string_equal(s_at(o, "spec.policyTypes.0"), "Ingress");
     if (egress) {
         assert_string_equal(s_at(o, "spec.policyTypes.1"), "Egress");
-        check_port(o, "spec.egress.0", 0, 53, "UDP");     /* DNS, anywhere */
+        check_port(o, "spec.egress.0", 0, 53, "UDP"); /* DNS, anywhere */
         check_port(o, "spec.egress.0", 1, 53, "TCP");
         assert_null(at(o, "spec.egress.0.to"));
     } else {
@@ -512,9 +525,9 @@ static void test_network_policies(void **state)
     (void)state;
     cJSON *o = build_netpol(&sample, NETPOL_API, sample.ns);
     check_policy(o, "black-friday-api", "api", true);
-    check_peer(o, "spec.ingress.0", 0, "ingress-nginx", NULL);       /* the ingress controller */
+    check_peer(o, "spec.ingress.0", 0, "ingress-nginx", NULL); /* the ingress controller */
     check_port(o, "spec.ingress.0", 0, 8080, "TCP");
-    check_peer(o, "spec.ingress.1", 0, "monitoring", NULL);          /* /metrics */
+    check_peer(o, "spec.ingress.1", 0, "monitoring", NULL); /* /metrics */
     check_port(o, "spec.ingress.1", 0, 8080, "TCP");
     assert_null(at(o, "spec.ingress.2"));
     check_peer(o, "spec.egress.1", 0, NULL, "bridge");
@@ -524,13 +537,13 @@ static void test_network_policies(void **state)
     assert_string_equal(s_at(o, "spec.egress.2.to.0.ipBlock.cidr"), "10.128.0.5/32");
     assert_null(at(o, "spec.egress.3"));
     cJSON_Delete(o);
-    struct pipeline named = sample;   /* a host name cannot be named: its port, anywhere */
+    struct pipeline named = sample; /* a host name cannot be named: its port, anywhere */
     snprintf(named.catalog, sizeof named.catalog, "zot.example.com/blackfriday/catalog:v1");
     o = build_netpol(&named, NETPOL_API, named.ns);
     check_port(o, "spec.egress.2", 0, 443, "TCP");
     assert_null(at(o, "spec.egress.2.to"));
     cJSON_Delete(o);
-    named.catalog[0] = '\0';           /* no catalog: the bridge and DNS only */
+    named.catalog[0] = '\0'; /* no catalog: the bridge and DNS only */
     o = build_netpol(&named, NETPOL_API, named.ns);
     assert_null(at(o, "spec.egress.2"));
     cJSON_Delete(o);
@@ -545,14 +558,15 @@ static void test_network_policies(void **state)
     cJSON_Delete(o);
 
     o = build_netpol(&sample, NETPOL_WRITERS, sample.ns);
-    check_policy(o, "black-friday-writers", "writer", true);     /* every writer group */
+    check_policy(o, "black-friday-writers", "writer", true); /* every writer group */
     check_peer(o, "spec.ingress.0", 0, NULL, "bridge");
     check_port(o, "spec.ingress.0", 0, 50051, "TCP");
     check_peer(o, "spec.ingress.1", 0, "monitoring", NULL);
     check_port(o, "spec.ingress.1", 0, 9091, "TCP");
     check_port(o, "spec.egress.1", 0, 9092, "TCP");
-    assert_string_equal(key(at(o, "spec.egress.1.to.0.podSelector.matchLabels"), "strimzi.io/cluster"),
-                        "black-friday");
+    assert_string_equal(
+        key(at(o, "spec.egress.1.to.0.podSelector.matchLabels"), "strimzi.io/cluster"),
+        "black-friday");
     cJSON_Delete(o);
 
     /* Valkey elsewhere (a data namespace): its policy goes there, the consumer's egress follows. */
@@ -561,7 +575,7 @@ static void test_network_policies(void **state)
     check_peer(o, "spec.ingress.0", 0, "monitoring", NULL);
     check_port(o, "spec.ingress.0", 0, 9092, "TCP");
     assert_null(at(o, "spec.ingress.1"));
-    check_port(o, "spec.egress.1", 0, 9092, "TCP");          /* Kafka */
+    check_port(o, "spec.egress.1", 0, 9092, "TCP"); /* Kafka */
     check_peer(o, "spec.egress.2", 0, "blackfriday-data", "valkey");
     check_port(o, "spec.egress.2", 0, 6379, "TCP");
     cJSON_Delete(o);
@@ -572,7 +586,7 @@ static void test_network_policies(void **state)
     check_port(o, "spec.ingress.0", 0, 6379, "TCP");
     check_peer(o, "spec.ingress.0", 0, "blackfriday", "consumer");
     check_peer(o, "spec.ingress.0", 1, "monitoring", "grafana");
-    check_peer(o, "spec.ingress.0", 2, NULL, "valkey");         /* replication */
+    check_peer(o, "spec.ingress.0", 2, NULL, "valkey"); /* replication */
     assert_null(at(o, "spec.ingress.1"));
     cJSON_Delete(o);
 
@@ -589,16 +603,11 @@ static void test_network_policies(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_components),
-        cmocka_unit_test(test_deployment_api),
-        cmocka_unit_test(test_deployment_writer),
-        cmocka_unit_test(test_deployment_consumer_secret),
-        cmocka_unit_test(test_services),
-        cmocka_unit_test(test_hpa_ingress),
-        cmocka_unit_test(test_environment),
-        cmocka_unit_test(test_desired_deterministic),
-        cmocka_unit_test(test_host_and_version),
-        cmocka_unit_test(test_external_kafka_and_valkey),
+        cmocka_unit_test(test_components),        cmocka_unit_test(test_deployment_api),
+        cmocka_unit_test(test_deployment_writer), cmocka_unit_test(test_deployment_consumer_secret),
+        cmocka_unit_test(test_services),          cmocka_unit_test(test_hpa_ingress),
+        cmocka_unit_test(test_environment),       cmocka_unit_test(test_desired_deterministic),
+        cmocka_unit_test(test_host_and_version),  cmocka_unit_test(test_external_kafka_and_valkey),
         cmocka_unit_test(test_network_policies),
     };
     return cmocka_run_group_tests(tests, load_sample, NULL);

@@ -66,7 +66,7 @@ cJSON *build_valkey_pvc(const struct pipeline *p)
     cJSON *o = build_object_in(&b, p, KIND_PVC, p->valkey.ns, name, "valkey-primary", "valkey");
     cJSON *spec = jb_obj(&b, o, "spec");
     jb_str(&b, jb_arr(&b, spec, "accessModes"), NULL, "ReadWriteOnce");
-    jb_str(&b, spec, "volumeMode", "Filesystem");  /* KubeVirt keeps a disk.img in it */
+    jb_str(&b, spec, "volumeMode", "Filesystem"); /* KubeVirt keeps a disk.img in it */
     jb_str(&b, jb_obj(&b, jb_obj(&b, spec, "resources"), "requests"), "storage", p->valkey.storage);
     return jb_done(&b, o);
 }
@@ -86,11 +86,11 @@ static int firmware_uuid(const struct pipeline *p, enum valkey_role role, const 
     free(userdata);
     if (!ok || n < 16)
         return -1;
-    md[6] = (unsigned char)((md[6] & 0x0f) | 0x50);  /* version 5 (name-based, SHA) */
-    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);  /* RFC 4122 variant */
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10],
-             md[11], md[12], md[13], md[14], md[15]);
+    md[6] = (unsigned char)((md[6] & 0x0f) | 0x50); /* version 5 (name-based, SHA) */
+    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],
+             md[1], md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12],
+             md[13], md[14], md[15]);
     return 0;
 }
 
@@ -122,7 +122,7 @@ static void domain(struct jb *b, cJSON *dom, const struct pipeline *p, enum valk
     jb_str(b, port, "name", "valkey");
     jb_int(b, port, "port", INFRA_VALKEY_PORT);
     jb_str(b, port, "protocol", "TCP");
-    jb_obj(b, dev, "rng");   /* entropy at boot (cloud-init seeds the guest's random pool) */
+    jb_obj(b, dev, "rng"); /* entropy at boot (cloud-init seeds the guest's random pool) */
 }
 
 void infra_pull_secret_copy_name(const struct pipeline *p, char *buf, size_t cap)
@@ -136,7 +136,7 @@ static void volumes(struct jb *b, cJSON *vols, const struct pipeline *p, enum va
     cJSON *root = jb_obj(b, vols, NULL), *disk;
     jb_str(b, root, "name", "root");
     jb_str(b, disk = jb_obj(b, root, "containerDisk"), "image", p->valkey.image);
-    if (*p->pull_secret) {  /* KubeVirt reads it in the VM's namespace: our copy there */
+    if (*p->pull_secret) { /* KubeVirt reads it in the VM's namespace: our copy there */
         infra_pull_secret_copy_name(p, name, sizeof name);
         jb_str(b, disk, "imagePullSecret", name);
     }
@@ -182,7 +182,7 @@ cJSON *build_valkey_vm(const struct pipeline *p, enum valkey_role role, int inde
     cJSON *net = jb_obj(&b, jb_arr(&b, ts, "networks"), NULL);
     jb_str(&b, net, "name", "default");
     jb_obj(&b, net, "pod");
-    jb_int(&b, ts, "terminationGracePeriodSeconds", 60);  /* Valkey flushes its AOF on stop */
+    jb_int(&b, ts, "terminationGracePeriodSeconds", 60); /* Valkey flushes its AOF on stop */
     readiness(&b, ts);
     volumes(&b, jb_arr(&b, ts, "volumes"), p, role);
     return jb_done(&b, o);
@@ -199,7 +199,8 @@ cJSON *build_valkey_service(const struct pipeline *p, enum valkey_role role)
     jb_str(&b, spec, "type", "ClusterIP");
     /* Reads go to the replicas; with none, to the primary. */
     enum valkey_role target = role == VALKEY_REPLICA && infra_valkey_replicas(p) == 0
-                                  ? VALKEY_PRIMARY : role;
+                                  ? VALKEY_PRIMARY
+                                  : role;
     build_selector_labels(&b, jb_obj(&b, spec, "selector"), p, component_of(target), "valkey");
     cJSON *port = jb_obj(&b, jb_arr(&b, spec, "ports"), NULL);
     jb_str(&b, port, "name", "valkey");

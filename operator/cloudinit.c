@@ -24,7 +24,7 @@
 #include "quantity.h"
 #include "yamljson.h"
 
-#define MAXMEMORY_PERCENT 60          /* of the VM's memory: the OS and AOF rewrites need the rest */
+#define MAXMEMORY_PERCENT 60 /* of the VM's memory: the OS and AOF rewrites need the rest */
 #define MAXMEMORY_MIN (64ull << 20)
 #define STAGE_DIR "/etc/salespipeline"
 #define SETUP_SCRIPT "/usr/local/sbin/salespipeline-valkey-setup"
@@ -93,9 +93,9 @@ static void conf_persistence(struct text *t, const struct pipeline *p, enum valk
         say(t, "appendonly yes\nappendfsync everysec\nappendfilename \"appendonly.aof\"\n");
         say(t, "aof-use-rdb-preamble yes\nsave 900 1 300 100 60 10000\n");
     } else {
-        say(t, "# No persistence here: %s.\n", role == VALKEY_PRIMARY
-                ? "spec.valkey.persistence is false"
-                : "a replica reloads everything from the primary");
+        say(t, "# No persistence here: %s.\n",
+            role == VALKEY_PRIMARY ? "spec.valkey.persistence is false"
+                                   : "a replica reloads everything from the primary");
         say(t, "appendonly no\nsave \"\"\n");
     }
 }
@@ -107,23 +107,25 @@ char *cloudinit_valkey_conf(const struct pipeline *p, enum valkey_role role, con
     if (text_open(&t) < 0)
         return NULL;
     infra_valkey_host(p, VALKEY_PRIMARY, primary, sizeof primary);
-    say(&t, "# Valkey %s of SalesPipeline %s/%s: written by the salespipeline\n"
-            "# operator through cloud-init. Edits are lost when it renders the file again.\n",
+    say(&t,
+        "# Valkey %s of SalesPipeline %s/%s: written by the salespipeline\n"
+        "# operator through cloud-init. Edits are lost when it renders the file again.\n",
         role_name(role), p->ns, p->name);
     say(&t, "bind 0.0.0.0\nport %d\nprotected-mode no\ntcp-keepalive 300\ntimeout 0\n",
         INFRA_VALKEY_PORT);
     say(&t, "daemonize no\nlogfile \"\"\nloglevel notice\ndir /var/lib/valkey\n");
     say(&t, "requirepass \"%s\"\nmasterauth \"%s\"\n", password, password);
     /* volatile-ttl refuses writes only once nothing expiring is left. */
-    say(&t, "# Memory: %d%% of the VM's %s. Only the price series expire (after %ld s,\n"
-            "# spec.valkey.ttlSeconds): volatile-ttl can evict those, never a running total.\n",
+    say(&t,
+        "# Memory: %d%% of the VM's %s. Only the price series expire (after %ld s,\n"
+        "# spec.valkey.ttlSeconds): volatile-ttl can evict those, never a running total.\n",
         MAXMEMORY_PERCENT, p->valkey.memory, p->valkey.ttl_seconds);
     say(&t, "maxmemory %llu\nmaxmemory-policy volatile-ttl\n", maxmemory(p));
     conf_persistence(&t, p, role);
     say(&t, "repl-diskless-sync yes\n");
     if (role == VALKEY_REPLICA)
-        say(&t, "replicaof %s %d\nreplica-read-only yes\nreplica-serve-stale-data yes\n",
-            primary, INFRA_VALKEY_PORT);
+        say(&t, "replicaof %s %d\nreplica-read-only yes\nreplica-serve-stale-data yes\n", primary,
+            INFRA_VALKEY_PORT);
     return text_close(&t);
 }
 
@@ -134,33 +136,38 @@ static char *setup_script(const struct pipeline *p, enum valkey_role role)
     struct text t;
     if (text_open(&t) < 0)
         return NULL;
-    say(&t, "#!/bin/sh\n"
-            "# Runs Valkey with the operator's configuration; no network needed (the image holds\n"
-            "# Valkey). cloud-init runs this once per instance: on a containerDisk, at every start\n"
-            "# of the VM (a fresh copy of the image). Every step is safe to repeat.\n"
-            "set -eu\n"
-            "if ! command -v valkey-server >/dev/null; then\n"
-            "  echo 'salespipeline: valkey-server is not installed in this image; spec.valkey.image "
-            "must be a disk made by scripts/valkey-disk.sh (or hold Valkey 8 and cloud-init)' >&2\n"
-            "  exit 1\n"
-            "fi\n"
-            "systemctl stop valkey-server\n");
+    say(&t,
+        "#!/bin/sh\n"
+        "# Runs Valkey with the operator's configuration; no network needed (the image holds\n"
+        "# Valkey). cloud-init runs this once per instance: on a containerDisk, at every start\n"
+        "# of the VM (a fresh copy of the image). Every step is safe to repeat.\n"
+        "set -eu\n"
+        "if ! command -v valkey-server >/dev/null; then\n"
+        "  echo 'salespipeline: valkey-server is not installed in this image; spec.valkey.image "
+        "must be a disk made by scripts/valkey-disk.sh (or hold Valkey 8 and cloud-init)' >&2\n"
+        "  exit 1\n"
+        "fi\n"
+        "systemctl stop valkey-server\n");
     if (has_data_disk(p, role))
-        say(&t, "disk=/dev/disk/by-id/virtio-%s\n"
-                "i=0\nwhile [ ! -b \"$disk\" ] && [ \"$i\" -lt 120 ]; do sleep 1; i=$((i + 1)); done\n"
-                "# Format only a disk without a file system: the data survives restarts and new instance ids.\n"
-                "blkid \"$disk\" >/dev/null 2>&1 || mkfs.ext4 -q -L %s \"$disk\"\n"
-                "grep -q '^LABEL=%s ' /etc/fstab || "
-                "echo 'LABEL=%s /var/lib/valkey ext4 defaults,nofail 0 2' >>/etc/fstab\n"
-                "mountpoint -q /var/lib/valkey || mount /var/lib/valkey\n",
+        say(&t,
+            "disk=/dev/disk/by-id/virtio-%s\n"
+            "i=0\nwhile [ ! -b \"$disk\" ] && [ \"$i\" -lt 120 ]; do sleep 1; i=$((i + 1)); done\n"
+            "# Format only a disk without a file system: the data survives restarts and new "
+            "instance ids.\n"
+            "blkid \"$disk\" >/dev/null 2>&1 || mkfs.ext4 -q -L %s \"$disk\"\n"
+            "grep -q '^LABEL=%s ' /etc/fstab || "
+            "echo 'LABEL=%s /var/lib/valkey ext4 defaults,nofail 0 2' >>/etc/fstab\n"
+            "mountpoint -q /var/lib/valkey || mount /var/lib/valkey\n",
             INFRA_DATA_DISK_SERIAL, INFRA_DATA_DISK_SERIAL, INFRA_DATA_DISK_SERIAL,
             INFRA_DATA_DISK_SERIAL);
     say(&t, "chown valkey:valkey /var/lib/valkey\nchmod 0750 /var/lib/valkey\n"
-            "install -m 0640 -o root -g valkey " STAGE_DIR "/valkey.conf /etc/valkey/salespipeline.conf\n"
+            "install -m 0640 -o root -g valkey " STAGE_DIR
+            "/valkey.conf /etc/valkey/salespipeline.conf\n"
             "install -d /etc/systemd/system/valkey-server.service.d\n"
             "install -m 0644 " STAGE_DIR "/valkey-server.override.conf "
             "/etc/systemd/system/valkey-server.service.d/salespipeline.conf\n"
-            "systemctl daemon-reload\nsystemctl enable valkey-server\nsystemctl restart valkey-server\n");
+            "systemctl daemon-reload\nsystemctl enable valkey-server\nsystemctl restart "
+            "valkey-server\n");
     return text_close(&t);
 }
 
@@ -207,7 +214,8 @@ char *cloudinit_render(const struct pipeline *p, enum valkey_role role, const ch
         cJSON_Delete(cmd);
         goto done;
     }
-    if (!conf || !script || !unit || !files || !cJSON_AddItemToArray(cmd, cJSON_CreateString(SETUP_SCRIPT)))
+    if (!conf || !script || !unit || !files ||
+        !cJSON_AddItemToArray(cmd, cJSON_CreateString(SETUP_SCRIPT)))
         goto done;
     add_file(files, STAGE_DIR "/valkey.conf", "0600", conf, &oom);
     add_file(files, STAGE_DIR "/valkey-server.override.conf", "0644", unit, &oom);

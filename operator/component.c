@@ -10,7 +10,7 @@ static const struct {
     enum sp_from from;
     const char *name;
 } port_names[] = {
-    {SP_FROM_PORT_GRPC, "grpc"},        /* first: the writer's probe and Service lead with it */
+    {SP_FROM_PORT_GRPC, "grpc"}, /* first: the writer's probe and Service lead with it */
     {SP_FROM_PORT_HTTP, "http"},
     {SP_FROM_PORT_METRICS, "metrics"},
 };
@@ -20,11 +20,14 @@ int component_port(const char *program, enum sp_from port)
     return sp_contract_port(sp_contract_options(program), port);
 }
 
-static struct component make(enum comp_type type, const char *name, const char *image,
-                             int replicas, const struct pl_resources *res)
+static struct component make(enum comp_type type, const char *name, const char *image, int replicas,
+                             const struct pl_resources *res)
 {
-    struct component c = {.type = type, .image = image, .options = sp_contract_options(image),
-                          .replicas = replicas, .res = res};
+    struct component c = {.type = type,
+                          .image = image,
+                          .options = sp_contract_options(image),
+                          .replicas = replicas,
+                          .res = res};
     snprintf(c.name, sizeof c.name, "%s", name);
     for (size_t i = 0; i < sizeof port_names / sizeof port_names[0]; i++) {
         int port = sp_contract_port(c.options, port_names[i].from);
@@ -52,8 +55,8 @@ int component_list(const struct pipeline *p, struct component out[COMPONENTS_MAX
         out[n++] = c;
     }
     struct component consumer = make(COMP_CONSUMER, "consumer", "consumer", p->consumer.replicas,
-                                      &p->consumer.res);
-    consumer.headless = true;  /* only scraped, never called: no cluster IP to spend */
+                                     &p->consumer.res);
+    consumer.headless = true; /* only scraped, never called: no cluster IP to spend */
     out[n++] = consumer;
     return n;
 }

@@ -17,23 +17,23 @@
 enum comp_type { COMP_API, COMP_BRIDGE, COMP_WRITER, COMP_CONSUMER };
 
 struct comp_port {
-    const char *name;   /* "http", "grpc", "metrics" */
+    const char *name; /* "http", "grpc", "metrics" */
     int port;
 };
 
 struct component {
     enum comp_type type;
-    char name[32];                  /* "api", "bridge", "writer-a", "consumer" */
-    const char *image;              /* image, container and program name: "api", "writer", ... */
-    const struct sp_option *options;/* the worker's option table (contract.h) */
-    int replicas;                   /* -1: owned by the HorizontalPodAutoscaler */
+    char name[32];                   /* "api", "bridge", "writer-a", "consumer" */
+    const char *image;               /* image, container and program name: "api", "writer", ... */
+    const struct sp_option *options; /* the worker's option table (contract.h) */
+    int replicas;                    /* -1: owned by the HorizontalPodAutoscaler */
     const struct pl_resources *res;
     struct comp_port ports[COMPONENT_PORTS_MAX];
     int n_ports;
-    const char *http_port_name;     /* port serving /healthz /readyz /metrics */
-    bool grpc_readiness;            /* readiness through grpc.health.v1 on "grpc" */
-    bool headless;                  /* its Service has no cluster IP */
-    const char *service_suffix;     /* after "<name>-<component>": "-headless" for writers */
+    const char *http_port_name; /* port serving /healthz /readyz /metrics */
+    bool grpc_readiness;        /* readiness through grpc.health.v1 on "grpc" */
+    bool headless;              /* its Service has no cluster IP */
+    const char *service_suffix; /* after "<name>-<component>": "-headless" for writers */
 };
 
 /* Fills `out` with the pipeline's components in a fixed order; returns how many. */

@@ -21,7 +21,7 @@ static const char *str(const cJSON *o, const char *key)
 static const char *controller_owner(const cJSON *md)
 {
     const cJSON *ref;
-    cJSON_ArrayForEach(ref, cJSON_GetObjectItemCaseSensitive(md, "ownerReferences")) {
+    cJSON_ArrayForEach (ref, cJSON_GetObjectItemCaseSensitive(md, "ownerReferences")) {
         const char *api = str(ref, "apiVersion"), *kind = str(ref, "kind");
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ref, "controller")) && api && kind &&
             !strcmp(kind, OP_KIND) && !strncmp(api, OP_GROUP "/", strlen(OP_GROUP) + 1))
@@ -111,8 +111,11 @@ static void *worker_main(void *arg)
         return NULL;
     }
     kc.write_gate = c->lease ? &c->lease->leading : NULL;
-    struct reconciler r = {.kc = &kc, .events = c->events, .seen = c->seen,
-                           .applies = c->m.applies, .changes = c->m.changes,
+    struct reconciler r = {.kc = &kc,
+                           .events = c->events,
+                           .seen = c->seen,
+                           .applies = c->m.applies,
+                           .changes = c->m.changes,
                            .data_ns = c->data_ns && *c->data_ns ? c->data_ns : NULL};
     while (!atomic_load(&c->stop)) {
         if (c->lease && !lease_wait_leading(c->lease, &c->stop))
@@ -143,8 +146,10 @@ static void register_metrics(struct controller *c)
     static const char *restarts_help = "Watches started again after the first, per kind";
     c->m.ok = sp_counter_new("sp_operator_reconciles_total", "result=\"success\"",
                              "Reconciles by result");
-    c->m.error = sp_counter_new("sp_operator_reconciles_total", "result=\"error\"", "Reconciles by result");
-    c->m.invalid = sp_counter_new("sp_operator_reconciles_total", "result=\"invalid\"", "Reconciles by result");
+    c->m.error = sp_counter_new("sp_operator_reconciles_total", "result=\"error\"",
+                                "Reconciles by result");
+    c->m.invalid = sp_counter_new("sp_operator_reconciles_total", "result=\"invalid\"",
+                                  "Reconciles by result");
     c->m.latency = sp_histogram_new("sp_operator_reconcile_duration_seconds", NULL,
                                     "Time to reconcile one SalesPipeline");
     c->m.dropped = sp_counter_new("sp_operator_queue_dropped_total", NULL,
@@ -155,9 +160,11 @@ static void register_metrics(struct controller *c)
     for (int k = 0; k < KIND_COUNT; k++) {
         static char labels[KIND_COUNT][64];
         snprintf(labels[k], sizeof labels[k], "kind=\"%s\"", kinds[k].plural);
-        c->informers[k].restarts = sp_counter_new("sp_operator_watch_restarts_total", labels[k], restarts_help);
-        c->informers[k].relists = sp_counter_new("sp_operator_relists_total", labels[k],
-                                                 "Lists after the first (410 Gone or resync), per kind");
+        c->informers[k].restarts = sp_counter_new("sp_operator_watch_restarts_total", labels[k],
+                                                  restarts_help);
+        c->informers[k].relists = sp_counter_new(
+            "sp_operator_relists_total", labels[k],
+            "Lists after the first (410 Gone or resync), per kind");
         c->informers[k].events = sp_counter_new("sp_operator_watch_events_total", labels[k],
                                                 "Watch events received, per kind");
     }
@@ -178,7 +185,7 @@ static int start_informers(struct controller *c)
         if (data && (!kinds[k].owned || !c->data_ns || !*c->data_ns))
             continue;
         struct informer *inf = data ? &c->data_informers[k] : &c->informers[k];
-        if (data) {   /* the same counters as the kind's informer in the watched namespace */
+        if (data) { /* the same counters as the kind's informer in the watched namespace */
             inf->restarts = c->informers[k].restarts;
             inf->relists = c->informers[k].relists;
             inf->events = c->informers[k].events;
@@ -230,7 +237,8 @@ int controller_start(struct controller *c)
         return -1;
     }
     register_metrics(c);
-    sp_gauge_fn_new("sp_operator_queue_depth", NULL, "Keys ready to reconcile", queue_depth, c->queue);
+    sp_gauge_fn_new("sp_operator_queue_depth", NULL, "Keys ready to reconcile", queue_depth,
+                    c->queue);
     return start_informers(c) < 0 || start_workers(c) < 0 ? -1 : 0;
 }
 

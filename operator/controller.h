@@ -31,21 +31,21 @@
 struct controller {
     /* settings */
     struct kube_config *cfg;
-    const char *watch_ns;          /* "" for all namespaces */
-    const char *data_ns;           /* with watch_ns: the one data namespace (reconcile.h) */
+    const char *watch_ns; /* "" for all namespaces */
+    const char *data_ns;  /* with watch_ns: the one data namespace (reconcile.h) */
     const char *identity;
     long workers;
     long watch_timeout;
     double resync;
     long max_keys;
-    struct lease *lease;           /* NULL without leader election */
+    struct lease *lease; /* NULL without leader election */
     /* state */
     atomic_bool stop;
     struct wq *queue;
     struct events *events;
     struct seen *seen;
     struct informer informers[KIND_COUNT];
-    struct informer data_informers[KIND_COUNT];   /* owned kinds in data_ns, when set */
+    struct informer data_informers[KIND_COUNT]; /* owned kinds in data_ns, when set */
     pthread_t threads[CONTROLLER_WORKERS_MAX];
     int n_threads;
     struct {

@@ -53,17 +53,21 @@ int data_ns_ensure(struct kube_client *kc, const struct pipeline *p, bool *creat
         /* Someone else's: used as it is, never relabelled. */
         const char *level = label(live, PSA_ENFORCE);
         if (!level || strcmp(level, INFRA_DATA_NS_LEVEL)) {
-            snprintf(why, cap, "namespace %s enforces Pod Security level %s%s%s; KubeVirt's "
-                     "virt-launcher pods need \"" INFRA_DATA_NS_LEVEL "\": label it "
-                     PSA_ENFORCE "=" INFRA_DATA_NS_LEVEL " or set spec.valkey.namespace to a "
-                     "namespace the operator may create", p->valkey.ns, level ? "\"" : "",
+            snprintf(why, cap,
+                     "namespace %s enforces Pod Security level %s%s%s; KubeVirt's "
+                     "virt-launcher pods need \"" INFRA_DATA_NS_LEVEL "\": label it " PSA_ENFORCE
+                     "=" INFRA_DATA_NS_LEVEL " or set spec.valkey.namespace to a "
+                     "namespace the operator may create",
+                     p->valkey.ns, level ? "\"" : "",
                      level ? level : "(none: the cluster's default)", level ? "\"" : "");
             rc = -1;
         }
     } else if (live && (!label(live, INFRA_WORKERS_NS_LABEL) ||
                         strcmp(label(live, INFRA_WORKERS_NS_LABEL), p->ns))) {
-        snprintf(why, cap, "namespace %s holds the Valkey VMs of namespace %s's pipelines; set "
-                 "spec.valkey.namespace to another", p->valkey.ns,
+        snprintf(why, cap,
+                 "namespace %s holds the Valkey VMs of namespace %s's pipelines; set "
+                 "spec.valkey.namespace to another",
+                 p->valkey.ns,
                  label(live, INFRA_WORKERS_NS_LABEL) ? label(live, INFRA_WORKERS_NS_LABEL) : "?");
         rc = -1;
     } else {
@@ -98,14 +102,15 @@ static int in_use(struct kube_client *kc, const char *ns, char *err, size_t cap)
             return -1;
         }
         snprintf(path + n, sizeof path - (size_t)n, "?labelSelector=%s", esc);
-        cJSON *list = kube_call(kc, "GET", path, KUBE_ACCEPT_META_LIST, NULL, NULL, &status, err, cap);
+        cJSON *list = kube_call(kc, "GET", path, KUBE_ACCEPT_META_LIST, NULL, NULL, &status, err,
+                                cap);
         if (!list && status == 404 && kinds[k].optional)
             continue;
         if (!list)
             return -1;
         const cJSON *item;
         bool used = false;
-        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items"))
+        cJSON_ArrayForEach (item, cJSON_GetObjectItemCaseSensitive(list, "items"))
             used |= !cJSON_GetObjectItemCaseSensitive(metadata(item), "deletionTimestamp");
         cJSON_Delete(list);
         if (used)
@@ -114,8 +119,8 @@ static int in_use(struct kube_client *kc, const char *ns, char *err, size_t cap)
     return 0;
 }
 
-int data_ns_collect(struct kube_client *kc, const struct pipeline *p, const char *keep,
-                    char *err, size_t cap)
+int data_ns_collect(struct kube_client *kc, const struct pipeline *p, const char *keep, char *err,
+                    size_t cap)
 {
     char path[512], sel[256], esc[400];
     long status;
@@ -130,7 +135,7 @@ int data_ns_collect(struct kube_client *kc, const struct pipeline *p, const char
     if (!list)
         return -1;
     const cJSON *item;
-    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items")) {
+    cJSON_ArrayForEach (item, cJSON_GetObjectItemCaseSensitive(list, "items")) {
         const char *name = str(metadata(item), "name");
         if (!name || (keep && !strcmp(name, keep)) ||
             cJSON_GetObjectItemCaseSensitive(metadata(item), "deletionTimestamp"))
@@ -150,7 +155,7 @@ int data_ns_collect(struct kube_client *kc, const struct pipeline *p, const char
 bool pipeline_has_finalizer(const cJSON *obj)
 {
     const cJSON *f;
-    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(metadata(obj), "finalizers"))
+    cJSON_ArrayForEach (f, cJSON_GetObjectItemCaseSensitive(metadata(obj), "finalizers"))
         if (cJSON_IsString(f) && !strcmp(f->valuestring, OP_FINALIZER))
             return true;
     return false;
@@ -162,7 +167,8 @@ int pipeline_set_finalizer(struct kube_client *kc, const cJSON *obj, bool presen
     char path[512];
     long status;
     const cJSON *md = metadata(obj), *f;
-    const char *ns = str(md, "namespace"), *name = str(md, "name"), *rv = str(md, "resourceVersion");
+    const char *ns = str(md, "namespace"), *name = str(md, "name"),
+               *rv = str(md, "resourceVersion");
     if (!ns || !name || !rv || kinds_path(path, sizeof path, KIND_PIPELINE, ns, name) < 0) {
         snprintf(err, cap, "finalizer: object without namespace, name or resourceVersion");
         return -1;
@@ -172,7 +178,7 @@ int pipeline_set_finalizer(struct kube_client *kc, const cJSON *obj, bool presen
     cJSON *patch = cJSON_CreateObject(), *pmd = cJSON_AddObjectToObject(patch, "metadata");
     cJSON *list = cJSON_AddArrayToObject(pmd, "finalizers");
     bool ok = cJSON_AddStringToObject(pmd, "resourceVersion", rv) && list;
-    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(md, "finalizers"))
+    cJSON_ArrayForEach (f, cJSON_GetObjectItemCaseSensitive(md, "finalizers"))
         if (ok && cJSON_IsString(f) && strcmp(f->valuestring, OP_FINALIZER))
             ok = cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring));
     if (ok && present)

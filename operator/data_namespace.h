@@ -30,8 +30,8 @@ int data_ns_ensure(struct kube_client *kc, const struct pipeline *p, bool *creat
 /* Deletes the data namespaces the operator made for p's namespace, except `keep` (NULL: none),
  * in which no object of ours is left (objects already being deleted do not count). Returns
  * how many it deleted, or -1 with `err` set. */
-int data_ns_collect(struct kube_client *kc, const struct pipeline *p, const char *keep,
-                    char *err, size_t cap);
+int data_ns_collect(struct kube_client *kc, const struct pipeline *p, const char *keep, char *err,
+                    size_t cap);
 
 /* Whether the SalesPipeline object carries OP_FINALIZER. */
 bool pipeline_has_finalizer(const cJSON *obj);

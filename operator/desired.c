@@ -32,8 +32,10 @@ static int push_secrets(struct desired *d, const struct pipeline *p, const char 
         return 0;
     return (infra_password_secret_owned(p) &&
             push(d, KIND_SECRET, build_valkey_secret(p, pw), -1) < 0) ||
-                   push(d, KIND_SECRET, build_valkey_cloudinit_secret(p, VALKEY_PRIMARY, pw), -1) < 0 ||
-                   push(d, KIND_SECRET, build_valkey_cloudinit_secret(p, VALKEY_REPLICA, pw), -1) < 0
+                   push(d, KIND_SECRET, build_valkey_cloudinit_secret(p, VALKEY_PRIMARY, pw), -1) <
+                       0 ||
+                   push(d, KIND_SECRET, build_valkey_cloudinit_secret(p, VALKEY_REPLICA, pw), -1) <
+                       0
                ? -1
                : 0;
 }
@@ -70,7 +72,8 @@ static int push_valkey(struct desired *d, const struct pipeline *p, const char *
 static int push_grafana(struct desired *d, const struct pipeline *p, const char *pw)
 {
     return push(d, KIND_CONFIGMAP, build_grafana_dashboard(p, false), DESIRED_DASHBOARD) < 0 ||
-                   push(d, KIND_CONFIGMAP, build_grafana_dashboard(p, true), DESIRED_DASHBOARD) < 0 ||
+                   push(d, KIND_CONFIGMAP, build_grafana_dashboard(p, true), DESIRED_DASHBOARD) <
+                       0 ||
                    push(d, KIND_SECRET, build_grafana_datasource(p, pw), DESIRED_DASHBOARD) < 0
                ? -1
                : 0;
@@ -83,7 +86,7 @@ int desired_build(const struct pipeline *p, const char *password, struct desired
     d->n_comps = component_list(p, d->comps);
     if (valkey_password_hash(p, password, password_hash) < 0 || push_secrets(d, p, password) < 0)
         goto fail;
-    if (push_kafka(d, p) < 0)  /* push frees what it cannot keep */
+    if (push_kafka(d, p) < 0) /* push frees what it cannot keep */
         goto fail;
     for (int i = 0; i < d->n_comps; i++)
         if (push(d, KIND_SERVICE, build_service(p, &d->comps[i]), -1) < 0 ||

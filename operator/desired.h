@@ -18,15 +18,15 @@
 #include "pipeline.h"
 
 #define DESIRED_DASHBOARD (-2)
-#define VALKEY_VMS_MAX 5   /* spec.valkey.replicas' maximum in the CRD */
+#define VALKEY_VMS_MAX 5 /* spec.valkey.replicas' maximum in the CRD */
 #define DESIRED_MAX (3 + 3 + 2 * COMPONENTS_MAX + 2 + NETPOL_COUNT + 1 + VALKEY_VMS_MAX + 2 + 3 + 1)
 
 struct desired_obj {
     enum kind_id kind;
-    const char *ns;     /* metadata.namespace inside obj: the pipeline's, or the data namespace */
-    const char *name;   /* metadata.name inside obj */
+    const char *ns;   /* metadata.namespace inside obj: the pipeline's, or the data namespace */
+    const char *name; /* metadata.name inside obj */
     cJSON *obj;
-    int comp;           /* index in comps[] for Deployments, DESIRED_DASHBOARD for the
+    int comp; /* index in comps[] for Deployments, DESIRED_DASHBOARD for the
                          * Grafana objects, else -1 */
 };
 

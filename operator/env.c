@@ -21,8 +21,8 @@ static int writer_target(const struct pipeline *p, char *buf, size_t cap)
             continue;
         component_service_name(p, &cs[i], svc, sizeof svc);
         len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0,
-                                "%sdns:///%s.%s.svc.cluster.local:%d", len ? ";" : "", svc,
-                                p->ns, port);
+                                "%sdns:///%s.%s.svc.cluster.local:%d", len ? ";" : "", svc, p->ns,
+                                port);
     }
     return len < cap ? 0 : -1;
 }
@@ -72,7 +72,7 @@ int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, si
     case SP_FROM_PORT_HTTP:
     case SP_FROM_PORT_GRPC:
     case SP_FROM_PORT_METRICS:
-        return fits(snprintf(buf, cap, "%.0f", o->def_num), cap);  /* the container port */
+        return fits(snprintf(buf, cap, "%.0f", o->def_num), cap); /* the container port */
     case SP_FROM_LOG_LEVEL:
         return fits(snprintf(buf, cap, "%s", p->log_level), cap);
     case SP_FROM_API_DEADLINE:
@@ -84,7 +84,8 @@ int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, si
     case SP_FROM_BRIDGE_URL:
         return fits(snprintf(buf, cap, "http://%s:%d/ventas",
                              pipeline_object_name(p, "bridge", name, sizeof name),
-                             component_port("bridge", SP_FROM_PORT_HTTP)), cap);
+                             component_port("bridge", SP_FROM_PORT_HTTP)),
+                    cap);
     case SP_FROM_WRITER_TARGET:
         return writer_target(p, buf, cap);
     case SP_FROM_KAFKA_BROKERS:
@@ -94,7 +95,7 @@ int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, si
         return fits(snprintf(buf, cap, "%s", p->kafka.topic), cap);
     case SP_FROM_KAFKA_GROUP:
         return fits(snprintf(buf, cap, "%s-consumer", p->name), cap);
-    case SP_FROM_VALKEY_URL:   /* the primary's Service in the data namespace */
+    case SP_FROM_VALKEY_URL: /* the primary's Service in the data namespace */
         infra_valkey_url(p, buf, cap);
         return 0;
     case SP_FROM_SERIES_TTL:
@@ -103,13 +104,14 @@ int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, si
         return fits(snprintf(buf, cap, "%d", p->valkey.wait_for_replica ? 1 : 0), cap);
     case SP_FROM_CATALOG_ARTIFACT:
         return fits(snprintf(buf, cap, "%s", p->catalog), cap);
-    case SP_FROM_REGISTRY_AUTH_FILE:   /* mounted by build_deployment.c with a catalog */
-        return fits(snprintf(buf, cap, "%s", *p->catalog && *p->pull_secret
-                                                 ? BUILD_REGISTRY_AUTH_DIR "/config.json" : ""),
-                    cap);
+    case SP_FROM_REGISTRY_AUTH_FILE: /* mounted by build_deployment.c with a catalog */
+        return fits(
+            snprintf(buf, cap, "%s",
+                     *p->catalog && *p->pull_secret ? BUILD_REGISTRY_AUTH_DIR "/config.json" : ""),
+            cap);
     case SP_FROM_REGISTRY_CA:
-        return fits(snprintf(buf, cap, "%s", *p->catalog && *p->catalog_ca
-                                                 ? BUILD_REGISTRY_CA_DIR "/ca.crt" : ""),
+        return fits(snprintf(buf, cap, "%s",
+                             *p->catalog && *p->catalog_ca ? BUILD_REGISTRY_CA_DIR "/ca.crt" : ""),
                     cap);
     case SP_FROM_KAFKA_PROTOCOL:
         return lower(p->kafka.security.protocol, buf, cap);
@@ -117,7 +119,7 @@ int env_value(const struct pipeline *p, const struct sp_option *o, char *buf, si
         return fits(snprintf(buf, cap, "%s", p->kafka.security.sasl_mechanism), cap);
     case SP_FROM_SHUTDOWN_DELAY:
         return fits(snprintf(buf, cap, "%d", BUILD_SHUTDOWN_DELAY_MS), cap);
-    case SP_FROM_KAFKA_CA:   /* mounted by build_deployment.c */
+    case SP_FROM_KAFKA_CA: /* mounted by build_deployment.c */
         return fits(snprintf(buf, cap, "%s", BUILD_KAFKA_CA_DIR "/ca.crt"), cap);
     }
     return -1;
@@ -151,7 +153,7 @@ void env_build(struct jb *b, cJSON *ctr, const struct pipeline *p, const struct 
             continue;
         }
         if (env_value(p, o, value, sizeof value) < 0)
-            b->oom = true;  /* a value that cannot be rendered: never apply a half object */
+            b->oom = true; /* a value that cannot be rendered: never apply a half object */
         cJSON *e = jb_obj(b, env, NULL);
         jb_str(b, e, "name", o->env);
         jb_str(b, e, "value", value);

@@ -31,8 +31,8 @@
 
 struct env_var {
     const char *name;
-    const char *value;   /* NULL: from a Secret or another reference, not text */
-    const char *origin;  /* "env" or "ConfigMap <name>" */
+    const char *value;  /* NULL: from a Secret or another reference, not text */
+    const char *origin; /* "env" or "ConfigMap <name>" */
 };
 
 struct container_env {
@@ -76,17 +76,18 @@ static void collect_env(const struct desired *d, const cJSON *ctr, const char *w
 {
     const cJSON *v;
     e->n = 0;
-    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(ctr, "env"))
+    cJSON_ArrayForEach (v, cJSON_GetObjectItemCaseSensitive(ctr, "env"))
         add_var(e, s_at(v, "name"), cJSON_GetStringValue(at(v, "value")), "env");
-    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(ctr, "envFrom")) {
+    cJSON_ArrayForEach (v, cJSON_GetObjectItemCaseSensitive(ctr, "envFrom")) {
         const char *cm = cJSON_GetStringValue(at(v, "configMapRef.name"));
         const cJSON *obj = cm ? find_object(d, KIND_CONFIGMAP, cm) : NULL, *kv;
         if (!obj) {
             finding("%s: envFrom %s, which the operator does not render: its variables are "
-                    "unknown", where, cm ? cm : "(not a ConfigMap)");
+                    "unknown",
+                    where, cm ? cm : "(not a ConfigMap)");
             continue;
         }
-        cJSON_ArrayForEach(kv, cJSON_GetObjectItemCaseSensitive(obj, "data"))
+        cJSON_ArrayForEach (kv, cJSON_GetObjectItemCaseSensitive(obj, "data"))
             add_var(e, kv->string, cJSON_GetStringValue(kv), "envFrom ConfigMap");
     }
 }
@@ -102,7 +103,7 @@ static const struct env_var *lookup(const struct container_env *e, const char *n
 static int has_container_port(const cJSON *ctr, int port)
 {
     const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(ctr, "ports"))
+    cJSON_ArrayForEach (p, cJSON_GetObjectItemCaseSensitive(ctr, "ports"))
         if ((int)cJSON_GetNumberValue(at(p, "containerPort")) == port)
             return 1;
     return 0;
@@ -127,7 +128,7 @@ static void check_file(const cJSON *ctr, const char *where, const struct env_var
     const cJSON *m;
     if (!v->value || v->value[0] != '/')
         return;
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ctr, "volumeMounts")) {
+    cJSON_ArrayForEach (m, cJSON_GetObjectItemCaseSensitive(ctr, "volumeMounts")) {
         const char *dir = s_at(m, "mountPath");
         size_t n = strlen(dir);
         if (!strncmp(v->value, dir, n) && v->value[n] == '/')
@@ -156,8 +157,7 @@ static void check_container(const struct pipeline *p, const struct desired *d,
             finding("%s: the operator sets %s (%s), which %s does not read", where, v->name,
                     v->origin, program);
         else if (v->value && sp_config_check(o, v->value, why, sizeof why) < 0)
-            finding("%s: %s=%s would be refused by %s: %s", where, v->name, v->value, program,
-                    why);
+            finding("%s: %s=%s would be refused by %s: %s", where, v->name, v->value, program, why);
         else if (!env_wanted(p, o))
             finding("%s: the operator sets %s, which this spec does not use", where, v->name);
         if (o && (o->from == SP_FROM_KAFKA_CA || o->from == SP_FROM_REGISTRY_CA ||
@@ -171,10 +171,11 @@ static void check_container(const struct pipeline *p, const struct desired *d,
         if (!env_wanted(p, o))
             continue;
         if (!lookup(&e, o->env))
-            finding("%s: %s needs %s (--%s) from the operator, which never sets it", where,
-                    program, o->env, o->name);
+            finding("%s: %s needs %s (--%s) from the operator, which never sets it", where, program,
+                    o->env, o->name);
         if ((o->from == SP_FROM_PORT_HTTP || o->from == SP_FROM_PORT_GRPC ||
-             o->from == SP_FROM_PORT_METRICS) && !has_container_port(ctr, (int)o->def_num))
+             o->from == SP_FROM_PORT_METRICS) &&
+            !has_container_port(ctr, (int)o->def_num))
             finding("%s: no container port %.0f for --%s", where, o->def_num, o->name);
     }
     if (!strcmp(program, "api"))
@@ -195,8 +196,8 @@ static void check_container(const struct pipeline *p, const struct desired *d,
 static void check_nesting(const char *outer_name, long outer, const char *inner_name, long inner)
 {
     if (outer < 0 || inner < 0)
-        finding("deadlines: not rendered for %s (%ld) or %s (%ld)", outer_name, outer,
-                inner_name, inner);
+        finding("deadlines: not rendered for %s (%ld) or %s (%ld)", outer_name, outer, inner_name,
+                inner);
     else if (outer - inner < SP_DEADLINE_MARGIN_MIN_MS)
         finding("deadlines: %s (%ld ms) is not inside %s (%ld ms) by %d ms", inner_name, inner,
                 outer_name, outer, SP_DEADLINE_MARGIN_MIN_MS);
@@ -214,7 +215,7 @@ static void check_pipeline(const struct pipeline *pp)
         if (d.objs[i].kind != KIND_DEPLOYMENT)
             continue;
         const cJSON *ctr;
-        cJSON_ArrayForEach(ctr, at(d.objs[i].obj, "spec.template.spec.containers")) {
+        cJSON_ArrayForEach (ctr, at(d.objs[i].obj, "spec.template.spec.containers")) {
             check_container(&p, &d, d.objs[i].name, ctr, &dl);
             containers++;
         }

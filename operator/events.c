@@ -25,7 +25,7 @@ struct recent {
 struct events {
     pthread_mutex_t lock;
     const char *instance;
-    struct recent recent[RECENT_MAX];   /* ring of recently posted events */
+    struct recent recent[RECENT_MAX]; /* ring of recently posted events */
     unsigned next;
     unsigned long posted, counter;
 };

@@ -11,7 +11,7 @@
 #define EVENTS_DEDUP_SECONDS 300.0
 
 struct event_ref {
-    const char *ns, *name, *uid;   /* the SalesPipeline */
+    const char *ns, *name, *uid; /* the SalesPipeline */
 };
 
 struct events;

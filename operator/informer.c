@@ -19,7 +19,7 @@
 
 struct watch_state {
     struct informer *inf;
-    bool gone;          /* 410: the resourceVersion expired, list again */
+    bool gone; /* 410: the resourceVersion expired, list again */
     bool got_event;
     char error[256];
 };
@@ -43,7 +43,8 @@ static int build_path(struct informer *inf, char *buf, size_t cap, const char *q
     int n = kinds_path(buf, cap, inf->kind, inf->ns, NULL);
     if (n < 0 || (inf->label_selector && kube_escape(sel, sizeof sel, inf->label_selector) < 0))
         return -1;
-    int m = snprintf(buf + n, cap - (size_t)n, "?%s%s%s", query, *sel ? "&labelSelector=" : "", sel);
+    int m = snprintf(buf + n, cap - (size_t)n, "?%s%s%s", query, *sel ? "&labelSelector=" : "",
+                     sel);
     return m < 0 || (size_t)m >= cap - (size_t)n ? -1 : 0;
 }
 
@@ -65,7 +66,7 @@ static int list_page(struct informer *inf, char *cont, size_t cont_cap, char *er
     if (!list)
         return -1;
     const cJSON *item, *md = cJSON_GetObjectItemCaseSensitive(list, "metadata");
-    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items"))
+    cJSON_ArrayForEach (item, cJSON_GetObjectItemCaseSensitive(list, "items"))
         inf->on_event(inf->kind, INFORMER_LISTED, item, inf->arg);
     const char *next = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "continue"));
     snprintf(cont, cont_cap, "%s", next ? next : "");
@@ -127,7 +128,7 @@ static int on_watch_line(const char *line, size_t len, void *arg)
         if (rv)
             snprintf(inf->rv, sizeof inf->rv, "%s", rv);
         enum informer_event e = event_type(type, &known);
-        if (known) {  /* BOOKMARK only moves the resume point */
+        if (known) { /* BOOKMARK only moves the resume point */
             ws->got_event = true;
             sp_counter_add(inf->events, 1);
             inf->on_event(inf->kind, e, obj, inf->arg);
@@ -175,7 +176,7 @@ static void *informer_main(void *arg)
     double listed_at = 0;
     while (!atomic_load(inf->stop)) {
         if (inf->resync > 0 && listed_at > 0 && sp_now() - listed_at > inf->resync)
-            inf->rv[0] = '\0';  /* periodic relist: catches what a 410 gap may have hidden */
+            inf->rv[0] = '\0'; /* periodic relist: catches what a 410 gap may have hidden */
         if (!*inf->rv) {
             if (list_all(inf, err, sizeof err) < 0) {
                 if (atomic_load(inf->stop))
@@ -184,24 +185,27 @@ static void *informer_main(void *arg)
                     /* Strimzi or KubeVirt not installed (yet): nothing of this kind can exist,
                      * so the informer counts as synced; the reconciles report the missing kind. */
                     if (!atomic_exchange(&inf->synced, true))
-                        sp_warn("kind_not_served", "%s: not served by the API server (is its "
+                        sp_warn("kind_not_served",
+                                "%s: not served by the API server (is its "
                                 "operator installed?); checking again every %.0f s",
                                 kinds[inf->kind].plural, BACKOFF_MAX);
                     sleep_unless_stopped(inf->stop, BACKOFF_MAX);
                     continue;
                 }
-                sp_warn("list_failed", "%s: %s; retrying in %.1f s", kinds[inf->kind].plural, err, backoff);
+                sp_warn("list_failed", "%s: %s; retrying in %.1f s", kinds[inf->kind].plural, err,
+                        backoff);
                 sleep_unless_stopped(inf->stop, backoff);
                 backoff = backoff_next(backoff, &seed);
                 continue;
             }
             if (!atomic_load(&inf->synced))
-                sp_info("informer_synced", "%s listed at resourceVersion %s", kinds[inf->kind].plural, inf->rv);
+                sp_info("informer_synced", "%s listed at resourceVersion %s",
+                        kinds[inf->kind].plural, inf->rv);
             else
                 sp_counter_add(inf->relists, 1);
             atomic_store(&inf->synced, true);
             listed_at = sp_now();
-            malloc_trim(0);  /* hand the pages' memory back rather than keep it in the heap */
+            malloc_trim(0); /* hand the pages' memory back rather than keep it in the heap */
         }
         if (!first)
             sp_counter_add(inf->restarts, 1);
@@ -216,11 +220,12 @@ static void *informer_main(void *arg)
             sp_info("watch_expired", "%s: %s; listing again", kinds[inf->kind].plural, err);
             inf->rv[0] = '\0';
         } else if (rc < 0) {
-            sp_warn("watch_failed", "%s: %s; retrying in %.1f s", kinds[inf->kind].plural, err, backoff);
+            sp_warn("watch_failed", "%s: %s; retrying in %.1f s", kinds[inf->kind].plural, err,
+                    backoff);
             sleep_unless_stopped(inf->stop, backoff);
             backoff = backoff_next(backoff, &seed);
         } else {
-            backoff = BACKOFF_MIN;  /* the server ended the watch at timeoutSeconds: resume */
+            backoff = BACKOFF_MIN; /* the server ended the watch at timeoutSeconds: resume */
         }
     }
     return NULL;

@@ -27,10 +27,10 @@ typedef void informer_fn(enum kind_id kind, enum informer_event ev, const cJSON 
 struct informer {
     /* settings */
     enum kind_id kind;
-    const char *ns;                 /* NULL or "": all namespaces */
-    const char *label_selector;     /* NULL: none */
-    long watch_timeout;             /* server-side timeoutSeconds (jittered +0..20%) */
-    double resync;                  /* list again after this many seconds (0: never) */
+    const char *ns;             /* NULL or "": all namespaces */
+    const char *label_selector; /* NULL: none */
+    long watch_timeout;         /* server-side timeoutSeconds (jittered +0..20%) */
+    double resync;              /* list again after this many seconds (0: never) */
     informer_fn *on_event;
     void *arg;
     const atomic_bool *stop;
@@ -39,10 +39,10 @@ struct informer {
     struct kube_client kc;
     pthread_t thread;
     bool started;
-    atomic_bool synced;             /* the first list completed (or an optional kind is absent) */
-    bool absent;                    /* the last list said 404: an optional kind's CRD is missing */
-    char rv[64];                    /* resume point; "" = list first */
-    struct sp_metric *restarts;     /* watch (re)starts after the first */
+    atomic_bool synced;         /* the first list completed (or an optional kind is absent) */
+    bool absent;                /* the last list said 404: an optional kind's CRD is missing */
+    char rv[64];                /* resume point; "" = list first */
+    struct sp_metric *restarts; /* watch (re)starts after the first */
     struct sp_metric *relists;
     struct sp_metric *events;
 };

@@ -15,10 +15,10 @@
 #define INFRA_KAFKA_PORT 9092
 #define INFRA_VALKEY_PORT 6379
 #define INFRA_VALKEY_SECRET_KEY "password"
-#define INFRA_CLOUDINIT_KEY "userdata"       /* the key KubeVirt reads from a secretRef */
-#define INFRA_DATA_DISK_SERIAL "valkeydata"  /* /dev/disk/by-id/virtio-valkeydata in the guest */
-#define INFRA_PASSWORD_LEN 64                /* hex characters (32 random bytes) */
-#define INFRA_GRAFANA_LABEL "grafana_dashboard"     /* the Grafana chart sidecar's defaults */
+#define INFRA_CLOUDINIT_KEY "userdata"          /* the key KubeVirt reads from a secretRef */
+#define INFRA_DATA_DISK_SERIAL "valkeydata"     /* /dev/disk/by-id/virtio-valkeydata in the guest */
+#define INFRA_PASSWORD_LEN 64                   /* hex characters (32 random bytes) */
+#define INFRA_GRAFANA_LABEL "grafana_dashboard" /* the Grafana chart sidecar's defaults */
 #define INFRA_DATASOURCE_LABEL "grafana_datasource"
 /* The data namespace's Pod Security level: what KubeVirt's virt-launcher pods need (KubeVirt
  * refuses a VM in any other: "it needs a privileged namespace to run"). */

@@ -20,7 +20,7 @@ static long num(const cJSON *o, const char *key, long def)
 static const cJSON *condition(const cJSON *status, const char *type)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(status, "conditions"))
         if (!strcmp(str(c, "type"), type))
             return c;
     return NULL;
@@ -89,8 +89,7 @@ void infra_read_vm(const cJSON *obj, struct part_status *s)
     const char *printable = str(st, "printableStatus");
     s->restart_required = restart && !strcmp(str(restart, "status"), "True");
     s->ready = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "ready")) &&
-               !strcmp(printable, "Running") &&
-               (!ready || !strcmp(str(ready, "status"), "True"));
+               !strcmp(printable, "Running") && (!ready || !strcmp(str(ready, "status"), "True"));
     if (!s->ready)
         snprintf(s->message, sizeof s->message, "VirtualMachine %s: %s%s%s", name_of(obj),
                  *printable ? printable : "not started yet",

@@ -6,10 +6,10 @@
 #include <stdbool.h>
 
 struct part_status {
-    bool known;          /* the object was seen */
+    bool known; /* the object was seen */
     bool ready;
-    bool restart_required;  /* VirtualMachine: KubeVirt waits for a restart to apply the spec */
-    char message[256];   /* why not ready (the owner's own condition text when it has one) */
+    bool restart_required; /* VirtualMachine: KubeVirt waits for a restart to apply the spec */
+    char message[256];     /* why not ready (the owner's own condition text when it has one) */
 };
 
 /* Strimzi Kafka / KafkaTopic: condition Ready=True for the current generation. */

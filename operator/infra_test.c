@@ -76,10 +76,13 @@ static void check_kind(const cJSON *o, const char *api_version, const char *kind
 static void check_owned(const cJSON *o, const char *api_version, const char *kind, const char *name)
 {
     check_kind(o, api_version, kind, name, "blackfriday");
-    assert_string_equal(s_at(o, "metadata.ownerReferences.0.uid"), "0b7e5c1e-1111-2222-3333-444455556666");
+    assert_string_equal(s_at(o, "metadata.ownerReferences.0.uid"),
+                        "0b7e5c1e-1111-2222-3333-444455556666");
     assert_true(cJSON_IsTrue(at(o, "metadata.ownerReferences.0.controller")));
-    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/managed-by"), "salespipeline-operator");
-    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/instance"), "black-friday");
+    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/managed-by"),
+                        "salespipeline-operator");
+    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/instance"),
+                        "black-friday");
 }
 
 /* An object of the data namespace: no owner reference (it would not hold across namespaces),
@@ -88,8 +91,10 @@ static void check_data(const cJSON *o, const char *api_version, const char *kind
 {
     check_kind(o, api_version, kind, name, "blackfriday-data");
     assert_null(at(o, "metadata.ownerReferences"));
-    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/managed-by"), "salespipeline-operator");
-    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/instance"), "black-friday");
+    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/managed-by"),
+                        "salespipeline-operator");
+    assert_string_equal(key(at(o, "metadata.labels"), "app.kubernetes.io/instance"),
+                        "black-friday");
     assert_string_equal(key(at(o, "metadata.labels"), OP_PIPELINE_NS_LABEL), "blackfriday");
 }
 
@@ -111,14 +116,18 @@ static void test_kafka(void **state)
     (void)state;
     cJSON *k = build_kafka(&sample);
     check_owned(k, "kafka.strimzi.io/v1", "Kafka", "black-friday");
-    assert_null(at(k, "metadata.annotations"));  /* Strimzi >= 0.48: no kraft/node-pools annotations */
+    assert_null(
+        at(k, "metadata.annotations")); /* Strimzi >= 0.48: no kraft/node-pools annotations */
     assert_string_equal(s_at(k, "spec.kafka.listeners.0.name"), "plain");
     assert_int_equal((int)n_at(k, "spec.kafka.listeners.0.port"), 9092);
     assert_string_equal(s_at(k, "spec.kafka.listeners.0.type"), "internal");
     assert_true(cJSON_IsFalse(at(k, "spec.kafka.listeners.0.tls")));
     const cJSON *cfg = at(k, "spec.kafka.config");
-    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cfg, "offsets.topic.replication.factor")->valuedouble, 1);
-    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cfg, "min.insync.replicas")->valuedouble, 1);
+    assert_int_equal(
+        (int)cJSON_GetObjectItemCaseSensitive(cfg, "offsets.topic.replication.factor")->valuedouble,
+        1);
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cfg, "min.insync.replicas")->valuedouble,
+                     1);
     assert_true(cJSON_IsObject(at(k, "spec.entityOperator.topicOperator")));
     assert_null(at(k, "spec.entityOperator.userOperator"));
     cJSON_Delete(k);
@@ -127,8 +136,11 @@ static void test_kafka(void **state)
     p.kafka.brokers = 3;
     k = build_kafka(&p);
     cfg = at(k, "spec.kafka.config");
-    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cfg, "default.replication.factor")->valuedouble, 3);
-    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(cfg, "transaction.state.log.min.isr")->valuedouble, 2);
+    assert_int_equal(
+        (int)cJSON_GetObjectItemCaseSensitive(cfg, "default.replication.factor")->valuedouble, 3);
+    assert_int_equal(
+        (int)cJSON_GetObjectItemCaseSensitive(cfg, "transaction.state.log.min.isr")->valuedouble,
+        2);
     cJSON_Delete(k);
 }
 
@@ -165,7 +177,9 @@ static void test_topic(void **state)
     assert_string_equal(s_at(t, "spec.topicName"), "sales");
     assert_int_equal((int)n_at(t, "spec.partitions"), 6);
     assert_int_equal((int)n_at(t, "spec.replicas"), 1);
-    assert_true(cJSON_GetObjectItemCaseSensitive(at(t, "spec.config"), "retention.ms")->valuedouble == 86400000.0);
+    assert_true(
+        cJSON_GetObjectItemCaseSensitive(at(t, "spec.config"), "retention.ms")->valuedouble ==
+        86400000.0);
     cJSON_Delete(t);
 
     struct pipeline p = sample;
@@ -176,7 +190,9 @@ static void test_topic(void **state)
     t = build_kafka_topic(&p);
     assert_string_equal(key(at(t, "metadata.labels"), "strimzi.io/cluster"), "shared");
     assert_int_equal((int)n_at(t, "spec.partitions"), 12);
-    assert_true(cJSON_GetObjectItemCaseSensitive(at(t, "spec.config"), "retention.ms")->valuedouble == 31536000000.0);
+    assert_true(
+        cJSON_GetObjectItemCaseSensitive(at(t, "spec.config"), "retention.ms")->valuedouble ==
+        31536000000.0);
     cJSON_Delete(t);
 }
 
@@ -258,9 +274,10 @@ static void test_vm_primary(void **state)
     assert_string_equal(s_at(ts, "volumes.0.containerDisk.imagePullSecret"), "black-friday-pull");
     assert_string_equal(s_at(ts, "volumes.1.cloudInitNoCloud.secretRef.name"),
                         "black-friday-valkey-primary-cloudinit");
-    assert_string_equal(s_at(ts, "volumes.2.persistentVolumeClaim.claimName"), "black-friday-valkey-data");
+    assert_string_equal(s_at(ts, "volumes.2.persistentVolumeClaim.claimName"),
+                        "black-friday-valkey-data");
     assert_int_equal((int)n_at(ts, "readinessProbe.tcpSocket.port"), 6379);
-    assert_false(contains(vm, PW));  /* only the Secret holds it */
+    assert_false(contains(vm, PW)); /* only the Secret holds it */
     const char *uuid = s_at(ts, "domain.firmware.uuid");
     assert_int_equal(strlen(uuid), 36);
     assert_int_equal(uuid[14], '5');
@@ -292,17 +309,21 @@ static void test_vm_replica_and_services(void **state)
     assert_int_equal(infra_valkey_replicas(&sample), 1);
     cJSON_Delete(vm);
 
-    cJSON *w = build_valkey_service(&sample, VALKEY_PRIMARY), *r = build_valkey_service(&sample, VALKEY_REPLICA);
+    cJSON *w = build_valkey_service(&sample, VALKEY_PRIMARY),
+          *r = build_valkey_service(&sample, VALKEY_REPLICA);
     check_data(w, "v1", "Service", "black-friday-valkey-primary");
     check_data(r, "v1", "Service", "black-friday-valkey-replica");
-    assert_string_equal(key(at(w, "spec.selector"), "app.kubernetes.io/component"), "valkey-primary");
-    assert_string_equal(key(at(r, "spec.selector"), "app.kubernetes.io/component"), "valkey-replica");
+    assert_string_equal(key(at(w, "spec.selector"), "app.kubernetes.io/component"),
+                        "valkey-primary");
+    assert_string_equal(key(at(r, "spec.selector"), "app.kubernetes.io/component"),
+                        "valkey-replica");
     assert_int_equal((int)n_at(r, "spec.ports.0.port"), 6379);
     cJSON_Delete(r);
     struct pipeline p = sample;
-    p.valkey.replicas = 1;  /* no replica VM: reads go to the primary */
+    p.valkey.replicas = 1; /* no replica VM: reads go to the primary */
     r = build_valkey_service(&p, VALKEY_REPLICA);
-    assert_string_equal(key(at(r, "spec.selector"), "app.kubernetes.io/component"), "valkey-primary");
+    assert_string_equal(key(at(r, "spec.selector"), "app.kubernetes.io/component"),
+                        "valkey-primary");
     cJSON_Delete(r);
     cJSON_Delete(w);
 }
@@ -314,7 +335,8 @@ static void test_cloudinit_secret_and_pvc(void **state)
     check_data(s, "v1", "Secret", "black-friday-valkey-replica-cloudinit");
     char *ud = secret_value(s, INFRA_CLOUDINIT_KEY);
     assert_memory_equal(ud, "#cloud-config\n", 14);
-    assert_non_null(strstr(ud, "replicaof black-friday-valkey-primary.blackfriday-data.svc.cluster.local 6379"));
+    assert_non_null(strstr(
+        ud, "replicaof black-friday-valkey-primary.blackfriday-data.svc.cluster.local 6379"));
     assert_non_null(strstr(ud, "requirepass \"" PW "\""));
     free(ud);
     cJSON_Delete(s);
@@ -411,8 +433,9 @@ static void test_grafana(void **state)
     cJSON *doc = yamljson_parse(yaml, strlen(yaml), NULL, err, sizeof err);
     assert_non_null(doc);
     assert_string_equal(s_at(doc, "datasources.0.type"), "redis-datasource");
-    assert_string_equal(s_at(doc, "datasources.0.url"),
-                        "redis://black-friday-valkey-replica.blackfriday-data.svc.cluster.local:6379");
+    assert_string_equal(
+        s_at(doc, "datasources.0.url"),
+        "redis://black-friday-valkey-replica.blackfriday-data.svc.cluster.local:6379");
     assert_string_equal(s_at(doc, "datasources.0.secureJsonData.password"), PW);
     grafana_uid(&sample, "valkey", uid, sizeof uid);
     assert_string_equal(s_at(doc, "datasources.0.uid"), uid);
@@ -435,18 +458,22 @@ static void test_read_strimzi(void **state)
     (void)state;
     struct part_status s;
     cJSON *k = obj("{\"kind\":\"Kafka\",\"metadata\":{\"name\":\"k\",\"generation\":2},"
-                   "\"status\":{\"observedGeneration\":2,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+                   "\"status\":{\"observedGeneration\":2,\"conditions\":[{\"type\":\"Ready\","
+                   "\"status\":\"True\"}]}}");
     infra_read_strimzi(k, &s);
     assert_true(s.known && s.ready);
     cJSON_Delete(k);
     k = obj("{\"kind\":\"Kafka\",\"metadata\":{\"name\":\"k\",\"generation\":3},"
-            "\"status\":{\"observedGeneration\":2,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+            "\"status\":{\"observedGeneration\":2,\"conditions\":[{\"type\":\"Ready\",\"status\":"
+            "\"True\"}]}}");
     infra_read_strimzi(k, &s);
     assert_false(s.ready);
     assert_non_null(strstr(s.message, "generation 3"));
     cJSON_Delete(k);
-    k = obj("{\"kind\":\"KafkaTopic\",\"metadata\":{\"name\":\"t\",\"generation\":1},\"status\":{\"observedGeneration\":1,"
-            "\"conditions\":[{\"type\":\"NotReady\",\"status\":\"True\",\"reason\":\"KafkaError\",\"message\":\"no brokers\"}]}}");
+    k = obj("{\"kind\":\"KafkaTopic\",\"metadata\":{\"name\":\"t\",\"generation\":1},\"status\":{"
+            "\"observedGeneration\":1,"
+            "\"conditions\":[{\"type\":\"NotReady\",\"status\":\"True\",\"reason\":\"KafkaError\","
+            "\"message\":\"no brokers\"}]}}");
     infra_read_strimzi(k, &s);
     assert_false(s.ready);
     assert_string_equal(s.message, "KafkaTopic t: no brokers");
@@ -454,12 +481,14 @@ static void test_read_strimzi(void **state)
     infra_read_strimzi(NULL, &s);
     assert_false(s.known || s.ready);
 
-    cJSON *np = obj("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"replicas\":3},\"status\":{\"nodeIds\":[0,1]}}");
+    cJSON *np = obj(
+        "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"replicas\":3},\"status\":{\"nodeIds\":[0,1]}}");
     infra_read_nodepool(np, &s);
     assert_false(s.ready);
     assert_string_equal(s.message, "KafkaNodePool p: 2/3 nodes");
     cJSON_Delete(np);
-    np = obj("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"replicas\":1},\"status\":{\"replicas\":1}}");
+    np = obj(
+        "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"replicas\":1},\"status\":{\"replicas\":1}}");
     infra_read_nodepool(np, &s);
     assert_true(s.ready);
     cJSON_Delete(np);
@@ -469,15 +498,17 @@ static void test_read_vm(void **state)
 {
     (void)state;
     struct part_status s;
-    cJSON *vm = obj("{\"metadata\":{\"name\":\"v\"},\"status\":{\"ready\":true,\"printableStatus\":\"Running\","
-                    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+    cJSON *vm = obj(
+        "{\"metadata\":{\"name\":\"v\"},\"status\":{\"ready\":true,\"printableStatus\":\"Running\","
+        "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
     infra_read_vm(vm, &s);
     assert_true(s.ready);
     assert_false(s.restart_required);
     cJSON_Delete(vm);
-    vm = obj("{\"metadata\":{\"name\":\"v\"},\"status\":{\"printableStatus\":\"Starting\","
-             "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"message\":\"guest not ready\"},"
-             "{\"type\":\"RestartRequired\",\"status\":\"True\"}]}}");
+    vm = obj(
+        "{\"metadata\":{\"name\":\"v\"},\"status\":{\"printableStatus\":\"Starting\","
+        "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"message\":\"guest not ready\"},"
+        "{\"type\":\"RestartRequired\",\"status\":\"True\"}]}}");
     infra_read_vm(vm, &s);
     assert_false(s.ready);
     assert_true(s.restart_required);
@@ -498,23 +529,27 @@ static void test_password_secret_may_read(void **state)
     assert_true(valkey_password_may_read(&sample, ours));
     struct pipeline other = sample;
     snprintf(other.uid, sizeof other.uid, "another-uid");
-    assert_false(valkey_password_may_read(&other, ours));   /* another pipeline's */
+    assert_false(valkey_password_may_read(&other, ours)); /* another pipeline's */
     cJSON_Delete(ours);
     cJSON *user = obj("{\"metadata\":{\"name\":\"mine\",\"annotations\":{\"x\":\"true\"}}}");
     assert_false(valkey_password_may_read(&sample, user));
     cJSON_Delete(user);
-    user = obj("{\"metadata\":{\"name\":\"mine\",\"annotations\":{\"" VALKEY_PASSWORD_READ_ANNOTATION
-               "\":\"false\"}}}");
+    user = obj(
+        "{\"metadata\":{\"name\":\"mine\",\"annotations\":{\"" VALKEY_PASSWORD_READ_ANNOTATION
+        "\":\"false\"}}}");
     assert_false(valkey_password_may_read(&sample, user));
     cJSON_Delete(user);
-    user = obj("{\"metadata\":{\"name\":\"mine\",\"annotations\":{\"" VALKEY_PASSWORD_READ_ANNOTATION
-               "\":\"true\"}}}");
+    user = obj(
+        "{\"metadata\":{\"name\":\"mine\",\"annotations\":{\"" VALKEY_PASSWORD_READ_ANNOTATION
+        "\":\"true\"}}}");
     assert_true(valkey_password_may_read(&sample, user));
     cJSON_Delete(user);
     /* An owner reference that is not the controller one does not count. */
     char json[512];
-    snprintf(json, sizeof json, "{\"metadata\":{\"ownerReferences\":[{\"uid\":\"%s\","
-             "\"controller\":false}]}}", sample.uid);
+    snprintf(json, sizeof json,
+             "{\"metadata\":{\"ownerReferences\":[{\"uid\":\"%s\","
+             "\"controller\":false}]}}",
+             sample.uid);
     user = obj(json);
     assert_false(valkey_password_may_read(&sample, user));
     cJSON_Delete(user);

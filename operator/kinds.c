@@ -9,7 +9,8 @@ const struct kind_info kinds[KIND_COUNT] = {
                        false, false, false},
     [KIND_CONFIGMAP] = {"ConfigMap", "v1", "/api/v1", "configmaps", true, true, false},
     [KIND_SERVICE] = {"Service", "v1", "/api/v1", "services", true, true, false},
-    [KIND_DEPLOYMENT] = {"Deployment", "apps/v1", "/apis/apps/v1", "deployments", true, true, false},
+    [KIND_DEPLOYMENT] = {"Deployment", "apps/v1", "/apis/apps/v1", "deployments", true, true,
+                         false},
     [KIND_HPA] = {"HorizontalPodAutoscaler", "autoscaling/v2", "/apis/autoscaling/v2",
                   "horizontalpodautoscalers", true, true, false},
     [KIND_INGRESS] = {"Ingress", "networking.k8s.io/v1", "/apis/networking.k8s.io/v1", "ingresses",
@@ -18,15 +19,16 @@ const struct kind_info kinds[KIND_COUNT] = {
                      "networkpolicies", true, true, false},
     /* Secrets are watched as metadata only: the informers never hold a password. */
     [KIND_SECRET] = {"Secret", "v1", "/api/v1", "secrets", true, true, false},
-    [KIND_PVC] = {"PersistentVolumeClaim", "v1", "/api/v1", "persistentvolumeclaims", true, true, false},
+    [KIND_PVC] = {"PersistentVolumeClaim", "v1", "/api/v1", "persistentvolumeclaims", true, true,
+                  false},
     [KIND_KAFKA] = {"Kafka", "kafka.strimzi.io/v1", "/apis/kafka.strimzi.io/v1", "kafkas", true,
                     true, true},
     [KIND_KAFKA_NODEPOOL] = {"KafkaNodePool", "kafka.strimzi.io/v1", "/apis/kafka.strimzi.io/v1",
                              "kafkanodepools", true, true, true},
     [KIND_KAFKA_TOPIC] = {"KafkaTopic", "kafka.strimzi.io/v1", "/apis/kafka.strimzi.io/v1",
                           "kafkatopics", true, true, true},
-    [KIND_VM] = {"VirtualMachine", "kubevirt.io/v1", "/apis/kubevirt.io/v1", "virtualmachines", true,
-                 true, true},
+    [KIND_VM] = {"VirtualMachine", "kubevirt.io/v1", "/apis/kubevirt.io/v1", "virtualmachines",
+                 true, true, true},
 };
 
 int kinds_path(char *buf, size_t cap, enum kind_id k, const char *ns, const char *name)

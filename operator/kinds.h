@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 enum kind_id {
-    KIND_PIPELINE,     /* the custom resource itself: watched, never applied */
+    KIND_PIPELINE, /* the custom resource itself: watched, never applied */
     KIND_CONFIGMAP,
     KIND_SERVICE,
     KIND_DEPLOYMENT,
@@ -27,13 +27,13 @@ enum kind_id {
 };
 
 struct kind_info {
-    const char *kind;         /* "Deployment" */
-    const char *api_version;  /* "apps/v1" */
-    const char *prefix;       /* "/apis/apps/v1" */
-    const char *plural;       /* "deployments" */
-    bool owned;               /* created by the operator, watched by label, owner-mapped */
-    bool metadata_only;       /* watch as PartialObjectMetadata: we only need owner and name */
-    bool optional;            /* served only once another operator installed its CRD */
+    const char *kind;        /* "Deployment" */
+    const char *api_version; /* "apps/v1" */
+    const char *prefix;      /* "/apis/apps/v1" */
+    const char *plural;      /* "deployments" */
+    bool owned;              /* created by the operator, watched by label, owner-mapped */
+    bool metadata_only;      /* watch as PartialObjectMetadata: we only need owner and name */
+    bool optional;           /* served only once another operator installed its CRD */
 };
 
 extern const struct kind_info kinds[KIND_COUNT];

@@ -10,8 +10,8 @@
 
 #define CONNECT_TIMEOUT_MS 5000L
 #define CALL_TIMEOUT_MS 30000L
-#define LINE_KEEP_MAX (16 * 1024)    /* a line buffer that grew past this is freed after use */
-#define RECV_BUFFER 8192L            /* curl's receive buffer, one per handle (default 16 KB) */
+#define LINE_KEEP_MAX (16 * 1024) /* a line buffer that grew past this is freed after use */
+#define RECV_BUFFER 8192L         /* curl's receive buffer, one per handle (default 16 KB) */
 
 /* A growable buffer with a hard limit (curl's dynbuf idea). */
 struct kbuf {
@@ -136,7 +136,7 @@ static struct curl_slist *prepare(struct kube_client *c, const char *method, con
     CURL *h = c->curl;
     snprintf(url, sizeof url, "%s%s", c->cfg->server, path);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);  /* resets any earlier body */
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L); /* resets any earlier body */
     if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -197,7 +197,9 @@ cJSON *kube_call(struct kube_client *c, const char *method, const char *path, co
     CURLcode rc = curl_easy_perform(c->curl);
     if (rc != CURLE_OK) {
         snprintf(err, errcap, "%s %s: %s", method, path,
-                 reply.too_big ? "reply too big" : *c->curl_err ? c->curl_err : curl_easy_strerror(rc));
+                 reply.too_big  ? "reply too big"
+                 : *c->curl_err ? c->curl_err
+                                : curl_easy_strerror(rc));
         goto out;
     }
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
@@ -266,8 +268,8 @@ struct stream {
     struct kbuf line;
     kube_line_fn *fn;
     void *arg;
-    int ended;   /* fn asked to stop */
-    int error;   /* non-200 answer: keep the body whole, it is a Status */
+    int ended; /* fn asked to stop */
+    int error; /* non-200 answer: keep the body whole, it is a Status */
     int checked;
 };
 
@@ -325,7 +327,9 @@ int kube_stream(struct kube_client *c, const char *path, const char *accept, lon
     } else {
         *status = 0;
         snprintf(err, errcap, "watch %s: %s", path,
-                 s.line.too_big ? "event too big" : *c->curl_err ? c->curl_err : curl_easy_strerror(rc));
+                 s.line.too_big ? "event too big"
+                 : *c->curl_err ? c->curl_err
+                                : curl_easy_strerror(rc));
     }
     curl_slist_free_all(hs);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);

@@ -15,19 +15,21 @@
 #include "kubeconfig.h"
 
 #define KUBE_REPLY_MAX (16 * 1024 * 1024)
-#define KUBE_LINE_MAX (8 * 1024 * 1024)   /* one watch event */
+#define KUBE_LINE_MAX (8 * 1024 * 1024) /* one watch event */
 #define KUBE_ERR_MAX 512
 
 /* Accept header for metadata-only lists and watches (PartialObjectMetadata). */
-#define KUBE_ACCEPT_META "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-#define KUBE_ACCEPT_META_LIST "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+#define KUBE_ACCEPT_META                                                                           \
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+#define KUBE_ACCEPT_META_LIST                                                                      \
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 
 struct kube_client {
     struct kube_config *cfg;
     CURL *curl;
-    const atomic_bool *stop;   /* when set, streams (watches) end at once */
-    const atomic_bool *write_gate;  /* when set and false, writes are refused (not the leader) */
-    long timeout_ms;           /* per call; streams set their own */
+    const atomic_bool *stop;       /* when set, streams (watches) end at once */
+    const atomic_bool *write_gate; /* when set and false, writes are refused (not the leader) */
+    long timeout_ms;               /* per call; streams set their own */
     char curl_err[CURL_ERROR_SIZE];
 };
 

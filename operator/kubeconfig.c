@@ -14,13 +14,13 @@
 #include "metrics.h"
 
 #define KC_FILES_MAX 8
-#define KC_FILE_MAX (1024 * 1024)   /* kubeconfigs, certificates, tokens are small */
+#define KC_FILE_MAX (1024 * 1024) /* kubeconfigs, certificates, tokens are small */
 #define TOKEN_REREAD_SECONDS 60.0
 
 /* The loaded documents of a (possibly merged) kubeconfig, in precedence order. */
 struct kc_docs {
     yaml_document_t doc[KC_FILES_MAX];
-    char dir[KC_FILES_MAX][PATH_MAX];  /* each file's folder: relative paths resolve there */
+    char dir[KC_FILES_MAX][PATH_MAX]; /* each file's folder: relative paths resolve there */
     int n;
 };
 
@@ -59,7 +59,7 @@ char *kubeconfig_b64decode(const char *in, size_t *out_len)
     int len = EVP_DecodeBlock((unsigned char *)out, (unsigned char *)clean, (int)m);
     if (len < 0)
         goto fail;
-    len -= (clean[m - 1] == '=') + (clean[m - 2] == '=');  /* DecodeBlock counts padding */
+    len -= (clean[m - 1] == '=') + (clean[m - 2] == '='); /* DecodeBlock counts padding */
     out[len] = '\0';
     *out_len = (size_t)len;
     free(clean);
@@ -81,7 +81,8 @@ static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *map, const char *ke
 {
     if (!map || map->type != YAML_MAPPING_NODE)
         return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         const char *k = scalar(yaml_document_get_node(d, p->key));
         if (k && !strcmp(k, key))
             return yaml_document_get_node(d, p->value);
@@ -101,7 +102,8 @@ static yaml_node_t *named(yaml_document_t *d, const char *list, const char *name
     yaml_node_t *seq = map_get(d, yaml_document_get_root_node(d), list);
     if (!seq || seq->type != YAML_SEQUENCE_NODE)
         return NULL;
-    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
         yaml_node_t *entry = yaml_document_get_node(d, *it);
         const char *n = map_str(d, entry, "name");
         if (n && !strcmp(n, name))
@@ -143,7 +145,7 @@ static int docs_load_one(struct kc_docs *docs, const char *path, char *err, size
         return -1;
     if (!yaml_document_get_root_node(&docs->doc[docs->n])) {
         yaml_document_delete(&docs->doc[docs->n]);
-        return 0;  /* an empty file contributes nothing, as with kubectl */
+        return 0; /* an empty file contributes nothing, as with kubectl */
     }
     const char *slash = strrchr(path, '/');
     snprintf(docs->dir[docs->n], PATH_MAX, "%.*s", slash ? (int)(slash - path) : 1,
@@ -194,14 +196,18 @@ static int load_user(struct kube_config *cfg, struct kc_docs *docs, const char *
         return sp_fail(err, errcap, "kubeconfig: user '%s' not found", user);
     yaml_document_t *d = &docs->doc[which];
     if (map_get(d, u, "exec") || map_get(d, u, "auth-provider"))
-        return sp_fail(err, errcap, "kubeconfig: user '%s' uses an exec or auth-provider plugin, "
-                       "which is not supported: use a client certificate or a token", user);
+        return sp_fail(err, errcap,
+                       "kubeconfig: user '%s' uses an exec or auth-provider plugin, "
+                       "which is not supported: use a client certificate or a token",
+                       user);
     if (load_blob(docs, which, u, "client-certificate", &cfg->cert, &cfg->cert_len, err, errcap) ||
         load_blob(docs, which, u, "client-key", &cfg->key, &cfg->key_len, err, errcap))
         return -1;
     if (!cfg->cert != !cfg->key)
-        return sp_fail(err, errcap, "kubeconfig: user '%s' has a client certificate without a "
-                       "key, or the reverse", user);
+        return sp_fail(err, errcap,
+                       "kubeconfig: user '%s' has a client certificate without a "
+                       "key, or the reverse",
+                       user);
     const char *token = map_str(d, u, "token"), *token_file = map_str(d, u, "tokenFile");
     if (token && !(cfg->token = strdup(token)))
         return -1;
@@ -378,7 +384,7 @@ void kubeconfig_token(struct kube_config *cfg, char *buf, size_t cap)
     double now = sp_now();
     if (cfg->token_file && (!cfg->token || now - cfg->token_read_at > TOKEN_REREAD_SECONDS)) {
         char *t = read_file(cfg->token_file, NULL);
-        if (t) {  /* on a failed re-read keep the old token: it may still be valid */
+        if (t) { /* on a failed re-read keep the old token: it may still be valid */
             t[strcspn(t, "\r\n")] = '\0';
             free(cfg->token);
             cfg->token = t;

@@ -16,21 +16,21 @@
 #define KUBECONFIG_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 struct kube_config {
-    char *server;          /* "https://host:port", no trailing slash */
-    char *ca;              /* PEM, or NULL for the system CAs */
+    char *server; /* "https://host:port", no trailing slash */
+    char *ca;     /* PEM, or NULL for the system CAs */
     size_t ca_len;
-    char *cert;            /* client certificate PEM, or NULL */
+    char *cert; /* client certificate PEM, or NULL */
     size_t cert_len;
-    char *key;             /* client key PEM, or NULL */
+    char *key; /* client key PEM, or NULL */
     size_t key_len;
-    char *token_file;      /* re-read now and then (rotated service account tokens) */
-    bool insecure;         /* insecure-skip-tls-verify */
+    char *token_file; /* re-read now and then (rotated service account tokens) */
+    bool insecure;    /* insecure-skip-tls-verify */
     bool in_cluster;
-    char namespace[64];    /* the context's or the service account's namespace, or "" */
-    char source[512];      /* for logs: which file and context, or "in-cluster" */
+    char namespace[64]; /* the context's or the service account's namespace, or "" */
+    char source[512];   /* for logs: which file and context, or "in-cluster" */
     pthread_mutex_t token_lock;
-    char *token;           /* bearer token or NULL; read through kubeconfig_token() */
-    double token_read_at;  /* sp_now() of the last token_file read */
+    char *token;          /* bearer token or NULL; read through kubeconfig_token() */
+    double token_read_at; /* sp_now() of the last token_file read */
 };
 
 /* Resolves and loads the configuration as described above. `path` may be NULL (then

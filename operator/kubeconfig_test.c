@@ -63,7 +63,7 @@ static void test_b64(void **state)
     assert_string_equal(s, "CERT-PEM");
     assert_int_equal(n, 8);
     free(s);
-    s = kubeconfig_b64decode("S0VZ\nLVBF\n TQ==", &n);  /* whitespace and line breaks */
+    s = kubeconfig_b64decode("S0VZ\nLVBF\n TQ==", &n); /* whitespace and line breaks */
     assert_string_equal(s, "KEY-PEM");
     assert_int_equal(n, 7);
     free(s);
@@ -85,7 +85,7 @@ static void test_inline_client_cert(void **state)
                "contexts:\n- name: ctx\n  context: {cluster: c1, user: admin, namespace: shop}\n"
                "current-context: ctx\n");
     assert_int_equal(kubeconfig_load_files(&cfg, path_of("inline.yaml"), NULL, err, sizeof err), 0);
-    assert_string_equal(cfg.server, "https://127.0.0.1:16443");  /* trailing slash dropped */
+    assert_string_equal(cfg.server, "https://127.0.0.1:16443"); /* trailing slash dropped */
     assert_string_equal(cfg.ca, "CA-PEM");
     assert_int_equal(cfg.ca_len, 6);
     assert_string_equal(cfg.cert, "CERT-PEM");
@@ -106,14 +106,13 @@ static void test_files_relative_and_token(void **state)
     char err[512], tok[64];
     write_file("ca.crt", "CA-FROM-FILE");
     write_file("token", "tok-from-file\n");
-    write_file("files.yaml",
-               "clusters:\n- name: c1\n  cluster:\n    server: https://10.0.0.1:443\n"
-               "    certificate-authority: ca.crt\n"
-               "users:\n- name: u1\n  user:\n    token: abc.def\n"
-               "- name: u2\n  user:\n    tokenFile: token\n"
-               "contexts:\n- name: one\n  context: {cluster: c1, user: u1}\n"
-               "- name: two\n  context: {cluster: c1, user: u2}\n"
-               "current-context: one\n");
+    write_file("files.yaml", "clusters:\n- name: c1\n  cluster:\n    server: https://10.0.0.1:443\n"
+                             "    certificate-authority: ca.crt\n"
+                             "users:\n- name: u1\n  user:\n    token: abc.def\n"
+                             "- name: u2\n  user:\n    tokenFile: token\n"
+                             "contexts:\n- name: one\n  context: {cluster: c1, user: u1}\n"
+                             "- name: two\n  context: {cluster: c1, user: u2}\n"
+                             "current-context: one\n");
     assert_int_equal(kubeconfig_load_files(&cfg, path_of("files.yaml"), NULL, err, sizeof err), 0);
     assert_string_equal(cfg.ca, "CA-FROM-FILE");
     kubeconfig_token(&cfg, tok, sizeof tok);
@@ -140,7 +139,8 @@ static void test_merged_list(void **state)
                          "clusters:\n- name: shared\n  cluster: {server: 'https://second:2'}\n"
                          "users:\n- name: me\n  user: {token: from-b}\n");
     write_file("empty.yaml", "");
-    snprintf(list, sizeof list, "%s:%s:%s", path_of("empty.yaml"), path_of("a.yaml"), path_of("b.yaml"));
+    snprintf(list, sizeof list, "%s:%s:%s", path_of("empty.yaml"), path_of("a.yaml"),
+             path_of("b.yaml"));
     assert_int_equal(kubeconfig_load_files(&cfg, list, NULL, err, sizeof err), 0);
     assert_string_equal(cfg.server, "https://first:1");
     assert_string_equal(cfg.token, "from-b");
@@ -152,7 +152,8 @@ static void expect_error(const char *yaml, const char *context, const char *need
     struct kube_config cfg;
     char err[512] = "";
     write_file("bad.yaml", yaml);
-    assert_int_equal(kubeconfig_load_files(&cfg, path_of("bad.yaml"), context, err, sizeof err), -1);
+    assert_int_equal(kubeconfig_load_files(&cfg, path_of("bad.yaml"), context, err, sizeof err),
+                     -1);
     if (!strstr(err, needle))
         fail_msg("error '%s' does not mention '%s'", err, needle);
 }
@@ -163,14 +164,20 @@ static void test_errors(void **state)
     const char *base = "clusters:\n- name: c\n  cluster: {server: 'https://x:1'}\n"
                        "contexts:\n- name: ctx\n  context: {cluster: c, user: u}\n";
     char yaml[1024];
-    snprintf(yaml, sizeof yaml, "%susers:\n- name: u\n  user:\n    exec: {command: gke-gcloud-auth-plugin}\n"
-                                "current-context: ctx\n", base);
+    snprintf(yaml, sizeof yaml,
+             "%susers:\n- name: u\n  user:\n    exec: {command: gke-gcloud-auth-plugin}\n"
+             "current-context: ctx\n",
+             base);
     expect_error(yaml, NULL, "exec");
-    snprintf(yaml, sizeof yaml, "%susers:\n- name: u\n  user: {client-certificate-data: " CERT_B64 "}\n"
-                                "current-context: ctx\n", base);
+    snprintf(yaml, sizeof yaml,
+             "%susers:\n- name: u\n  user: {client-certificate-data: " CERT_B64 "}\n"
+             "current-context: ctx\n",
+             base);
     expect_error(yaml, NULL, "without a key");
-    snprintf(yaml, sizeof yaml, "%susers:\n- name: u\n  user: {client-key-data: '!!notbase64'}\n"
-                                "current-context: ctx\n", base);
+    snprintf(yaml, sizeof yaml,
+             "%susers:\n- name: u\n  user: {client-key-data: '!!notbase64'}\n"
+             "current-context: ctx\n",
+             base);
     expect_error(yaml, NULL, "base64");
     snprintf(yaml, sizeof yaml, "%susers:\n- name: u\n  user: {token: t}\n", base);
     expect_error(yaml, NULL, "no context");
@@ -182,7 +189,8 @@ static void test_errors(void **state)
     expect_error(yaml, NULL, "user 'u' not found");
     struct kube_config cfg;
     char err[512];
-    assert_int_equal(kubeconfig_load_files(&cfg, path_of("missing.yaml"), NULL, err, sizeof err), -1);
+    assert_int_equal(kubeconfig_load_files(&cfg, path_of("missing.yaml"), NULL, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "No such file"));
 }
 
@@ -233,14 +241,15 @@ static void test_resolution_order(void **state)
     mkdir(home, 0700);
     snprintf(home, sizeof home, "%s/home/.kube", dir);
     mkdir(home, 0700);
-    write_file("home/.kube/config", "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k}\n"
-                                    "clusters:\n- name: k\n  cluster: {server: 'https://from-home:1'}\n");
+    write_file("home/.kube/config",
+               "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k}\n"
+               "clusters:\n- name: k\n  cluster: {server: 'https://from-home:1'}\n");
     snprintf(home, sizeof home, "%s/home", dir);
     setenv("HOME", home, 1);
     assert_int_equal(kubeconfig_load(&cfg, "", NULL, err, sizeof err), 0);
     assert_string_equal(cfg.server, "https://from-home:1");
     kubeconfig_free(&cfg);
-    setenv("HOME", dir, 1);  /* no .kube/config there: in-cluster, which is not set up */
+    setenv("HOME", dir, 1); /* no .kube/config there: in-cluster, which is not set up */
     unsetenv("KUBERNETES_SERVICE_HOST");
     assert_int_equal(kubeconfig_load(&cfg, NULL, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "in-cluster"));

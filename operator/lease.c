@@ -30,14 +30,16 @@ static const char *str(const cJSON *o, const char *key)
 static void set_str(cJSON *o, const char *key, const char *value)
 {
     cJSON *s = cJSON_CreateString(value);
-    if (s && !cJSON_ReplaceItemInObjectCaseSensitive(o, key, s) && !cJSON_AddItemToObject(o, key, s))
+    if (s && !cJSON_ReplaceItemInObjectCaseSensitive(o, key, s) &&
+        !cJSON_AddItemToObject(o, key, s))
         cJSON_Delete(s);
 }
 
 static void set_num(cJSON *o, const char *key, double value)
 {
     cJSON *n = cJSON_CreateNumber(value);
-    if (n && !cJSON_ReplaceItemInObjectCaseSensitive(o, key, n) && !cJSON_AddItemToObject(o, key, n))
+    if (n && !cJSON_ReplaceItemInObjectCaseSensitive(o, key, n) &&
+        !cJSON_AddItemToObject(o, key, n))
         cJSON_Delete(n);
 }
 
@@ -89,7 +91,8 @@ static enum try_result take(struct lease *l, cJSON *obj, const char *holder)
     status_now(now, sizeof now, true);
     if (!ours) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(spec, "leaseTransitions");
-        set_num(spec, "leaseTransitions", (cJSON_IsNumber(t) ? t->valuedouble : 0) + (*holder ? 1 : 0));
+        set_num(spec, "leaseTransitions",
+                (cJSON_IsNumber(t) ? t->valuedouble : 0) + (*holder ? 1 : 0));
         set_str(spec, "acquireTime", now);
     }
     set_str(spec, "holderIdentity", l->cfg.identity);
@@ -140,7 +143,8 @@ static void set_leading(struct lease *l, bool leading)
     pthread_mutex_unlock(&l->lock);
     sp_gauge_set(l->leader_gauge, leading);
     if (leading)
-        sp_info("leader_elected", "%s leads (lease %s/%s)", l->cfg.identity, l->cfg.ns, l->cfg.name);
+        sp_info("leader_elected", "%s leads (lease %s/%s)", l->cfg.identity, l->cfg.ns,
+                l->cfg.name);
     else
         sp_warn("leader_lost", "%s stopped leading: no renewal for %.0f s", l->cfg.identity,
                 l->cfg.renew_deadline);
@@ -158,8 +162,7 @@ static void nap(struct lease *l, double seconds)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&l->lock);
-    while (!atomic_load(&l->stop) &&
-           pthread_cond_timedwait(&l->cond, &l->lock, &ts) != ETIMEDOUT)
+    while (!atomic_load(&l->stop) && pthread_cond_timedwait(&l->cond, &l->lock, &ts) != ETIMEDOUT)
         ;
     pthread_mutex_unlock(&l->lock);
 }
@@ -181,7 +184,8 @@ static void release(struct lease *l)
     set_str(spec, "renewTime", now);
     cJSON *r = kube_update(&l->kc, path, obj, &status, err, sizeof err);
     if (r)
-        sp_info("leader_released", "%s gave up lease %s/%s", l->cfg.identity, l->cfg.ns, l->cfg.name);
+        sp_info("leader_released", "%s gave up lease %s/%s", l->cfg.identity, l->cfg.ns,
+                l->cfg.name);
     else
         sp_warn("lease_failed", "release %s/%s: %s", l->cfg.ns, l->cfg.name, err);
     cJSON_Delete(r);
@@ -199,7 +203,7 @@ static void *lease_main(void *arg)
             set_leading(l, true);
         } else if (atomic_load(&l->leading) &&
                    (r == TRY_FOLLOWING || now - l->last_renew > l->cfg.renew_deadline)) {
-            set_leading(l, false);  /* someone else holds it, or we could not renew in time */
+            set_leading(l, false); /* someone else holds it, or we could not renew in time */
         }
         nap(l, l->cfg.retry);
     }
@@ -233,7 +237,8 @@ int lease_start(struct lease *l)
         sp_error("lease_failed", "cannot set up curl");
         return -1;
     }
-    l->kc.timeout_ms = (long)(l->cfg.retry * 1000) + 3000;  /* a hung call must not outlive a renewal */
+    l->kc.timeout_ms = (long)(l->cfg.retry * 1000) +
+                       3000; /* a hung call must not outlive a renewal */
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, THREAD_STACK);
     int rc = pthread_create(&l->thread, &attr, lease_main, l);

@@ -20,7 +20,7 @@
 
 struct lease_config {
     const char *ns, *name, *identity;
-    double duration, renew_deadline, retry;   /* seconds: 15, 10, 2 */
+    double duration, renew_deadline, retry; /* seconds: 15, 10, 2 */
 };
 
 struct lease {
@@ -34,7 +34,7 @@ struct lease {
     pthread_t thread;
     bool started;
     pthread_mutex_t lock;
-    pthread_cond_t cond;          /* leadership changed or stop */
+    pthread_cond_t cond; /* leadership changed or stop */
     char observed_holder[256], observed_rv[64];
     double observed_at, last_renew;
 };

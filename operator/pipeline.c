@@ -39,7 +39,8 @@ static int get_str(const cJSON *o, const char *key, const char *def, char *dst, 
         n = snprintf(dst, cap, "%s", def);
     else if (cJSON_IsString(c))
         n = snprintf(dst, cap, "%s", c->valuestring);
-    else if (cJSON_IsNumber(c) && c->valuedouble == floor(c->valuedouble) && fabs(c->valuedouble) < 1e15)
+    else if (cJSON_IsNumber(c) && c->valuedouble == floor(c->valuedouble) &&
+             fabs(c->valuedouble) < 1e15)
         n = snprintf(dst, cap, "%.0f", c->valuedouble);
     else
         return fail(at, key, "must be a string");
@@ -84,8 +85,8 @@ static int get_bool(const cJSON *o, const char *key, bool def, bool *dst, const 
     return 0;
 }
 
-static int parse_resources(const cJSON *parent, const char *path, struct pl_resources *r,
-                           char *err, size_t errcap)
+static int parse_resources(const cJSON *parent, const char *path, struct pl_resources *r, char *err,
+                           size_t errcap)
 {
     char p[128];
     const cJSON *res = child(parent, "resources");
@@ -138,7 +139,7 @@ static int parse_scaling(const cJSON *behavior, const char *key, struct pl_scali
         cJSON_GetArraySize(list) > PL_SCALING_POLICIES_MAX)
         return fail(&at, "policies", "must be a list of 1 to 4 policies");
     s->n_policies = 0;
-    cJSON_ArrayForEach(item, list) {
+    cJSON_ArrayForEach (item, list) {
         char ipath[128];
         snprintf(ipath, sizeof ipath, "%s.policies[%d]", path, s->n_policies);
         struct at ai = {ipath, err, errcap};
@@ -182,7 +183,8 @@ static int parse_top(const cJSON *spec, struct pipeline *p, char *err, size_t er
     const cJSON *ing = child(spec, "ingress");
     struct at ai = {"spec.ingress", err, errcap};
     if (get_bool(ing, "enabled", true, &p->ingress.enabled, &ai) ||
-        get_str(ing, "className", "nginx", p->ingress.class_name, sizeof p->ingress.class_name, &ai) ||
+        get_str(ing, "className", "nginx", p->ingress.class_name, sizeof p->ingress.class_name,
+                &ai) ||
         get_str(ing, "host", "", p->ingress.host, sizeof p->ingress.host, &ai))
         return -1;
     const cJSON *np = child(spec, "networkPolicies");
@@ -232,7 +234,7 @@ static int parse_writers(const cJSON *spec, struct pipeline *p, char *err, size_
     static const char *const def_names[] = {"writer-a", "writer-b"};
     static const int def_replicas[] = {1, 2};
     char path[64];
-    if (!ws) {  /* the CRD's default */
+    if (!ws) { /* the CRD's default */
         p->n_writers = 2;
         for (int i = 0; i < 2; i++) {
             snprintf(p->writers[i].name, sizeof p->writers[i].name, "%s", def_names[i]);
@@ -245,7 +247,7 @@ static int parse_writers(const cJSON *spec, struct pipeline *p, char *err, size_
     if (!cJSON_IsArray(ws) || cJSON_GetArraySize(ws) < 1 || cJSON_GetArraySize(ws) > PL_WRITERS_MAX)
         return fail(&at, "writers", "must be a list of 1 to 8 groups");
     p->n_writers = 0;
-    cJSON_ArrayForEach(w, ws) {
+    cJSON_ArrayForEach (w, ws) {
         struct pl_writer *pw = &p->writers[p->n_writers];
         snprintf(path, sizeof path, "spec.writers[%d]", p->n_writers);
         struct at aw = {path, err, errcap};
@@ -308,7 +310,8 @@ static int parse_kafka(const cJSON *spec, struct pipeline *p, char *err, size_t 
         get_int32(t, "retentionHours", 24, 1, 1000000, &p->kafka.retention_hours, &at))
         return -1;
     if (p->kafka.managed + !!*p->kafka.cluster_ref + !!*p->kafka.bootstrap_servers != 1)
-        return fail(&ak, "managed", "exactly one Kafka source: managed, clusterRef or "
+        return fail(&ak, "managed",
+                    "exactly one Kafka source: managed, clusterRef or "
                     "bootstrapServers");
     return parse_kafka_security(k, p, err, errcap);
 }
@@ -337,7 +340,8 @@ static int valkey_defaults(struct pipeline *p, const struct at *av)
             return fail(av, "namespace", "<namespace>-data is longer than 63 characters: set it");
     }
     if (!strcmp(p->valkey.ns, p->ns))
-        return fail(av, "namespace", "must differ from the pipeline's namespace: the VMs need the "
+        return fail(av, "namespace",
+                    "must differ from the pipeline's namespace: the VMs need the "
                     "privileged Pod Security level, the workers' namespace keeps its own");
     return 0;
 }

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define PL_WRITERS_MAX 8
-#define PL_QTY_MAX 17   /* a quantity such as "500m", "128Mi" */
+#define PL_QTY_MAX 17 /* a quantity such as "500m", "128Mi" */
 
 struct pl_resources {
     char req_cpu[PL_QTY_MAX], req_mem[PL_QTY_MAX], lim_cpu[PL_QTY_MAX], lim_mem[PL_QTY_MAX];
@@ -20,12 +20,12 @@ struct pl_resources {
 /* One direction of the api HPA's spec.behavior (autoscaling/v2 HPAScalingRules). */
 #define PL_SCALING_POLICIES_MAX 4
 struct pl_scaling_policy {
-    char type[8];              /* Pods, Percent */
+    char type[8]; /* Pods, Percent */
     int value, period_s;
 };
 struct pl_scaling {
-    int window_s;              /* stabilizationWindowSeconds */
-    char select[9];            /* selectPolicy: Max, Min, Disabled */
+    int window_s;   /* stabilizationWindowSeconds */
+    char select[9]; /* selectPolicy: Max, Min, Disabled */
     int n_policies;
     struct pl_scaling_policy policies[PL_SCALING_POLICIES_MAX];
 };
@@ -53,7 +53,7 @@ struct pipeline {
     struct {
         int min_replicas, max_replicas, cpu_target, timeout_ms;
         struct pl_resources res;
-        struct pl_scaling scale_up, scale_down;   /* spec.api.behavior */
+        struct pl_scaling scale_up, scale_down; /* spec.api.behavior */
     } api;
     struct {
         int replicas;
@@ -79,13 +79,13 @@ struct pipeline {
         /* where the VMs, their Services, Secrets and disk live: spec "" means <ns>-data;
          * "" with an external Valkey (url), which has no VMs */
         char ns[64];
-        char url[301];          /* an external Valkey primary, redis://host:port[/db]; "" for VMs */
+        char url[301]; /* an external Valkey primary, redis://host:port[/db]; "" for VMs */
         long ttl_seconds;
         bool persistence, wait_for_replica;
     } valkey;
     char carnet[17];
-    char catalog[401];          /* spec.catalog.artifact: the api's CATALOG_ARTIFACT */
-    char catalog_ca[254];       /* spec.catalog.caConfigMap: a ConfigMap with the registry's ca.crt */
+    char catalog[401];    /* spec.catalog.artifact: the api's CATALOG_ARTIFACT */
+    char catalog_ca[254]; /* spec.catalog.caConfigMap: a ConfigMap with the registry's ca.crt */
 };
 
 /* Fills `p` from a SalesPipeline object. Returns 0, or -1 with `err` naming the bad field. */

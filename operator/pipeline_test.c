@@ -114,9 +114,11 @@ static void test_errors_name_the_field(void **state)
     (void)state;
     expect_error("{}", "spec.registry");
     expect_error("{\"registry\":\"r\",\"valkey\":{\"namespace\":\"ns\"}}", "spec.valkey.namespace");
-    expect_error("{\"registry\":\"r\",\"api\":{\"minReplicas\":4,\"maxReplicas\":2}}", "spec.api.minReplicas");
+    expect_error("{\"registry\":\"r\",\"api\":{\"minReplicas\":4,\"maxReplicas\":2}}",
+                 "spec.api.minReplicas");
     expect_error("{\"registry\":\"r\",\"bridge\":{\"replicas\":\"two\"}}", "spec.bridge.replicas");
-    expect_error("{\"registry\":\"r\",\"writers\":[{\"name\":\"a\"},{\"name\":\"a\"}]}", "spec.writers[1].name");
+    expect_error("{\"registry\":\"r\",\"writers\":[{\"name\":\"a\"},{\"name\":\"a\"}]}",
+                 "spec.writers[1].name");
     expect_error("{\"registry\":\"r\",\"writers\":[]}", "spec.writers");
     expect_error("{\"registry\":\"r\",\"kafka\":{\"managed\":false}}", "exactly one Kafka source");
     expect_error("{\"registry\":\"r\",\"kafka\":{\"bootstrapServers\":\"k:9092\"}}",
@@ -125,15 +127,20 @@ static void test_errors_name_the_field(void **state)
                  "\"security\":{\"protocol\":\"SASL_SSL\",\"caConfigMap\":\"ca\"}}}",
                  "spec.kafka.security.credentialsSecret");
     expect_error("{\"registry\":\"r\",\"kafka\":{\"managed\":false,\"bootstrapServers\":\"k:9092\","
-                 "\"security\":{\"protocol\":\"SSL\"}}}", "spec.kafka.security.caConfigMap");
+                 "\"security\":{\"protocol\":\"SSL\"}}}",
+                 "spec.kafka.security.caConfigMap");
     expect_error("{\"registry\":\"r\",\"kafka\":{\"security\":{\"protocol\":\"SSL\","
-                 "\"caConfigMap\":\"ca\"}}}", "spec.kafka.security.protocol");
-    expect_error("{\"registry\":\"r\",\"valkey\":{\"url\":\"redis://v:6379\",\"namespace\":\"vms\"}}",
-                 "spec.valkey.namespace");
+                 "\"caConfigMap\":\"ca\"}}}",
+                 "spec.kafka.security.protocol");
+    expect_error(
+        "{\"registry\":\"r\",\"valkey\":{\"url\":\"redis://v:6379\",\"namespace\":\"vms\"}}",
+        "spec.valkey.namespace");
     expect_error("{\"registry\":\"r\",\"api\":{\"resources\":{\"limits\":{\"cpu\":true}}}}",
                  "spec.api.resources.limits.cpu");
-    expect_error("{\"registry\":\"r\",\"version\":\"" "0123456789012345678901234567890123456789012345678901234567890123456789"
-                 "0123456789012345678901234567890123456789012345678901234567890123456789\"}", "spec.version");
+    expect_error("{\"registry\":\"r\",\"version\":\""
+                 "0123456789012345678901234567890123456789012345678901234567890123456789"
+                 "0123456789012345678901234567890123456789012345678901234567890123456789\"}",
+                 "spec.version");
 }
 
 static void test_int_or_string_and_category(void **state)
@@ -195,7 +202,7 @@ static void test_external_kafka_and_valkey(void **state)
     pipeline_kafka_bootstrap(&p, buf, sizeof buf);
     assert_string_equal(buf, "b-1.kafka:9096,b-2.kafka:9096");
     assert_string_equal(p.kafka.security.sasl_mechanism, "SCRAM-SHA-512");
-    assert_string_equal(p.valkey.ns, "");      /* no VMs, no data namespace */
+    assert_string_equal(p.valkey.ns, ""); /* no VMs, no data namespace */
     assert_string_equal(p.valkey.image, "");
     cJSON_Delete(o);
     o = with_spec(cJSON_Parse("{\"registry\":\"r\"}"));

@@ -25,9 +25,9 @@ struct run {
     struct event_ref ref;
     char owner[WQ_KEY_MAX];
     struct status_input in;
-    char error[KUBE_ERR_MAX + 128];   /* the first failure; later ones are only logged */
-    int dashboards;                   /* Grafana objects applied */
-    char data_ns_error[KUBE_ERR_MAX + 256];  /* why the data namespace cannot be used, or "" */
+    char error[KUBE_ERR_MAX + 128];         /* the first failure; later ones are only logged */
+    int dashboards;                         /* Grafana objects applied */
+    char data_ns_error[KUBE_ERR_MAX + 256]; /* why the data namespace cannot be used, or "" */
 };
 
 static void fail(struct run *run, const char *fmt, const char *what, const char *err)
@@ -80,8 +80,10 @@ static void read_part(struct run *run, const struct desired_obj *o, const cJSON 
     } else if (o->kind == KIND_VM) {
         infra_read_vm(live, &one);
         if (one.ready && one.restart_required)
-            snprintf(one.message, sizeof one.message, "VirtualMachine %s runs an older spec until "
-                     "it restarts (virtctl restart %s)", o->name, o->name);
+            snprintf(one.message, sizeof one.message,
+                     "VirtualMachine %s runs an older spec until "
+                     "it restarts (virtctl restart %s)",
+                     o->name, o->name);
     } else {
         infra_read_strimzi(live, &one);
     }
@@ -95,7 +97,7 @@ static void apply_one(struct run *run, const struct desired_obj *o)
     long status;
     snprintf(what, sizeof what, "%s %s/%s", kinds[o->kind].kind, o->ns, o->name);
     if (strcmp(o->ns, run->p->ns) && *run->data_ns_error) {
-        read_part(run, o, NULL, run->data_ns_error);   /* not tried: its namespace is unusable */
+        read_part(run, o, NULL, run->data_ns_error); /* not tried: its namespace is unusable */
         return;
     }
     if (kinds_path(path, sizeof path, o->kind, o->ns, o->name) < 0) {
@@ -146,12 +148,12 @@ static void prune_kind(struct run *run, const struct desired *d, enum kind_id ki
     cJSON *list = kube_call(run->r->kc, "GET", path, KUBE_ACCEPT_META_LIST, NULL, NULL, &status,
                             err, sizeof err);
     if (!list && status == 404 && kinds[kind].optional)
-        return;   /* the kind is not served (its operator is not installed): nothing to prune */
+        return; /* the kind is not served (its operator is not installed): nothing to prune */
     if (!list) {
         fail(run, "list %s: %s", kinds[kind].plural, err);
         return;
     }
-    cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(list, "items")) {
+    cJSON_ArrayForEach (item, cJSON_GetObjectItemCaseSensitive(list, "items")) {
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(item, "metadata");
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name"));
         const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "namespace"));
@@ -182,7 +184,7 @@ static void prune(struct run *run, const struct desired *d, const char *keep)
             prune_kind(run, d, (enum kind_id)k, true);
         }
     if (*run->error || run->r->data_ns)
-        return;   /* collected only once everything of ours in it was deleted, and only the
+        return; /* collected only once everything of ours in it was deleted, and only the
                    * namespaces a cluster-wide operator made */
     if (data_ns_collect(run->r->kc, run->p, keep, err, sizeof err) < 0)
         fail(run, "%s: %s", "data namespaces", err);
@@ -230,13 +232,17 @@ static void external_parts(struct run *run)
     const struct pipeline *p = run->p;
     if (pipeline_kafka_external(p)) {
         run->in.kafka = (struct part_status){.known = true, .ready = true};
-        snprintf(run->in.kafka.message, sizeof run->in.kafka.message, "external Kafka %.120s; "
-                 "the writers' and the consumer's readiness check it", p->kafka.bootstrap_servers);
+        snprintf(run->in.kafka.message, sizeof run->in.kafka.message,
+                 "external Kafka %.120s; "
+                 "the writers' and the consumer's readiness check it",
+                 p->kafka.bootstrap_servers);
     }
     if (pipeline_valkey_external(p)) {
         run->in.valkey = (struct part_status){.known = true, .ready = true};
-        snprintf(run->in.valkey.message, sizeof run->in.valkey.message, "external Valkey %.120s; "
-                 "the consumer's readiness checks it", p->valkey.url);
+        snprintf(run->in.valkey.message, sizeof run->in.valkey.message,
+                 "external Valkey %.120s; "
+                 "the consumer's readiness checks it",
+                 p->valkey.url);
     }
 }
 
@@ -261,10 +267,11 @@ static void add_pull_secret_copy(struct run *run, struct desired *d)
     if (!source && status == 404) {
         events_emit(run->r->events, run->r->kc, &run->ref, "Warning", "PullSecretMissing",
                     "spec.imagePullSecret %s does not exist in %s: the Valkey VMs pull %s "
-                    "without credentials", run->p->pull_secret, run->p->ns, run->p->valkey.image);
+                    "without credentials",
+                    run->p->pull_secret, run->p->ns, run->p->valkey.image);
         return;
     }
-    if (!source) {   /* not known to be gone: no pruning of the copy on a passing failure */
+    if (!source) { /* not known to be gone: no pruning of the copy on a passing failure */
         fail(run, "%s: %s", "reading spec.imagePullSecret", err);
         return;
     }
@@ -341,13 +348,13 @@ static enum rec_result reconcile_object(struct run *run, struct pipeline *p, con
     add_pull_secret_copy(run, &d);
     bool ns_created = false;
     if (pipeline_valkey_external(p)) {
-        ;   /* no VMs, so no data namespace (an old one of ours is collected by prune) */
+        ; /* no VMs, so no data namespace (an old one of ours is collected by prune) */
     } else if (run->r->data_ns && strcmp(p->valkey.ns, run->r->data_ns)) {
         snprintf(run->data_ns_error, sizeof run->data_ns_error,
                  "spec.valkey.namespace is %s, but this operator is installed for one namespace "
                  "and may use the data namespace %s only: set spec.valkey.namespace to %s, or "
-                 "install the operator cluster-wide (manifests/cluster-wide/)", p->valkey.ns,
-                 run->r->data_ns, run->r->data_ns);
+                 "install the operator cluster-wide (manifests/cluster-wide/)",
+                 p->valkey.ns, run->r->data_ns, run->r->data_ns);
         fail(run, "%s: %s", "Valkey VMs", run->data_ns_error);
     } else if (data_ns_ensure(run->r->kc, p, &ns_created, run->data_ns_error,
                               sizeof run->data_ns_error) < 0)
@@ -416,7 +423,7 @@ enum rec_result reconcile_pipeline(struct reconciler *r, const char *ns, const c
     }
     cJSON *obj = kube_get(r->kc, path, &status, err, errcap);
     if (!obj && status == 404) {
-        seen_forget(r->seen, run.owner, KIND_COUNT, NULL);  /* gone: the GC removes the rest */
+        seen_forget(r->seen, run.owner, KIND_COUNT, NULL); /* gone: the GC removes the rest */
         return REC_OK;
     }
     if (!obj)

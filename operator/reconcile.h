@@ -17,17 +17,17 @@
 #include "seen.h"
 
 enum rec_result {
-    REC_OK,        /* at the spec (or the pipeline is gone) */
-    REC_ERROR,     /* retry with back-off */
-    REC_INVALID,   /* the spec cannot be used: no retry until it changes */
+    REC_OK,      /* at the spec (or the pipeline is gone) */
+    REC_ERROR,   /* retry with back-off */
+    REC_INVALID, /* the spec cannot be used: no retry until it changes */
 };
 
 struct reconciler {
-    struct kube_client *kc;      /* write-gated by the lease */
+    struct kube_client *kc; /* write-gated by the lease */
     struct events *events;
     struct seen *seen;
-    struct sp_metric *applies;   /* objects applied */
-    struct sp_metric *changes;   /* objects created, changed or deleted */
+    struct sp_metric *applies; /* objects applied */
+    struct sp_metric *changes; /* objects created, changed or deleted */
     /* A namespaced operator's one data namespace: pipelines must keep their Valkey VMs there
      * (spec.valkey.namespace), objects elsewhere are never listed, and namespaces are never
      * created or deleted (the install made it). NULL: cluster-wide. */

@@ -104,7 +104,7 @@ static cJSON *objects(const struct pipeline *p, const char *pw)
               cJSON_AddStringToObject(list, "kind", "List") && items;
     for (int i = 0; i < d.n; i++) {
         if (ok && cJSON_AddItemToArray(items, d.objs[i].obj))
-            d.objs[i].obj = NULL;   /* the list owns it now */
+            d.objs[i].obj = NULL; /* the list owns it now */
         else
             ok = false;
     }
@@ -120,7 +120,8 @@ int render_run(const struct render_args *a, FILE *out, char *err, size_t errcap)
 {
     struct pipeline p;
     char pw[INFRA_PASSWORD_LEN + 1];
-    enum valkey_role role = a->role && !strcmp(a->role, "replica") ? VALKEY_REPLICA : VALKEY_PRIMARY;
+    enum valkey_role role = a->role && !strcmp(a->role, "replica") ? VALKEY_REPLICA
+                                                                   : VALKEY_PRIMARY;
     if (a->role && strcmp(a->role, "primary") && strcmp(a->role, "replica"))
         return sp_fail(err, errcap, "--role must be primary or replica");
     if (render_load(a->file, &p, err, errcap) < 0)

@@ -10,10 +10,10 @@
 #define RENDER_WHAT "valkey-cloudinit, valkey-conf, dashboard-sales, dashboard-health or objects"
 
 struct render_args {
-    const char *what;      /* one of RENDER_WHAT */
-    const char *file;      /* a YAML file holding a SalesPipeline document ("-": stdin) */
-    const char *role;      /* "primary" (default) or "replica", for the valkey artifacts */
-    const char *password;  /* Valkey password to write in; NULL or "": a random one */
+    const char *what;     /* one of RENDER_WHAT */
+    const char *file;     /* a YAML file holding a SalesPipeline document ("-": stdin) */
+    const char *role;     /* "primary" (default) or "replica", for the valkey artifacts */
+    const char *password; /* Valkey password to write in; NULL or "": a random one */
 };
 
 /* Parses the SalesPipeline document of a YAML file ("-": stdin) as the API server would have

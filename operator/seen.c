@@ -87,7 +87,7 @@ static struct seen_owner *find_or_add(struct seen *s, const char *owner)
     if (*p || strlen(owner) >= WQ_KEY_MAX)
         return *p;
     if (s->owners >= s->max_owners) {
-        clear(s);  /* losing this memory only costs a few "changed" messages */
+        clear(s); /* losing this memory only costs a few "changed" messages */
         p = find(s, owner);
     }
     struct seen_owner *o = calloc(1, sizeof *o);
@@ -106,7 +106,7 @@ static struct seen_owner *find_or_add(struct seen *s, const char *owner)
 static const cJSON *our_entry(const cJSON *md)
 {
     const cJSON *m;
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(md, "managedFields")) {
+    cJSON_ArrayForEach (m, cJSON_GetObjectItemCaseSensitive(md, "managedFields")) {
         const char *mgr = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "manager"));
         const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "operation"));
         const char *sub = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "subresource"));
@@ -128,8 +128,7 @@ static uint64_t fingerprint(const cJSON *obj)
     return fnv("r", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion")));
 }
 
-enum seen_result seen_record(struct seen *s, const char *owner, enum kind_id kind,
-                             const cJSON *obj)
+enum seen_result seen_record(struct seen *s, const char *owner, enum kind_id kind, const cJSON *obj)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     uint64_t name = fnv(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name")), NULL);

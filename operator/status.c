@@ -32,7 +32,7 @@ static const char *str(const cJSON *o, const char *key)
 static void read_failure(const cJSON *status, struct comp_status *cs)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(status, "conditions")) {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(status, "conditions")) {
         const char *type = str(c, "type"), *st = str(c, "status"), *reason = str(c, "reason");
         if ((!strcmp(type, "Progressing") && !strcmp(st, "False") &&
              !strcmp(reason, "ProgressDeadlineExceeded")) ||
@@ -67,16 +67,17 @@ void status_read_hpa(const cJSON *hpa, struct hpa_status *hs)
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(hpa, "status"), *m;
     *hs = (struct hpa_status){.cpu = -1};
     if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(st, "currentReplicas")))
-        return;   /* the HPA controller has not looked at it yet */
+        return; /* the HPA controller has not looked at it yet */
     hs->known = true;
     hs->current = num(st, "currentReplicas", 0);
     /* 0 until the controller could compute a recommendation (it never wants 0 pods). */
     hs->desired = num(st, "desiredReplicas", 0) > 0 ? num(st, "desiredReplicas", 0) : -1;
     snprintf(hs->last_scale, sizeof hs->last_scale, "%s", str(st, "lastScaleTime"));
-    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(st, "currentMetrics")) {
+    cJSON_ArrayForEach (m, cJSON_GetObjectItemCaseSensitive(st, "currentMetrics")) {
         const cJSON *res = cJSON_GetObjectItemCaseSensitive(m, "resource");
         if (!strcmp(str(m, "type"), "Resource") && !strcmp(str(res, "name"), "cpu"))
-            hs->cpu = num(cJSON_GetObjectItemCaseSensitive(res, "current"), "averageUtilization", -1);
+            hs->cpu = num(cJSON_GetObjectItemCaseSensitive(res, "current"), "averageUtilization",
+                          -1);
     }
 }
 
@@ -96,8 +97,8 @@ void status_now(char *buf, size_t cap, bool micro)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     if (micro)
-        snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+        snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
     else
         strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
@@ -145,7 +146,7 @@ static bool all_ready(const struct status_input *in)
 
 void status_merge_part(struct part_status *part, const struct part_status *one)
 {
-    if (!part->known) {     /* the first object of the part */
+    if (!part->known) { /* the first object of the part */
         *part = *one;
         return;
     }
@@ -200,16 +201,17 @@ static void part_conditions(const struct status_input *in, struct cond out[4])
     if (in->kafka.ready && pipeline_kafka_external(in->p))
         set(&out[1], "True", "ExternalKafka", in->kafka.message);
     else if (in->kafka.ready)
-        set(&out[1], "True", "KafkaReady", in->p->kafka.managed
-                ? "Kafka, node pool and topic ready" : "topic ready on the existing cluster");
+        set(&out[1], "True", "KafkaReady",
+            in->p->kafka.managed ? "Kafka, node pool and topic ready"
+                                 : "topic ready on the existing cluster");
     else
         set(&out[1], "False", "KafkaNotReady", in->kafka.message);
     out[2].type = "ValkeyReady";
     if (in->valkey.ready && pipeline_valkey_external(in->p))
         set(&out[2], "True", "ExternalValkey", in->valkey.message);
     else if (in->valkey.ready)
-        set(&out[2], "True", "ValkeyReady", in->valkey.restart_required
-                ? in->valkey.message : "every Valkey VM running and ready");
+        set(&out[2], "True", "ValkeyReady",
+            in->valkey.restart_required ? in->valkey.message : "every Valkey VM running and ready");
     else
         set(&out[2], "False", "ValkeyNotReady", in->valkey.message);
     out[3].type = "DashboardReady";
@@ -261,7 +263,7 @@ static void conditions(const struct status_input *in, struct cond out[N_CONDS])
 static const char *transition_time(const cJSON *current, const struct cond *c, const char *now)
 {
     const cJSON *old;
-    cJSON_ArrayForEach(old, cJSON_GetObjectItemCaseSensitive(current, "conditions")) {
+    cJSON_ArrayForEach (old, cJSON_GetObjectItemCaseSensitive(current, "conditions")) {
         if (strcmp(str(old, "type"), c->type))
             continue;
         const char *t = str(old, "lastTransitionTime");

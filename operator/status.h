@@ -55,32 +55,32 @@ struct comp_status {
     char name[32];
     char deployment[128];
     long replicas, ready, updated;
-    bool known;                  /* we have the Deployment's status */
+    bool known; /* we have the Deployment's status */
     bool is_ready;
-    bool failed;                 /* ProgressDeadlineExceeded or ReplicaFailure */
+    bool failed; /* ProgressDeadlineExceeded or ReplicaFailure */
     char failure[256];
 };
 
 /* The api's autoscaling, from its HPA's status (status.api; `kubectl get sp` columns). */
 struct hpa_status {
-    bool known;                  /* the HPA has a status with a current replica count */
-    long current, desired;       /* currentReplicas, desiredReplicas (-1: none computed yet) */
-    long cpu;                    /* current average CPU utilisation (%), -1 before metrics */
-    char last_scale[40];         /* lastScaleTime, or "" */
+    bool known;            /* the HPA has a status with a current replica count */
+    long current, desired; /* currentReplicas, desiredReplicas (-1: none computed yet) */
+    long cpu;              /* current average CPU utilisation (%), -1 before metrics */
+    char last_scale[40];   /* lastScaleTime, or "" */
 };
 
 struct status_input {
     const struct pipeline *p;
     struct hpa_status api;
-    long observed_generation;    /* what to report (the old value after a failure) */
+    long observed_generation; /* what to report (the old value after a failure) */
     struct comp_status comps[COMPONENTS_MAX];
     int n_comps;
     char ingress_address[256];
-    struct part_status kafka;    /* Kafka, node pool and topic together (status_merge_part) */
-    struct part_status valkey;   /* every VM together */
-    bool dashboards;             /* dashboards and data source applied */
-    const char *error;           /* reconcile error, or NULL */
-    bool invalid_spec;           /* error is a spec problem (terminal) */
+    struct part_status kafka;  /* Kafka, node pool and topic together (status_merge_part) */
+    struct part_status valkey; /* every VM together */
+    bool dashboards;           /* dashboards and data source applied */
+    const char *error;         /* reconcile error, or NULL */
+    bool invalid_spec;         /* error is a spec problem (terminal) */
 };
 
 /* Reads a HorizontalPodAutoscaler (autoscaling/v2, as returned by apply) into `hs`. */

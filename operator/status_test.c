@@ -10,14 +10,17 @@
 
 #include "status.h"
 
-static struct pipeline p = {.ns = "ns", .name = "bf", .uid = "u", .generation = 2,
-                            .ingress = {.enabled = true}};
+static struct pipeline p = {
+    .ns = "ns", .name = "bf", .uid = "u", .generation = 2, .ingress = {.enabled = true}};
 
 static void two_components(struct status_input *in, bool ready)
 {
-    *in = (struct status_input){.p = &p, .observed_generation = 2, .n_comps = 2,
+    *in = (struct status_input){.p = &p,
+                                .observed_generation = 2,
+                                .n_comps = 2,
                                 .kafka = {.known = true, .ready = true},
-                                .valkey = {.known = true, .ready = true}, .dashboards = true};
+                                .valkey = {.known = true, .ready = true},
+                                .dashboards = true};
     for (int i = 0; i < 2; i++) {
         struct comp_status *c = &in->comps[i];
         const char *name = i ? "writer-b" : "api";
@@ -33,8 +36,8 @@ static void two_components(struct status_input *in, bool ready)
 static const cJSON *cond(const cJSON *built, const char *type)
 {
     const cJSON *c;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(
-                              cJSON_GetObjectItemCaseSensitive(built, "status"), "conditions"))
+    cJSON_ArrayForEach (c, cJSON_GetObjectItemCaseSensitive(
+                               cJSON_GetObjectItemCaseSensitive(built, "status"), "conditions"))
         if (!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "type")), type))
             return c;
     fail_msg("no condition %s", type);
@@ -87,7 +90,7 @@ static void test_errors(void **state)
     (void)state;
     struct status_input in;
     two_components(&in, true);
-    in.observed_generation = 1;   /* generation 2 not applied */
+    in.observed_generation = 1; /* generation 2 not applied */
     in.error = "apply Deployment bf-api: HTTP 422: bad";
     cJSON *b = status_build(&in, NULL, "t");
     expect(b, "Ready", "False", "ReconcileFailed");
@@ -125,7 +128,7 @@ static void test_read_deployment(void **state)
                     "\"updatedReplicas\":2,\"conditions\":[{\"type\":\"ReplicaFailure\","
                     "\"status\":\"True\",\"reason\":\"FailedCreate\",\"message\":\"quota\"}]}}");
     status_read_deployment(d, &cs);
-    assert_false(cs.is_ready);  /* the controller has not seen generation 4 yet */
+    assert_false(cs.is_ready); /* the controller has not seen generation 4 yet */
     assert_true(cs.failed);
     assert_string_equal(cs.failure, "FailedCreate: quota");
     cJSON_Delete(d);
@@ -149,7 +152,8 @@ static void test_api_autoscaling(void **state)
     cJSON_Delete(hpa);
     assert_false(in.api.known);
     cJSON *b = status_build(&in, NULL, "t");
-    assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(b, "status"), "api"));
+    assert_null(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(b, "status"), "api"));
     cJSON_Delete(b);
     hpa = cJSON_Parse("{\"status\":{\"currentReplicas\":2,\"desiredReplicas\":3,"
                       "\"lastScaleTime\":\"2026-11-30T10:00:00Z\",\"currentMetrics\":[{\"type\":"
@@ -158,10 +162,14 @@ static void test_api_autoscaling(void **state)
     status_read_hpa(hpa, &in.api);
     cJSON_Delete(hpa);
     b = status_build(&in, NULL, "t");
-    const cJSON *api = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(b, "status"), "api");
-    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(api, "currentReplicas")), 2);
-    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(api, "desiredReplicas")), 3);
-    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(api, "cpuUtilization")), 45);
+    const cJSON *api = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(b, "status"), "api");
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(api, "currentReplicas")),
+                     2);
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(api, "desiredReplicas")),
+                     3);
+    assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(api, "cpuUtilization")),
+                     45);
     assert_string_equal(field(api, "cpu"), "45%/30%");
     assert_string_equal(field(api, "lastScaleTime"), "2026-11-30T10:00:00Z");
     cJSON_Delete(b);

@@ -42,7 +42,8 @@ int valkey_password_hash(const struct pipeline *p, const char *password, char ou
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (!HMAC(EVP_sha256(), p->uid, (int)strlen(p->uid), (const unsigned char *)password,
-              strlen(password), md, &n) || n < 8)
+              strlen(password), md, &n) ||
+        n < 8)
         return -1;
     for (int i = 0; i < 8; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
@@ -64,7 +65,8 @@ static bool password_ok(const char *s, size_t len)
 int valkey_password_read(const cJSON *secret, char *out, size_t cap)
 {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(secret, "data");
-    const char *b64 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(data, INFRA_VALKEY_SECRET_KEY));
+    const char *b64 = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(data, INFRA_VALKEY_SECRET_KEY));
     size_t len = 0;
     char *pw = b64 ? kubeconfig_b64decode(b64, &len) : NULL;
     int rc = -1;
@@ -103,8 +105,10 @@ cJSON *valkey_secret_get(struct kube_client *kc, const struct pipeline *p, const
     cJSON_Delete(meta);
     if (!may) {
         *refused = true;
-        sp_fail(err, errcap, "Secret %s was not made by the operator for this pipeline: annotate "
-                "it %s=true to let the operator read it", name, VALKEY_PASSWORD_READ_ANNOTATION);
+        sp_fail(err, errcap,
+                "Secret %s was not made by the operator for this pipeline: annotate "
+                "it %s=true to let the operator read it",
+                name, VALKEY_PASSWORD_READ_ANNOTATION);
         return NULL;
     }
     cJSON *secret = kube_get(kc, path, status, err, errcap);
@@ -128,12 +132,13 @@ int valkey_password_fetch(struct kube_client *kc, const struct pipeline *p, char
     infra_password_secret(p, name, sizeof name);
     cJSON *secret = valkey_secret_get(kc, p, name, &status, &refused, err, errcap);
     if (refused)
-        return sp_fail(err, errcap, "Secret %s was not made by the operator for this pipeline: "
+        return sp_fail(err, errcap,
+                       "Secret %s was not made by the operator for this pipeline: "
                        "annotate it %s=true to let the operator read it (it writes the password "
-                       "into the Valkey VMs' cloud-init and Grafana's data source)", name,
-                       VALKEY_PASSWORD_READ_ANNOTATION);
+                       "into the Valkey VMs' cloud-init and Grafana's data source)",
+                       name, VALKEY_PASSWORD_READ_ANNOTATION);
     if (!secret && status != 404)
-        return -1;   /* err says why; never generate a second password on a failed read */
+        return -1; /* err says why; never generate a second password on a failed read */
     if (!secret && !infra_password_secret_owned(p))
         return sp_fail(err, errcap, "Secret %s (spec.valkey.passwordSecret) not found", name);
     if (!secret) {
@@ -144,8 +149,9 @@ int valkey_password_fetch(struct kube_client *kc, const struct pipeline *p, char
     }
     int rc = valkey_password_read(secret, out, cap);
     cJSON_Delete(secret);
-    return rc < 0 ? sp_fail(err, errcap, "Secret %s: key \"%s\" must hold 1-%d printable "
-                            "characters without quotes, backslashes or spaces", name,
-                            INFRA_VALKEY_SECRET_KEY, PASSWORD_MAX)
+    return rc < 0 ? sp_fail(err, errcap,
+                            "Secret %s: key \"%s\" must hold 1-%d printable "
+                            "characters without quotes, backslashes or spaces",
+                            name, INFRA_VALKEY_SECRET_KEY, PASSWORD_MAX)
                   : 0;
 }

@@ -18,19 +18,19 @@
 #define WQ_BUCKETS 1024
 
 struct wq_entry {
-    struct wq_entry *hnext;   /* hash chain */
-    struct wq_entry *qnext;   /* ready FIFO */
-    bool dirty;               /* needs a reconcile */
-    bool processing;          /* handed out, wq_done() not yet called */
-    bool queued;              /* in the ready FIFO */
-    double due;               /* >0: delayed until this sp_now() */
+    struct wq_entry *hnext; /* hash chain */
+    struct wq_entry *qnext; /* ready FIFO */
+    bool dirty;             /* needs a reconcile */
+    bool processing;        /* handed out, wq_done() not yet called */
+    bool queued;            /* in the ready FIFO */
+    double due;             /* >0: delayed until this sp_now() */
     int failures;
     char key[WQ_KEY_MAX];
 };
 
 struct wq {
     pthread_mutex_t lock;
-    pthread_cond_t cond;      /* CLOCK_MONOTONIC */
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
     struct wq_entry *buckets[WQ_BUCKETS];
     struct wq_entry *head, *tail;
     size_t ready, size, delayed, max_keys;
@@ -40,7 +40,7 @@ struct wq {
 
 static unsigned hash_key(const char *s)
 {
-    unsigned h = 2166136261u;  /* FNV-1a */
+    unsigned h = 2166136261u; /* FNV-1a */
     for (; *s; s++)
         h = (h ^ (unsigned char)*s) * 16777619u;
     return h % WQ_BUCKETS;
@@ -160,13 +160,13 @@ static int add_after_locked(struct wq *q, const char *key, double delay)
         return 0;
     }
     if (e->dirty)
-        return 0;  /* it will run sooner anyway */
+        return 0; /* it will run sooner anyway */
     double due = sp_now() + delay;
     if (e->due == 0)
         q->delayed++;
     if (e->due == 0 || due < e->due)
         e->due = due;
-    pthread_cond_broadcast(&q->cond);  /* a waiter may need to wake earlier */
+    pthread_cond_broadcast(&q->cond); /* a waiter may need to wake earlier */
     return 0;
 }
 

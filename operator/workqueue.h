@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#define WQ_KEY_MAX 320   /* namespace (63) + '/' + name (253) + NUL, rounded */
+#define WQ_KEY_MAX 320 /* namespace (63) + '/' + name (253) + NUL, rounded */
 
 struct wq;
 

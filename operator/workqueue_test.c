@@ -27,7 +27,7 @@ static void test_dedup_fifo(void **state)
     assert_string_equal(key, "ns/b");
     wq_done(q, "ns/a");
     wq_done(q, "ns/b");
-    assert_int_equal(wq_size(q), 0);  /* nothing left to remember */
+    assert_int_equal(wq_size(q), 0); /* nothing left to remember */
     wq_free(q);
 }
 
@@ -38,9 +38,9 @@ static void test_dirty_while_processing(void **state)
     char key[WQ_KEY_MAX];
     wq_add(q, "ns/a");
     assert_int_equal(wq_get(q, key), 1);
-    wq_add(q, "ns/a");               /* while processing: not handed out twice */
+    wq_add(q, "ns/a"); /* while processing: not handed out twice */
     assert_int_equal(wq_depth(q), 0);
-    wq_done(q, "ns/a");              /* ... but again after done */
+    wq_done(q, "ns/a"); /* ... but again after done */
     assert_int_equal(wq_depth(q), 1);
     assert_int_equal(wq_get(q, key), 1);
     wq_done(q, key);
@@ -57,11 +57,11 @@ static void test_delay_and_backoff(void **state)
     wq_add_rate_limited(q, "ns/x", &d2);
     wq_add_rate_limited(q, "ns/x", &d3);
     wq_add_rate_limited(q, "ns/x", &d4);
-    assert_true(d1 == 0.05 && d2 == 0.1 && d3 == 0.2 && d4 == 0.2);  /* doubling, capped */
+    assert_true(d1 == 0.05 && d2 == 0.1 && d3 == 0.2 && d4 == 0.2); /* doubling, capped */
     assert_int_equal(wq_failures(q, "ns/x"), 4);
     assert_int_equal(wq_depth(q), 0);
     double t0 = sp_now();
-    assert_int_equal(wq_get(q, key), 1);  /* the earliest delay (0.05 s) wins */
+    assert_int_equal(wq_get(q, key), 1); /* the earliest delay (0.05 s) wins */
     double waited = sp_now() - t0;
     assert_true(waited >= 0.04 && waited < 1.0);
     wq_forget(q, key);
@@ -83,7 +83,7 @@ static void test_bound(void **state)
     assert_int_equal(wq_add(q, "ns/1"), 0);
     assert_int_equal(wq_add(q, "ns/2"), 0);
     assert_int_equal(wq_add(q, "ns/3"), -1);
-    assert_int_equal(wq_add(q, "ns/1"), 0);  /* known keys still merge */
+    assert_int_equal(wq_add(q, "ns/1"), 0); /* known keys still merge */
     memset(longkey, 'k', sizeof longkey - 1);
     longkey[sizeof longkey - 1] = '\0';
     assert_int_equal(wq_add(q, longkey), -1);
@@ -114,10 +114,8 @@ static void test_shutdown_wakes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dedup_fifo),
-        cmocka_unit_test(test_dirty_while_processing),
-        cmocka_unit_test(test_delay_and_backoff),
-        cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_dedup_fifo),        cmocka_unit_test(test_dirty_while_processing),
+        cmocka_unit_test(test_delay_and_backoff), cmocka_unit_test(test_bound),
         cmocka_unit_test(test_shutdown_wakes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,8 +44,8 @@ static int write_handler(void *data, unsigned char *buffer, size_t size)
  * like a number, a bool word, null, a merge key or has characters YAML treats specially. */
 static bool needs_quotes(const char *s)
 {
-    static const char *const words[] = {"y", "n", "yes", "no", "on", "off", "true", "false",
-                                        "null", "~", "="};
+    static const char *const words[] = {"y",    "n",     "yes",  "no", "on", "off",
+                                        "true", "false", "null", "~",  "="};
     if (!*s)
         return true;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
@@ -94,7 +94,7 @@ static int emit_object(yaml_emitter_t *e, const cJSON *n)
     if (!yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE) ||
         !yaml_emitter_emit(e, &ev))
         return -1;
-    cJSON_ArrayForEach(c, n) {
+    cJSON_ArrayForEach (c, n) {
         if (emit_scalar(e, NULL, c->string, true) < 0 || emit_node(e, c) < 0)
             return -1;
     }
@@ -110,7 +110,7 @@ static int emit_array(yaml_emitter_t *e, const cJSON *n)
     if (!yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, style) ||
         !yaml_emitter_emit(e, &ev))
         return -1;
-    cJSON_ArrayForEach(c, n) {
+    cJSON_ArrayForEach (c, n) {
         if (emit_node(e, c) < 0)
             return -1;
     }
@@ -135,8 +135,10 @@ static int emit_node(yaml_emitter_t *e, const cJSON *n)
 static int emit_document(yaml_emitter_t *e, const cJSON *doc)
 {
     yaml_event_t ev;
-    if (!yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) || !yaml_emitter_emit(e, &ev) ||
-        !yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) || !yaml_emitter_emit(e, &ev))
+    if (!yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) ||
+        !yaml_emitter_emit(e, &ev) ||
+        !yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) ||
+        !yaml_emitter_emit(e, &ev))
         return -1;
     if (emit_node(e, doc) < 0)
         return -1;
@@ -158,7 +160,7 @@ char *yamljson_emit(const cJSON *doc, const char *header)
     }
     yaml_emitter_set_output(&e, write_handler, &o);
     yaml_emitter_set_unicode(&e, 1);
-    yaml_emitter_set_width(&e, -1);   /* never fold long lines (commands, URLs) */
+    yaml_emitter_set_width(&e, -1); /* never fold long lines (commands, URLs) */
     int rc = emit_document(&e, doc);
     yaml_emitter_delete(&e);
     if (rc < 0 || o.oom) {
@@ -176,7 +178,7 @@ static bool is_number(const char *s, double *v)
     if (!*s || isspace((unsigned char)*s))
         return false;
     if (!strcmp(s, ".inf") || !strcmp(s, ".nan"))
-        return false;   /* not in our manifests: keep them strings */
+        return false; /* not in our manifests: keep them strings */
     *v = strtod(s, &end);
     return *end == '\0' && isfinite(*v) && !strchr(s, 'x') && !strchr(s, 'X');
 }
@@ -202,11 +204,12 @@ static cJSON *convert(yaml_document_t *d, yaml_node_t *n, int depth)
     if (n->type == YAML_SCALAR_NODE) {
         const char *s = (const char *)n->data.scalar.value;
         return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? plain_scalar(s)
-                                                              : cJSON_CreateString(s);
+                                                               : cJSON_CreateString(s);
     }
     if (n->type == YAML_SEQUENCE_NODE) {
         cJSON *a = cJSON_CreateArray();
-        for (yaml_node_item_t *i = n->data.sequence.items.start; a && i < n->data.sequence.items.top; i++) {
+        for (yaml_node_item_t *i = n->data.sequence.items.start;
+             a && i < n->data.sequence.items.top; i++) {
             cJSON *c = convert(d, yaml_document_get_node(d, *i), depth + 1);
             if (!c || !cJSON_AddItemToArray(a, c)) {
                 cJSON_Delete(c);
@@ -217,7 +220,8 @@ static cJSON *convert(yaml_document_t *d, yaml_node_t *n, int depth)
         return a;
     }
     cJSON *o = cJSON_CreateObject();
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; o && p < n->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; o && p < n->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *k = yaml_document_get_node(d, p->key);
         cJSON *v = convert(d, yaml_document_get_node(d, p->value), depth + 1);
         if (!k || k->type != YAML_SCALAR_NODE || !v ||
@@ -253,7 +257,7 @@ cJSON *yamljson_parse(const char *text, size_t len, const char *kind, char *err,
             break;
         }
         yaml_node_t *root = yaml_document_get_root_node(&doc);
-        if (!root) {   /* end of the stream */
+        if (!root) { /* end of the stream */
             yaml_document_delete(&doc);
             snprintf(err, errcap, "no %s document", kind ? kind : "YAML");
             break;

@@ -26,7 +26,7 @@ static void test_round_trip_keeps_types(void **state)
     char *yaml = yamljson_emit(in, "#cloud-config\n"), err[128];
     assert_non_null(yaml);
     assert_memory_equal(yaml, "#cloud-config\n", 14);
-    assert_non_null(strstr(yaml, "multi: |"));        /* literal block for multi-line text */
+    assert_non_null(strstr(yaml, "multi: |")); /* literal block for multi-line text */
     assert_non_null(strstr(yaml, "plain: black-friday\n"));
     cJSON *back = yamljson_parse(yaml, strlen(yaml), NULL, err, sizeof err);
     assert_non_null(back);
@@ -48,7 +48,8 @@ static void test_parse_picks_the_kind(void **state)
     cJSON *o = yamljson_parse(text, strlen(text), "SalesPipeline", err, sizeof err);
     assert_non_null(o);
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(o, "spec");
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "version")), "0.1.0");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "version")),
+                        "0.1.0");
     assert_true(cJSON_GetObjectItemCaseSensitive(spec, "n")->valuedouble == 6);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(spec, "on")));
     cJSON_Delete(o);

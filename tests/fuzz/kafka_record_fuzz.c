@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sp_sale again;
     size_t n = sp_sale_pack(sale, pb, sizeof pb);
     FUZZ_CHECK(n > 0 && sp_sale_unpack(pb, n, &again) == 0);
-    FUZZ_CHECK(again.categoria == sale->categoria && !strcmp(again.producto_id, sale->producto_id) &&
-               again.precio == sale->precio && again.cantidad_vendida == sale->cantidad_vendida);
+    FUZZ_CHECK(again.categoria == sale->categoria &&
+               !strcmp(again.producto_id, sale->producto_id) && again.precio == sale->precio &&
+               again.cantidad_vendida == sale->cantidad_vendida);
     return 0;
 }

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    char *text = malloc(size);   /* the rest, NUL-terminated for the parsers that need it */
+    char *text = malloc(size); /* the rest, NUL-terminated for the parsers that need it */
     if (!text)
         return 0;
     memcpy(text, data + 1, size - 1);
@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char digest[SP_OCI_DIGEST_MAX];
         long long len = -1;
         if (sp_oci_manifest_layer(text, size - 1, CATALOG_TYPE, digest, &len, err, sizeof err) == 0)
-            FUZZ_CHECK(!strncmp(digest, "sha256:", 7) && strlen(digest) < SP_OCI_DIGEST_MAX && len >= 0);
+            FUZZ_CHECK(!strncmp(digest, "sha256:", 7) && strlen(digest) < SP_OCI_DIGEST_MAX &&
+                       len >= 0);
         else
             FUZZ_CHECK(err[0]);
         break;
@@ -35,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct sp_oci_challenge ch;
         if (sp_oci_parse_challenge(text, &ch) == 0)
             FUZZ_CHECK(ch.scheme[0] && strlen(ch.realm) < sizeof ch.realm &&
-                       strlen(ch.service) < sizeof ch.service && strlen(ch.scope) < sizeof ch.scope);
+                       strlen(ch.service) < sizeof ch.service &&
+                       strlen(ch.scope) < sizeof ch.scope);
         break;
     }
     case 2: {

@@ -17,7 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const char *what[] = {"objects", "valkey-conf"};
     for (size_t i = 0; i < sizeof what / sizeof what[0]; i++) {
-        struct render_args a = {.what = what[i], .file = path, .role = i ? "replica" : "primary",
+        struct render_args a = {.what = what[i],
+                                .file = path,
+                                .role = i ? "replica" : "primary",
                                 .password = "0123456789abcdef"};
         if (render_run(&a, sink, err, sizeof err) < 0)
             FUZZ_CHECK(err[0]);

@@ -13,7 +13,7 @@
 
 struct api_answer {
     unsigned status;
-    int error;                  /* enum sp_downstream_error, or -1 when the bridge took it */
+    int error; /* enum sp_downstream_error, or -1 when the bridge took it */
     size_t len;
     char body[SP_REST_ANSWER_MAX];
 };

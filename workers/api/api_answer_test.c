@@ -43,7 +43,8 @@ static void test_passed_through(void **state)
           "{\"error\":\"busy\"}");
     check(CURLE_OK, 503, "", 503, SP_DOWNSTREAM_OVERLOADED,
           "{\"error\":\"the bridge is overloaded\"}");
-    check(CURLE_OK, 504, "{\"error\":\"late\"}", 504, SP_DOWNSTREAM_TIMEOUT, "{\"error\":\"late\"}");
+    check(CURLE_OK, 504, "{\"error\":\"late\"}", 504, SP_DOWNSTREAM_TIMEOUT,
+          "{\"error\":\"late\"}");
     check(CURLE_OK, 502, "{\"error\":\"writer failed\"}", 502, SP_DOWNSTREAM_FAILED,
           "{\"error\":\"writer failed\"}");
     check(CURLE_OK, 500, "oops", 502, SP_DOWNSTREAM_FAILED,
@@ -58,8 +59,8 @@ static void test_transport(void **state)
     check(CURLE_OPERATION_TIMEDOUT, 0, NULL, 504, SP_DOWNSTREAM_TIMEOUT,
           "{\"error\":\"the bridge did not answer in time\"}");
     struct api_answer a;
-    CURLcode codes[] = {CURLE_COULDNT_CONNECT, CURLE_GOT_NOTHING, CURLE_SEND_ERROR,
-                        CURLE_RECV_ERROR, CURLE_SEND_FAIL_REWIND, CURLE_COULDNT_RESOLVE_HOST};
+    CURLcode codes[] = {CURLE_COULDNT_CONNECT, CURLE_GOT_NOTHING,      CURLE_SEND_ERROR,
+                        CURLE_RECV_ERROR,      CURLE_SEND_FAIL_REWIND, CURLE_COULDNT_RESOLVE_HOST};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         api_answer(&a, codes[i], 0, NULL, 0, ID);
         assert_int_equal(a.status, 503);

@@ -13,12 +13,12 @@
 #include "log.h"
 #include "metrics.h"
 
-#define MIN_BUDGET_S 0.002          /* a sale with less time left is not sent at all */
+#define MIN_BUDGET_S 0.002 /* a sale with less time left is not sent at all */
 #define PROBE_INTERVAL_S 1.0
 #define PROBE_TIMEOUT_MS 1000L
-#define QUEUED_POLL_MS 20           /* wake-up period while sales wait for a connection */
+#define QUEUED_POLL_MS 20 /* wake-up period while sales wait for a connection */
 #define IDLE_POLL_MS 1000
-#define CONN_MAX_AGE_S 30L          /* below the bridge's idle timeout, so curl retires first */
+#define CONN_MAX_AGE_S 30L /* below the bridge's idle timeout, so curl retires first */
 #define ID_HEADER "X-Sale-Id: "
 #define ID_HEADER_CAP (sizeof ID_HEADER + SP_REST_SALE_ID_MAX)
 /* A packed BatchItem at most: sale id and sale, each with a tag and a length. */
@@ -27,24 +27,24 @@ _Static_assert(SP_SALE_PB_MAX <= SP_SALE_JSON_MAX, "a job's body holds either fo
 
 struct api_job {
     struct sp_rest_call *call;
-    double deadline;                /* sp_now() by which the sale must be answered */
+    double deadline; /* sp_now() by which the sale must be answered */
     size_t body_len;
     char sale_id[SP_REST_SALE_ID_MAX + 1];
-    char body[SP_SALE_JSON_MAX];    /* canonical JSON, or with batches the protobuf */
+    char body[SP_SALE_JSON_MAX]; /* canonical JSON, or with batches the protobuf */
 };
 
 struct api_transfer {
-    CURL *easy;                     /* options set once; reused for every request */
+    CURL *easy; /* options set once; reused for every request */
     struct curl_slist *headers;
-    struct curl_slist *id_header;   /* one sale: its text is rewritten in place for each */
+    struct curl_slist *id_header; /* one sale: its text is rewritten in place for each */
     unsigned n_jobs;
-    struct api_job *jobs;           /* batch_max of them */
-    const char *body;               /* the request body: a job's JSON or batch_body */
+    struct api_job *jobs; /* batch_max of them */
+    const char *body;     /* the request body: a job's JSON or batch_body */
     size_t body_len;
-    size_t sent;                    /* body bytes handed to curl */
-    uint8_t *batch_body;            /* batches: the packed SaleBatch */
+    size_t sent;         /* body bytes handed to curl */
+    uint8_t *batch_body; /* batches: the packed SaleBatch */
     size_t resp_len, resp_cap;
-    char *resp;                     /* the bridge's body, cut at resp_cap */
+    char *resp; /* the bridge's body, cut at resp_cap */
     char error[CURL_ERROR_SIZE];
     struct api_transfer *next_free;
 };
@@ -53,28 +53,28 @@ enum probe_state { PROBE_UNKNOWN, PROBE_READY, PROBE_NOT_READY, PROBE_UNREACHABL
 
 struct api_client {
     struct api_client_config cfg;
-    char *ready_url;                /* curl_free */
-    char *batch_url;                /* curl_free; NULL: one sale per request */
+    char *ready_url; /* curl_free */
+    char *batch_url; /* curl_free; NULL: one sale per request */
     CURLM *multi;
     pthread_t thread;
     int thread_started;
 
-    pthread_mutex_t lock;           /* guards ring, head, count, stopping */
+    pthread_mutex_t lock; /* guards ring, head, count, stopping */
     struct api_job *ring;
     unsigned head, count;
     int stopping;
 
     /* Curl thread only. */
     struct api_transfer *free_transfers;
-    unsigned active;                /* transfers in the multi handle */
+    unsigned active; /* transfers in the multi handle */
     CURL *probe;
     int probe_running;
     double probe_next;
-    double warn_next;               /* failures are logged at most once a second */
+    double warn_next; /* failures are logged at most once a second */
     unsigned long failed_since_warn;
 
-    _Atomic int probe_state;        /* enum probe_state, read by daemon threads */
-    _Atomic long probe_detail;      /* HTTP status or CURLcode of the last probe */
+    _Atomic int probe_state;   /* enum probe_state, read by daemon threads */
+    _Atomic long probe_detail; /* HTTP status or CURLcode of the last probe */
 };
 
 static void answer_error(struct sp_rest_call *call, unsigned status, const char *msg)
@@ -107,8 +107,8 @@ void api_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_
     }
     pthread_mutex_unlock(&c->lock);
     if (refused) {
-        answer_error(call, len ? 503 : 500, len ? "api overloaded or stopping"
-                                                : "sale too long for its JSON form");
+        answer_error(call, len ? 503 : 500,
+                     len ? "api overloaded or stopping" : "sale too long for its JSON form");
     } else if (was == 0) {
         /* The curl thread empties the ring whenever it has a free connection, so a wake-up is
          * needed only on the empty -> non-empty step; otherwise a transfer ending wakes it. */
@@ -209,7 +209,8 @@ static struct api_transfer *transfer_new(struct api_client *c)
     if (!t || !(t->easy = curl_easy_init()))
         goto fail;
     t->resp_cap = batch ? batch * (SP_REST_ANSWER_MAX + 16) : SP_REST_ANSWER_MAX;
-    if (!(t->jobs = calloc(batch ? batch : 1, sizeof *t->jobs)) || !(t->resp = malloc(t->resp_cap)) ||
+    if (!(t->jobs = calloc(batch ? batch : 1, sizeof *t->jobs)) ||
+        !(t->resp = malloc(t->resp_cap)) ||
         (batch && !(t->batch_body = malloc(batch * BATCH_ITEM_MAX))))
         goto fail;
     if (!(h = curl_slist_append(NULL, batch ? "Content-Type: " SP_REST_BATCH_TYPE
@@ -333,10 +334,11 @@ static void job_answer(struct api_client *c, const struct api_transfer *t,
 static void batch_done(struct api_client *c, struct api_transfer *t, CURLcode rc, long code)
 {
     struct api_answer a;
-    Salespipeline__SaleBatchReply *reply =
-        rc == CURLE_OK && code == 200 && t->resp_len < t->resp_cap
-            ? salespipeline__sale_batch_reply__unpack(NULL, t->resp_len, (const uint8_t *)t->resp)
-            : NULL;
+    Salespipeline__SaleBatchReply *reply = rc == CURLE_OK && code == 200 &&
+                                                   t->resp_len < t->resp_cap
+                                               ? salespipeline__sale_batch_reply__unpack(
+                                                     NULL, t->resp_len, (const uint8_t *)t->resp)
+                                               : NULL;
     for (unsigned i = 0; i < t->n_jobs; i++) {
         const struct api_job *job = &t->jobs[i];
         if (reply && i < reply->n_results)
@@ -344,7 +346,7 @@ static void batch_done(struct api_client *c, struct api_transfer *t, CURLcode rc
                        (const char *)reply->results[i]->body.data, reply->results[i]->body.len,
                        job->sale_id);
         else if (rc == CURLE_OK && code == 200)
-            api_answer(&a, CURLE_OK, 502, NULL, 0, job->sale_id);   /* unreadable reply */
+            api_answer(&a, CURLE_OK, 502, NULL, 0, job->sale_id); /* unreadable reply */
         else
             api_answer(&a, rc, code, t->resp, t->resp_len, job->sale_id);
         job_answer(c, t, job, &a, code);
@@ -430,7 +432,7 @@ static void collect_done(struct api_client *c)
             continue;
         CURL *e = m->easy_handle;
         CURLcode rc = m->data.result;
-        curl_multi_remove_handle(c->multi, e);  /* `m` is invalid from here */
+        curl_multi_remove_handle(c->multi, e); /* `m` is invalid from here */
         if (e == c->probe)
             probe_done(c, rc);
         else
@@ -516,8 +518,7 @@ static char *derive_url(const char *bridge_url, const char *path)
     CURLU *u = curl_url();
     char *out = NULL;
     if (u && !curl_url_set(u, CURLUPART_URL, bridge_url, 0) &&
-        !curl_url_set(u, CURLUPART_PATH, path, 0) &&
-        !curl_url_set(u, CURLUPART_QUERY, NULL, 0) &&
+        !curl_url_set(u, CURLUPART_PATH, path, 0) && !curl_url_set(u, CURLUPART_QUERY, NULL, 0) &&
         !curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0))
         curl_url_get(u, CURLUPART_URL, &out, 0);
     curl_url_cleanup(u);
@@ -526,7 +527,7 @@ static char *derive_url(const char *bridge_url, const char *path)
 
 static int multi_setup(struct api_client *c)
 {
-    long conns = (long)c->cfg.max_connections + 1;   /* + the readiness probe */
+    long conns = (long)c->cfg.max_connections + 1; /* + the readiness probe */
     if (!(c->multi = curl_multi_init()) || !(c->probe = curl_easy_init()))
         return -1;
     curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);

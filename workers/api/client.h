@@ -26,11 +26,11 @@
 #include "rest.h"
 
 struct api_client_config {
-    const char *bridge_url;     /* http://host:port/ventas; /readyz is asked on the same host */
+    const char *bridge_url; /* http://host:port/ventas; /readyz is asked on the same host */
     long timeout_ms;
-    unsigned max_queued;        /* ring capacity: the intake's max in flight */
-    unsigned max_connections;   /* keep-alive connections to the bridge = transfers at once */
-    unsigned batch_max;         /* sales per request at most (POST /ventas/lote); 1: one sale
+    unsigned max_queued;      /* ring capacity: the intake's max in flight */
+    unsigned max_connections; /* keep-alive connections to the bridge = transfers at once */
+    unsigned batch_max;       /* sales per request at most (POST /ventas/lote); 1: one sale
                                  * per POST /ventas, JSON */
 };
 

@@ -17,21 +17,21 @@
 
 struct api_gate {
     struct api_client *client;
-    int enabled;                    /* a catalog artifact is configured */
+    int enabled; /* a catalog artifact is configured */
     char *artifact;
     long refresh_s;
 
-    pthread_rwlock_t lock;          /* guards `catalog` */
-    struct sp_catalog *catalog;     /* NULL until the first pull succeeds */
+    pthread_rwlock_t lock;      /* guards `catalog` */
+    struct sp_catalog *catalog; /* NULL until the first pull succeeds */
 
-    pthread_mutex_t wake_lock;      /* guards the next two, with `wake` */
+    pthread_mutex_t wake_lock; /* guards the next two, with `wake` */
     pthread_cond_t wake;
     int refresh_asked, stopping;
     pthread_t thread;
     int thread_started;
-    struct sp_oci_client *oci;      /* the catalog thread's */
+    struct sp_oci_client *oci; /* the catalog thread's */
 
-    pthread_mutex_t error_lock;     /* guards last_error, read by /readyz */
+    pthread_mutex_t error_lock; /* guards last_error, read by /readyz */
     char last_error[512];
 
     struct sp_metric *products, *pulls_ok, *pulls_failed, *unknown_product, *wrong_category;
@@ -92,8 +92,8 @@ int api_gate_ready(void *arg, char *why, size_t cap)
         if (!loaded) {
             pthread_mutex_lock(&g->error_lock);
             /* The error names the artifact; /readyz has room for about 250 characters. */
-            snprintf(why, cap, "product catalog not loaded yet%s%s",
-                     *g->last_error ? ": " : "", g->last_error);
+            snprintf(why, cap, "product catalog not loaded yet%s%s", *g->last_error ? ": " : "",
+                     g->last_error);
             pthread_mutex_unlock(&g->error_lock);
             return 0;
         }
@@ -118,8 +118,8 @@ static void install(struct api_gate *g, struct sp_catalog *fresh)
         return;
     }
     sp_gauge_set(g->products, (int64_t)sp_catalog_count(fresh));
-    sp_info(old ? "catalog_replaced" : "catalog_loaded", "%s: %zu products, layer %s",
-            g->artifact, sp_catalog_count(fresh), sp_catalog_digest(fresh));
+    sp_info(old ? "catalog_replaced" : "catalog_loaded", "%s: %zu products, layer %s", g->artifact,
+            sp_catalog_count(fresh), sp_catalog_digest(fresh));
     sp_catalog_free(old);
 }
 
@@ -230,8 +230,8 @@ struct api_gate *api_gate_start(const struct api_gate_config *cfg, struct api_cl
     register_metrics(g);
     char err[512];
     struct sp_oci_ref ref;
-    struct sp_oci_options o = {.ca_file = cfg->ca_file, .auth_file = cfg->auth_file,
-                               .timeout_ms = cfg->timeout_ms};
+    struct sp_oci_options o = {
+        .ca_file = cfg->ca_file, .auth_file = cfg->auth_file, .timeout_ms = cfg->timeout_ms};
     if (!(g->artifact = strdup(cfg->artifact))) {
         sp_error("gate_oom", "cannot allocate the catalog gate");
         goto fail;
@@ -249,8 +249,8 @@ struct api_gate *api_gate_start(const struct api_gate_config *cfg, struct api_cl
         goto fail;
     }
     g->thread_started = 1;
-    sp_info("catalog_configured", "pulling %s (refresh every %ld s and on SIGHUP)",
-            g->artifact, g->refresh_s);
+    sp_info("catalog_configured", "pulling %s (refresh every %ld s and on SIGHUP)", g->artifact,
+            g->refresh_s);
     return g;
 fail:
     api_gate_free(g);
@@ -275,7 +275,7 @@ void api_gate_free(struct api_gate *g)
     if (!g)
         return;
     if (g->thread_started) {
-        sp_oci_client_cancel(g->oci);   /* a pull under way ends now */
+        sp_oci_client_cancel(g->oci); /* a pull under way ends now */
         pthread_mutex_lock(&g->wake_lock);
         g->stopping = 1;
         pthread_cond_signal(&g->wake);

@@ -18,11 +18,11 @@
 #include "client.h"
 
 struct api_gate_config {
-    const char *artifact;       /* NULL or "": no catalog, nothing checked */
-    const char *auth_file;      /* docker config.json, or NULL */
-    const char *ca_file;        /* the registry's CA, or NULL for the system's */
-    long refresh_s;             /* 0: only on api_gate_refresh() */
-    long timeout_ms;            /* per registry request */
+    const char *artifact;  /* NULL or "": no catalog, nothing checked */
+    const char *auth_file; /* docker config.json, or NULL */
+    const char *ca_file;   /* the registry's CA, or NULL for the system's */
+    long refresh_s;        /* 0: only on api_gate_refresh() */
+    long timeout_ms;       /* per registry request */
 };
 
 struct api_gate;

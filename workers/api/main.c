@@ -21,8 +21,10 @@
 /* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
 static int parse_options(struct sp_api_options *o, int argc, char **argv)
 {
-    return sp_config_parse("api", "REST intake of sales: validates POST /ventas and forwards "
-                           "each sale to the bridge.", sp_api_option_table, o, argc, argv);
+    return sp_config_parse("api",
+                           "REST intake of sales: validates POST /ventas and forwards "
+                           "each sale to the bridge.",
+                           sp_api_option_table, o, argc, argv);
 }
 
 static void stop_client(void *arg)
@@ -42,27 +44,33 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     int status = 1;
-    struct api_client_config ccfg = {
-        .bridge_url = o.bridge_url, .timeout_ms = o.timeout_ms,
-        .max_queued = (unsigned)o.max_in_flight, .max_connections = (unsigned)o.connections,
-        .batch_max = (unsigned)o.batch_max};
+    struct api_client_config ccfg = {.bridge_url = o.bridge_url,
+                                     .timeout_ms = o.timeout_ms,
+                                     .max_queued = (unsigned)o.max_in_flight,
+                                     .max_connections = (unsigned)o.connections,
+                                     .batch_max = (unsigned)o.batch_max};
     struct api_client *client = api_client_start(&ccfg);
-    struct api_gate_config gcfg = {
-        .artifact = o.catalog_artifact, .auth_file = o.registry_auth_file,
-        .ca_file = o.registry_ca, .refresh_s = o.catalog_refresh_s, .timeout_ms = o.timeout_ms};
+    struct api_gate_config gcfg = {.artifact = o.catalog_artifact,
+                                   .auth_file = o.registry_auth_file,
+                                   .ca_file = o.registry_ca,
+                                   .refresh_s = o.catalog_refresh_s,
+                                   .timeout_ms = o.timeout_ms};
     struct api_gate *gate = client ? api_gate_start(&gcfg, client) : NULL;
     if (!gate)
         goto done;
     sp_admin_set_ready(api_gate_ready, gate);
-    struct sp_rest_config rcfg = {
-        .bind_addr = o.bind, .port = (uint16_t)o.port, SP_REST_CONFIG_FROM(&o),
-        .reserved_fds = (unsigned)o.connections, .sale_id_from_header = 0,
-        .forward = api_gate_forward, .forward_arg = gate};
+    struct sp_rest_config rcfg = {.bind_addr = o.bind,
+                                  .port = (uint16_t)o.port,
+                                  SP_REST_CONFIG_FROM(&o),
+                                  .reserved_fds = (unsigned)o.connections,
+                                  .sale_id_from_header = 0,
+                                  .forward = api_gate_forward,
+                                  .forward_arg = gate};
     struct sp_rest *rest = sp_rest_start(&rcfg);
     if (!rest)
         goto done;
-    sp_info("started", "listening on %s:%ld, bridge %s, timeout %ld ms, %ld connections",
-            o.bind, o.port, o.bridge_url, o.timeout_ms, o.connections);
+    sp_info("started", "listening on %s:%ld, bridge %s, timeout %ld ms, %ld connections", o.bind,
+            o.port, o.bridge_url, o.timeout_ms, o.connections);
 
     int sig;
     while (!(sig = sp_signals_wait(3600)) || sig == SIGHUP)

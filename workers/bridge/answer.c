@@ -7,14 +7,14 @@
 #include "blackfriday.pb-c.h"
 #include "log.h"
 
-static const char *const sale_fields[] = {"categoria", "producto_id", "precio",
-                                          "cantidad_vendida"};
+static const char *const sale_fields[] = {"categoria", "producto_id", "precio", "cantidad_vendida"};
 
 /* OK means the writer stored the sale: an unreadable reply still answers 202. */
 static void accepted(struct br_answer *a, const uint8_t *reply, size_t reply_len)
 {
-    Blackfriday__ProductSaleResponse *msg =
-        reply ? blackfriday__product_sale_response__unpack(NULL, reply_len, reply) : NULL;
+    Blackfriday__ProductSaleResponse *msg = reply ? blackfriday__product_sale_response__unpack(
+                                                        NULL, reply_len, reply)
+                                                  : NULL;
     size_t n = (size_t)snprintf(a->body, sizeof a->body, "{\"estado\":\"");
     n = sp_json_escape(a->body, n, sizeof a->body - 3, msg ? msg->estado : "");
     memcpy(a->body + n, "\"}", 3);
@@ -53,8 +53,8 @@ static void failed(struct br_answer *a, unsigned status, int error, const char *
     a->len = sp_rest_error_json(a->body, sizeof a->body, msg);
 }
 
-void br_answer(struct br_answer *a, grpc_status_code code, const char *details,
-               size_t details_len, const uint8_t *reply, size_t reply_len)
+void br_answer(struct br_answer *a, grpc_status_code code, const char *details, size_t details_len,
+               const uint8_t *reply, size_t reply_len)
 {
     char text[256], other[48];
     size_t n = details_len < sizeof text - 1 ? details_len : sizeof text - 1;

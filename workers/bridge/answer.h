@@ -15,14 +15,14 @@
 
 struct br_answer {
     unsigned status;
-    int error;                  /* enum sp_downstream_error, or -1 when the writer took it */
+    int error; /* enum sp_downstream_error, or -1 when the writer took it */
     size_t len;
     char body[SP_REST_ANSWER_MAX];
 };
 
 /* `details` (not NUL-terminated) is the status message; `reply` the serialized
  * blackfriday.ProductSaleResponse, read only when `code` is OK. */
-void br_answer(struct br_answer *a, grpc_status_code code, const char *details,
-               size_t details_len, const uint8_t *reply, size_t reply_len);
+void br_answer(struct br_answer *a, grpc_status_code code, const char *details, size_t details_len,
+               const uint8_t *reply, size_t reply_len);
 
 #endif

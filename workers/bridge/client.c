@@ -24,8 +24,8 @@
 /* One call to a writer, from its start to its completion: a ProcesarVenta call for one sale
  * (n == 0), or a ProcesarLote call for n sales. */
 struct br_call {
-    struct sp_rest_call *rest_call;                  /* ProcesarVenta */
-    size_t n;                                        /* ProcesarLote: its sales, in order */
+    struct sp_rest_call *rest_call; /* ProcesarVenta */
+    size_t n;                       /* ProcesarLote: its sales, in order */
     struct sp_rest_call *rest_calls[SP_REST_BATCH_MAX];
     int group;
     gpr_timespec deadline;
@@ -33,7 +33,7 @@ struct br_call {
     grpc_metadata sale_id_md;
     grpc_metadata_array initial_md, trailing_md;
     grpc_byte_buffer *request, *reply;
-    grpc_slice batch;            /* ProcesarLote: the request, kept (sending empties `request`) */
+    grpc_slice batch; /* ProcesarLote: the request, kept (sending empties `request`) */
     grpc_status_code status;
     grpc_slice details;
     char sale_id[SP_REST_SALE_ID_MAX + 1];
@@ -46,7 +46,7 @@ struct br_client {
     const char *targets[BR_GROUPS_MAX];
     grpc_channel *channels[BR_GROUPS_MAX];
     int groups;
-    _Atomic unsigned next_group;    /* round robin over groups */
+    _Atomic unsigned next_group; /* round robin over groups */
     /* A group that answered a ProcesarLote call UNIMPLEMENTED (a stock server): one ProcesarVenta
      * call per sale from then on. */
     _Atomic int no_batches[BR_GROUPS_MAX];
@@ -56,8 +56,8 @@ struct br_client {
     int cq_started, cq_stopped;
 
     _Atomic int stopping;
-    _Atomic unsigned outstanding;   /* in br_client_send or in a batch */
-    pthread_mutex_t free_lock;      /* guards free_calls */
+    _Atomic unsigned outstanding; /* in br_client_send or in a batch */
+    pthread_mutex_t free_lock;    /* guards free_calls */
     struct br_call *free_calls;
 };
 
@@ -169,13 +169,13 @@ static int call_start(struct br_client *c, struct br_call *k, const char *method
 {
     k->request = grpc_raw_byte_buffer_create(&payload, 1);
     grpc_slice_unref(payload);
-    k->call = grpc_channel_create_call(c->channels[k->group], NULL, GRPC_PROPAGATE_DEFAULTS,
-                                       c->cq, grpc_slice_from_static_string(method), NULL,
-                                       k->deadline, NULL);
+    k->call = grpc_channel_create_call(c->channels[k->group], NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+                                       grpc_slice_from_static_string(method), NULL, k->deadline,
+                                       NULL);
     if (!k->call)
         return -1;
     k->sale_id_md.key = grpc_slice_from_static_string(BR_SALE_ID_KEY);
-    k->sale_id_md.value = grpc_slice_from_static_string(k->sale_id);  /* lives in the slot */
+    k->sale_id_md.value = grpc_slice_from_static_string(k->sale_id); /* lives in the slot */
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -268,7 +268,7 @@ void br_client_send_batch(size_t n, const struct sp_sale *sales, const char *con
     int group = pick_group(c);
     gpr_timespec deadline = deadline_from_now(c);
     if (atomic_load_explicit(&c->no_batches[group], memory_order_relaxed)) {
-        for (size_t i = 0; i < n; i++)   /* the group's share stays the group's */
+        for (size_t i = 0; i < n; i++) /* the group's share stays the group's */
             sale_send(c, group, deadline, &sales[i], sale_ids[i], calls[i]);
         return;
     }
@@ -347,17 +347,19 @@ static void sale_answer(struct sp_rest_call *call, grpc_status_code code, const 
 static void batch_unimplemented(struct br_client *c, struct br_call *k)
 {
     if (!atomic_exchange(&c->no_batches[k->group], 1))
-        sp_info("writer_no_batches", "writer group %s has no ProcesarLote: one ProcesarVenta "
-                "call per sale from now on", c->targets[k->group]);
+        sp_info("writer_no_batches",
+                "writer group %s has no ProcesarLote: one ProcesarVenta "
+                "call per sale from now on",
+                c->targets[k->group]);
     Salespipeline__SaleBatch *b = salespipeline__sale_batch__unpack(
         NULL, GRPC_SLICE_LENGTH(k->batch), GRPC_SLICE_START_PTR(k->batch));
     for (size_t i = 0; i < k->n; i++) {
-        if (!b || b->n_items != k->n) {   /* our own message: cannot happen */
+        if (!b || b->n_items != k->n) { /* our own message: cannot happen */
             sp_rest_downstream_error(SP_DOWNSTREAM_FAILED);
             answer_error(k->rest_calls[i], 502, "bridge cannot re-read its batch");
             continue;
         }
-        atomic_fetch_add(&c->outstanding, 1);   /* this batch's own count is still held */
+        atomic_fetch_add(&c->outstanding, 1); /* this batch's own count is still held */
         sale_start(c, k->group, k->deadline, b->items[i]->sale.data, b->items[i]->sale.len,
                    b->items[i]->sale_id, k->rest_calls[i]);
     }
@@ -386,7 +388,7 @@ static void batch_done(struct br_client *c, struct br_call *k, int ok)
         if (!results || results->n_results != k->n) {
             sp_warn("writer_bad_reply", "a ProcesarLote reply of %zu results for %zu sales",
                     results ? results->n_results : 0, k->n);
-            status = GRPC_STATUS_INTERNAL;   /* 502, like an unreadable ProcesarVenta reply */
+            status = GRPC_STATUS_INTERNAL; /* 502, like an unreadable ProcesarVenta reply */
             why = "unreadable ProcesarLote reply";
             why_len = strlen(why);
         }
@@ -394,8 +396,8 @@ static void batch_done(struct br_client *c, struct br_call *k, int ok)
     for (size_t i = 0; i < k->n; i++) {
         const Salespipeline__SaleResult *r = status == GRPC_STATUS_OK ? results->results[i] : NULL;
         if (r)
-            sale_answer(k->rest_calls[i], (grpc_status_code)r->code, r->details,
-                        strlen(r->details), r->reply.data, r->reply.len, "of a batch");
+            sale_answer(k->rest_calls[i], (grpc_status_code)r->code, r->details, strlen(r->details),
+                        r->reply.data, r->reply.len, "of a batch");
         else
             sale_answer(k->rest_calls[i], status, why, why_len, NULL, 0, "of a batch");
     }
@@ -409,7 +411,7 @@ static void call_done(struct br_client *c, struct br_call *k, int ok)
         batch_done(c, k, ok);
     } else {
         grpc_slice reply = ok && k->status == GRPC_STATUS_OK ? buffer_read(k->reply)
-                                                              : grpc_empty_slice();
+                                                             : grpc_empty_slice();
         sale_answer(k->rest_call, ok ? k->status : GRPC_STATUS_UNKNOWN,
                     (const char *)GRPC_SLICE_START_PTR(k->details), GRPC_SLICE_LENGTH(k->details),
                     GRPC_SLICE_START_PTR(reply), GRPC_SLICE_LENGTH(reply), k->sale_id);
@@ -423,8 +425,7 @@ static void *cq_main(void *arg)
 {
     struct br_client *c = arg;
     for (;;) {
-        grpc_event ev =
-            grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        grpc_event ev = grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             return NULL;
         if (ev.type == GRPC_OP_COMPLETE)
@@ -437,11 +438,16 @@ static void *cq_main(void *arg)
 static const char *state_name(grpc_connectivity_state s)
 {
     switch (s) {
-    case GRPC_CHANNEL_IDLE: return "idle";
-    case GRPC_CHANNEL_CONNECTING: return "connecting";
-    case GRPC_CHANNEL_READY: return "ready";
-    case GRPC_CHANNEL_TRANSIENT_FAILURE: return "transient failure";
-    default: return "shut down";
+    case GRPC_CHANNEL_IDLE:
+        return "idle";
+    case GRPC_CHANNEL_CONNECTING:
+        return "connecting";
+    case GRPC_CHANNEL_READY:
+        return "ready";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE:
+        return "transient failure";
+    default:
+        return "shut down";
     }
 }
 
@@ -466,18 +472,16 @@ int br_client_ready(void *arg, char *why, size_t cap)
 static grpc_channel *channel_new(const char *target)
 {
     grpc_arg args[] = {
-        {.type = GRPC_ARG_STRING, .key = GRPC_ARG_SERVICE_CONFIG,
-         .value.string = SERVICE_CONFIG},
+        {.type = GRPC_ARG_STRING, .key = GRPC_ARG_SERVICE_CONFIG, .value.string = SERVICE_CONFIG},
         /* Transparent retries only: see client.h. */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_RETRIES, .value.integer = 1},
         /* A writer back after a restart is used within about a second, not after gRPC's
          * default back-off of up to two minutes. */
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
          .value.integer = 250},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-         .value.integer = 250},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-         .value.integer = 2000},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, .value.integer = 250},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, .value.integer = 2000},
     };
     grpc_channel_args channel_args = {.num_args = sizeof args / sizeof args[0], .args = args};
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
@@ -517,7 +521,7 @@ struct br_client *br_client_start(const struct br_client_config *cfg)
     }
     c->cq_started = 1;
     for (int i = 0; i < c->groups; i++)
-        grpc_channel_check_connectivity_state(c->channels[i], 1);   /* connect now */
+        grpc_channel_check_connectivity_state(c->channels[i], 1); /* connect now */
     return c;
 fail:
     br_client_free(c);
@@ -550,10 +554,11 @@ void br_client_free(struct br_client *c)
         return;
     br_client_stop(c);
     if (c->cq) {
-        if (!c->cq_stopped) {   /* start failed before the thread: shut down and drain here */
+        if (!c->cq_stopped) { /* start failed before the thread: shut down and drain here */
             grpc_completion_queue_shutdown(c->cq);
-            while (grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-                       .type != GRPC_QUEUE_SHUTDOWN)
+            while (
+                grpc_completion_queue_next(c->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+                GRPC_QUEUE_SHUTDOWN)
                 ;
         }
         grpc_completion_queue_destroy(c->cq);

@@ -40,8 +40,8 @@
 #define BR_GROUPS_MAX 16
 
 struct br_client_config {
-    const char *targets;        /* one target, or groups separated by ';' or '|' */
-    long timeout_ms;            /* the deadline of every call */
+    const char *targets; /* one target, or groups separated by ';' or '|' */
+    long timeout_ms;     /* the deadline of every call */
 };
 
 struct br_client;

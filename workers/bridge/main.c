@@ -18,7 +18,8 @@
 /* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
 static int parse_options(struct sp_bridge_options *o, int argc, char **argv)
 {
-    return sp_config_parse("bridge", "REST to gRPC: takes POST /ventas and calls "
+    return sp_config_parse("bridge",
+                           "REST to gRPC: takes POST /ventas and calls "
                            "ProductSaleService/ProcesarVenta on the writers; takes the api's "
                            "batches (POST /ventas/lote) and sends each as one "
                            "SaleBatchService/ProcesarLote call.",
@@ -37,7 +38,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     sp_log_init("bridge", (enum sp_log_level)sp_log_level_parse(o.log_level));
-    sp_signals_init();   /* before grpc_init starts threads */
+    sp_signals_init(); /* before grpc_init starts threads */
     grpc_init();
 
     int status = 1;
@@ -46,11 +47,14 @@ int main(int argc, char **argv)
     if (!client)
         goto done;
     sp_admin_set_ready(br_client_ready, client);
-    struct sp_rest_config rcfg = {
-        .bind_addr = o.bind, .port = (uint16_t)o.port, SP_REST_CONFIG_FROM(&o),
-        .sale_id_from_header = 1, .batches = 1,
-        .forward = br_client_send, .forward_batch = br_client_send_batch,
-        .forward_arg = client};
+    struct sp_rest_config rcfg = {.bind_addr = o.bind,
+                                  .port = (uint16_t)o.port,
+                                  SP_REST_CONFIG_FROM(&o),
+                                  .sale_id_from_header = 1,
+                                  .batches = 1,
+                                  .forward = br_client_send,
+                                  .forward_batch = br_client_send_batch,
+                                  .forward_arg = client};
     struct sp_rest *rest = sp_rest_start(&rcfg);
     if (!rest)
         goto done;

@@ -13,17 +13,17 @@
 #include "sale.h"
 
 enum batch_kind {
-    BATCH_SALE = 0,     /* a valid sale */
-    BATCH_UNDECODABLE,  /* not a ProductSaleRequest */
-    BATCH_INVALID,      /* decoded, refused by sp_sale_validate */
+    BATCH_SALE = 0,    /* a valid sale */
+    BATCH_UNDECODABLE, /* not a ProductSaleRequest */
+    BATCH_INVALID,     /* decoded, refused by sp_sale_validate */
 };
 
 struct batch_rec {
     int32_t partition;
     int64_t offset;
-    int64_t ts_ms;          /* the sale's time: its Kafka timestamp */
+    int64_t ts_ms; /* the sale's time: its Kafka timestamp */
     enum batch_kind kind;
-    struct sp_sale sale;    /* meaningful for BATCH_SALE only */
+    struct sp_sale sale; /* meaningful for BATCH_SALE only */
 };
 
 struct batch {
@@ -35,8 +35,14 @@ struct batch {
 int batch_init(struct batch *b, size_t cap);
 void batch_free(struct batch *b);
 
-static inline int batch_full(const struct batch *b) { return b->len == b->cap; }
-static inline void batch_clear(struct batch *b) { b->len = 0; }
+static inline int batch_full(const struct batch *b)
+{
+    return b->len == b->cap;
+}
+static inline void batch_clear(struct batch *b)
+{
+    b->len = 0;
+}
 
 /* Decodes `value` (protobuf) and appends the record; returns its kind. The batch must not be
  * full. `sale_err` receives the validation failure of a BATCH_INVALID record. */

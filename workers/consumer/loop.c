@@ -11,15 +11,14 @@
 #include "log.h"
 #include "metrics.h"
 
-#define IDLE_POLL_MS 100       /* poll timeout with an empty batch: how soon a stop is seen */
+#define IDLE_POLL_MS 100 /* poll timeout with an empty batch: how soon a stop is seen */
 #define BACKOFF_MIN_S 0.05
 #define BACKOFF_MAX_S 2.0
-#define VERIFY_INTERVAL_S 1.0  /* how often Valkey's offsets are compared with ours */
+#define VERIFY_INTERVAL_S 1.0 /* how often Valkey's offsets are compared with ours */
 #define LAG_INTERVAL_S 1.0
 
 static struct sp_metric *m_records, *m_applied, *m_duplicates, *m_undecodable, *m_invalid,
-    *m_batches, *m_batch_seconds, *m_valkey_errors, *m_wait_short, *m_lag, *m_assigned,
-    *m_rewinds;
+    *m_batches, *m_batch_seconds, *m_valkey_errors, *m_wait_short, *m_lag, *m_assigned, *m_rewinds;
 
 void loop_metrics_init(void)
 {
@@ -135,8 +134,7 @@ static void commit_to_kafka(struct loop *l, size_t n)
 {
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(list, l->cfg.topic, l->parts[i])->offset =
-            l->last[i] + 1;
+        rd_kafka_topic_partition_list_add(list, l->cfg.topic, l->parts[i])->offset = l->last[i] + 1;
     /* Only for lag tools: a failure (e.g. during a rebalance) costs nothing. */
     rd_kafka_commit(l->kafka.rk, list, 1);
     rd_kafka_topic_partition_list_destroy(list);
@@ -176,8 +174,9 @@ static void rewind_partitions(struct loop *l, const int32_t *ids, const int64_t 
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) {
         int32_t p = ids[i];
-        sp_error("valkey_behind", "Valkey holds next offset %" PRId64 " for %s:%" PRId32
-                 " but %" PRId64 " was applied; rewinding (Valkey lost writes)",
+        sp_error("valkey_behind",
+                 "Valkey holds next offset %" PRId64 " for %s:%" PRId32 " but %" PRId64
+                 " was applied; rewinding (Valkey lost writes)",
                  to[i], l->cfg.topic, p, (size_t)p < l->nparts ? l->next[p] : -1);
         batch_drop_partition(&l->batch, p);
         if ((size_t)p < l->nparts)
@@ -258,8 +257,10 @@ static void apply_batch(struct loop *l)
             if (l->stop_deadline == 0)
                 l->stop_deadline = sp_now() + l->cfg.stop_grace_s;
             if (sp_now() >= l->stop_deadline) {
-                sp_warn("batch_abandoned", "stopping with Valkey unreachable: %zu records "
-                        "not applied; they stay in Kafka for the next owner", l->batch.len);
+                sp_warn("batch_abandoned",
+                        "stopping with Valkey unreachable: %zu records "
+                        "not applied; they stay in Kafka for the next owner",
+                        l->batch.len);
                 batch_clear(&l->batch);
                 return;
             }
@@ -314,8 +315,8 @@ static void log_partitions(const char *event, const char *what,
         int64_t off = parts->elems[i].offset;
         int w = off >= 0 ? snprintf(text + len, sizeof text - len, "%s%" PRId32 "@%" PRId64,
                                     i ? "," : "", parts->elems[i].partition, off)
-                         : snprintf(text + len, sizeof text - len, "%s%" PRId32 "%s",
-                                    i ? "," : "", parts->elems[i].partition,
+                         : snprintf(text + len, sizeof text - len, "%s%" PRId32 "%s", i ? "," : "",
+                                    parts->elems[i].partition,
                                     off == RD_KAFKA_OFFSET_BEGINNING ? "@beginning" : "");
         len += (size_t)w;
     }
@@ -335,7 +336,7 @@ static void on_assign(struct loop *l, rd_kafka_topic_partition_list_t *parts)
         return;
     }
     if (read_offsets(l, parts) < 0)
-        return;    /* stopping: own nothing, the close that follows revokes nothing of ours */
+        return; /* stopping: own nothing, the close that follows revokes nothing of ours */
     rd_kafka_error_t *e = NULL;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (is_coop(l))
@@ -357,7 +358,7 @@ static void on_revoke(struct loop *l, rd_kafka_topic_partition_list_t *parts)
     /* Applying what is in hand saves the next owner a re-read; a stale apply is harmless. */
     if (l->batch.len && !lost && apply_once(l, 0) != STORE_OK)
         sp_warn("batch_dropped", "Valkey did not take the batch in hand before the revoke; "
-                "its records stay in Kafka for the next owner");
+                                 "its records stay in Kafka for the next owner");
     for (int i = 0; i < parts->cnt; i++) {
         int32_t p = parts->elems[i].partition;
         batch_drop_partition(&l->batch, p);
@@ -418,9 +419,11 @@ static void take_record(struct loop *l, const rd_kafka_message_t *m)
     sp_counter_add(kind == BATCH_UNDECODABLE ? m_undecodable : m_invalid, 1);
     unsigned long suppressed;
     if (sp_ratelog_allow(&l->decode_log, &suppressed))
-        sp_warn("record_skipped", "%s:%" PRId32 "@%" PRId64 " (%zu bytes): %s%s%s "
-                "(%lu similar suppressed)", l->cfg.topic, m->partition, m->offset, m->len,
-                e.field ? e.field : "", e.field ? " " : "", e.reason, suppressed);
+        sp_warn("record_skipped",
+                "%s:%" PRId32 "@%" PRId64 " (%zu bytes): %s%s%s "
+                "(%lu similar suppressed)",
+                l->cfg.topic, m->partition, m->offset, m->len, e.field ? e.field : "",
+                e.field ? " " : "", e.reason, suppressed);
 }
 
 /* Polls until the batch is full or, once it holds a record, batch_wait_ms have passed.
@@ -458,8 +461,8 @@ static void update_lag(struct loop *l)
     int64_t lag = 0;
     for (size_t p = 0; p < l->nparts; p++) {
         int64_t lo, hi;
-        if (!l->assigned[p] || rd_kafka_get_watermark_offsets(l->kafka.rk, l->cfg.topic, (int32_t)p,
-                                                              &lo, &hi))
+        if (!l->assigned[p] ||
+            rd_kafka_get_watermark_offsets(l->kafka.rk, l->cfg.topic, (int32_t)p, &lo, &hi))
             continue;
         int64_t pos = l->next[p] >= 0 ? l->next[p] : lo >= 0 ? lo : 0;
         if (hi > pos)
@@ -521,9 +524,8 @@ static rd_kafka_conf_t *kafka_conf(struct loop *l, char *err, size_t errlen)
     };
     l->kafka.owner = l;
     l->kafka.on_fatal = on_fatal;
-    rd_kafka_conf_t *conf = sp_kafka_conf(&l->kafka, settings,
-                                          sizeof settings / sizeof settings[0], &l->cfg.security,
-                                          err, errlen);
+    rd_kafka_conf_t *conf = sp_kafka_conf(&l->kafka, settings, sizeof settings / sizeof settings[0],
+                                          &l->cfg.security, err, errlen);
     if (conf)
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     return conf;

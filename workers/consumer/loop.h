@@ -25,13 +25,13 @@ struct loop_config {
     const char *brokers;
     const char *group;
     const char *topic;
-    const char *assignment_strategy;   /* librdkafka partition.assignment.strategy */
+    const char *assignment_strategy; /* librdkafka partition.assignment.strategy */
     long session_timeout_ms;
     long batch_size;
-    long batch_wait_ms;                /* how long a started batch waits to fill up */
-    long prefetch_kb;                  /* librdkafka queued.max.messages.kbytes */
-    long fetch_wait_ms;                /* fetch.wait.max.ms (fetch.min.bytes is 64 KiB) */
-    long wait_replicas;                /* 0: no WAIT after a batch */
+    long batch_wait_ms; /* how long a started batch waits to fill up */
+    long prefetch_kb;   /* librdkafka queued.max.messages.kbytes */
+    long fetch_wait_ms; /* fetch.wait.max.ms (fetch.min.bytes is 64 KiB) */
+    long wait_replicas; /* 0: no WAIT after a batch */
     long wait_timeout_ms;
     double stop_grace_s;               /* on SIGTERM, how long to retry the batch in hand */
     struct sp_kafka_security security; /* TLS / SASL to the brokers */
@@ -39,23 +39,23 @@ struct loop_config {
 
 struct loop {
     struct loop_config cfg;
-    struct sp_kafka kafka;         /* kafka.rk is the consumer */
+    struct sp_kafka kafka; /* kafka.rk is the consumer */
     struct store store;
     struct batch batch;
-    int64_t *next;         /* per partition: next offset believed stored in Valkey; -1 unknown */
-    uint8_t *assigned;     /* per partition: ours now */
-    int32_t *verify_ids;   /* per partition: scratch of verify_offsets() */
+    int64_t *next;       /* per partition: next offset believed stored in Valkey; -1 unknown */
+    uint8_t *assigned;   /* per partition: ours now */
+    int32_t *verify_ids; /* per partition: scratch of verify_offsets() */
     int64_t *verify_stored;
-    size_t nparts;         /* length of next/assigned/verify_* */
-    int32_t *parts;        /* scratch: the batch's partitions ... */
-    int64_t *last;         /* ... and their last offsets */
-    atomic_int stop;       /* set by the main thread on SIGTERM */
-    atomic_int ready;      /* Valkey answered the last call */
-    atomic_int finished;   /* loop_run returned */
-    atomic_int failed;     /* it stopped on a fatal error (exit status 1) */
-    double stop_deadline;  /* when the batch in hand is abandoned after a stop; 0 before */
-    double next_verify;    /* when to compare Valkey's offsets with ours again */
-    double next_lag;       /* when to compute the lag again */
+    size_t nparts;        /* length of next/assigned/verify_* */
+    int32_t *parts;       /* scratch: the batch's partitions ... */
+    int64_t *last;        /* ... and their last offsets */
+    atomic_int stop;      /* set by the main thread on SIGTERM */
+    atomic_int ready;     /* Valkey answered the last call */
+    atomic_int finished;  /* loop_run returned */
+    atomic_int failed;    /* it stopped on a fatal error (exit status 1) */
+    double stop_deadline; /* when the batch in hand is abandoned after a stop; 0 before */
+    double next_verify;   /* when to compare Valkey's offsets with ours again */
+    double next_lag;      /* when to compute the lag again */
     struct sp_ratelog decode_log, valkey_log;
 };
 

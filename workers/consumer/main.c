@@ -14,9 +14,10 @@
 
 static int parse_options(struct sp_consumer_options *o, int argc, char **argv)
 {
-    return sp_config_parse("consumer", "Consumes sales from Kafka into the Valkey aggregates "
-                           "of the dashboard, each sale exactly once.", sp_consumer_option_table,
-                           o, argc, argv);
+    return sp_config_parse("consumer",
+                           "Consumes sales from Kafka into the Valkey aggregates "
+                           "of the dashboard, each sale exactly once.",
+                           sp_consumer_option_table, o, argc, argv);
 }
 
 static int ready(void *arg, char *why, size_t cap)
@@ -46,19 +47,28 @@ int main(int argc, char **argv)
 
     static struct loop l;
     char err[512];
-    const struct loop_config lcfg = {
-        .brokers = o.brokers, .group = o.group, .topic = o.topic,
-        .assignment_strategy = o.strategy, .session_timeout_ms = o.session_timeout_ms,
-        .batch_size = o.batch_size, .batch_wait_ms = o.batch_wait_ms, .prefetch_kb = o.prefetch_kb,
-        .fetch_wait_ms = o.fetch_wait_ms,
-        .wait_replicas = o.wait_replicas, .wait_timeout_ms = o.wait_timeout_ms,
-        .stop_grace_s = o.stop_grace_s, .security = SP_KAFKA_SECURITY_OF(&o)};
+    const struct loop_config lcfg = {.brokers = o.brokers,
+                                     .group = o.group,
+                                     .topic = o.topic,
+                                     .assignment_strategy = o.strategy,
+                                     .session_timeout_ms = o.session_timeout_ms,
+                                     .batch_size = o.batch_size,
+                                     .batch_wait_ms = o.batch_wait_ms,
+                                     .prefetch_kb = o.prefetch_kb,
+                                     .fetch_wait_ms = o.fetch_wait_ms,
+                                     .wait_replicas = o.wait_replicas,
+                                     .wait_timeout_ms = o.wait_timeout_ms,
+                                     .stop_grace_s = o.stop_grace_s,
+                                     .security = SP_KAFKA_SECURITY_OF(&o)};
     const struct store_config scfg = {
-        .url = o.valkey_url, .password = o.valkey_password, .topic = o.topic,
-        .series_ttl_s = o.series_ttl_s, .series_max_len = o.series_max_len,
+        .url = o.valkey_url,
+        .password = o.valkey_password,
+        .topic = o.topic,
+        .series_ttl_s = o.series_ttl_s,
+        .series_max_len = o.series_max_len,
         .series_interval_ms = o.series_interval_ms,
-        .timeout_s = (double)(o.valkey_timeout_ms +
-                              (o.wait_replicas > 0 ? o.wait_timeout_ms : 0)) / 1000.0};
+        .timeout_s = (double)(o.valkey_timeout_ms + (o.wait_replicas > 0 ? o.wait_timeout_ms : 0)) /
+                     1000.0};
     if (loop_init(&l, &lcfg, &scfg, err, sizeof err) < 0) {
         sp_error("start_failed", "%s", err);
         return 1;
@@ -72,8 +82,8 @@ int main(int argc, char **argv)
         loop_free(&l);
         return 1;
     }
-    sp_info("started", "topic %s, group %s, brokers %s, batch %ld / %ld ms, WAIT %ld",
-            o.topic, o.group, o.brokers, o.batch_size, o.batch_wait_ms, o.wait_replicas);
+    sp_info("started", "topic %s, group %s, brokers %s, batch %ld / %ld ms, WAIT %ld", o.topic,
+            o.group, o.brokers, o.batch_size, o.batch_wait_ms, o.wait_replicas);
     while (!atomic_load(&l.finished) && !sp_signals_wait(0.5))
         ;
     sp_admin_set_stopping();

@@ -13,17 +13,18 @@
 
 /* The fixed KEYS, in the order apply.lua unpacks them; then the category zsets and the
  * batch's series keys. */
-static const char *const script_keys[] = {
-    SP_KEY_TOTAL_SALES, SP_KEY_REPORTS, SP_KEY_SUM_UNITS, SP_KEY_SUM_PRICE, SP_KEY_AVG_UNITS,
-    SP_KEY_AVG_PRICE, SP_KEY_MAX_PRICE, SP_KEY_MIN_PRICE, SP_KEY_UNITS, SP_KEY_OFFSETS,
-    SP_KEY_SERIES_LAST};
+static const char *const script_keys[] = {SP_KEY_TOTAL_SALES, SP_KEY_REPORTS,    SP_KEY_SUM_UNITS,
+                                          SP_KEY_SUM_PRICE,   SP_KEY_AVG_UNITS,  SP_KEY_AVG_PRICE,
+                                          SP_KEY_MAX_PRICE,   SP_KEY_MIN_PRICE,  SP_KEY_UNITS,
+                                          SP_KEY_OFFSETS,     SP_KEY_SERIES_LAST};
 #define NKEYS (sizeof script_keys / sizeof script_keys[0])
 /* topic, ttl, maxlen, interval, 3 field names, 4 category names, partition count */
 #define HEAD_ARGS 12
-#define REC_ARGS 8      /* partition, offset, category ('' = offset only), id, precio, units,
+#define REC_ARGS                                                                                   \
+    8                /* partition, offset, category ('' = offset only), id, precio, units,
                          * ts, series key index */
-#define REC_TEXT 128    /* formatted numbers of one record, NULs included */
-#define PART_TEXT 48    /* partition + expected offset */
+#define REC_TEXT 128 /* formatted numbers of one record, NULs included */
+#define PART_TEXT 48 /* partition + expected offset */
 #define SERIES_KEY_MAX (sizeof SP_KEY_SERIES + SP_PRODUCT_ID_BYTES)
 
 static size_t pow2_at_least(size_t n)
@@ -59,8 +60,8 @@ int store_init(struct store *s, const struct store_config *cfg, size_t batch_cap
         return -1;
     }
     for (int c = 1; c <= SP_CATEGORIES; c++)
-        snprintf(s->category_keys[c - 1], sizeof s->category_keys[c - 1], "%s%s",
-                 SP_KEY_UNITS_CAT, sp_category_name(c));
+        snprintf(s->category_keys[c - 1], sizeof s->category_keys[c - 1], "%s%s", SP_KEY_UNITS_CAT,
+                 sp_category_name(c));
     return 0;
 }
 
@@ -122,8 +123,7 @@ enum store_rc store_connect(struct store *s)
 {
     if (s->c)
         return STORE_OK;
-    s->c = sp_valkey_connect(s->cfg.url, s->cfg.password, s->cfg.timeout_s, s->err,
-                             sizeof s->err);
+    s->c = sp_valkey_connect(s->cfg.url, s->cfg.password, s->cfg.timeout_s, s->err, sizeof s->err);
     if (!s->c)
         return STORE_ERR;
     /* E.g. -LOADING while Valkey reads its AOF: start over on the next call. */

@@ -23,34 +23,34 @@ struct redisContext;
 
 struct store_config {
     const char *url;
-    const char *password;      /* used when the URL has none; may be NULL */
-    const char *topic;         /* offsets are kept per topic and partition */
-    long series_ttl_s;         /* 0: price series never expire */
-    long series_max_len;       /* approximate bound of each price series */
-    long series_interval_ms;   /* at most one point per product and interval; 0: every sale */
-    double timeout_s;          /* connect and command timeout */
+    const char *password;    /* used when the URL has none; may be NULL */
+    const char *topic;       /* offsets are kept per topic and partition */
+    long series_ttl_s;       /* 0: price series never expire */
+    long series_max_len;     /* approximate bound of each price series */
+    long series_interval_ms; /* at most one point per product and interval; 0: every sale */
+    double timeout_s;        /* connect and command timeout */
 };
 
 enum store_rc {
     STORE_OK = 0,
-    STORE_ERR = -1,       /* Valkey unreachable or refusing; nothing known applied: retry */
-    STORE_BEHIND = -2,    /* Valkey holds less than believed: nothing applied; rewind */
+    STORE_ERR = -1,    /* Valkey unreachable or refusing; nothing known applied: retry */
+    STORE_BEHIND = -2, /* Valkey holds less than believed: nothing applied; rewind */
 };
 
 struct store_result {
-    long applied;              /* sales added to the aggregates */
-    long duplicates;           /* records refused: already applied before */
-    long skipped;              /* undecodable/invalid records whose offset advanced */
-    size_t behind;             /* STORE_BEHIND: partitions to rewind ... */
-    int32_t *behind_part;      /* ... these, */
-    int64_t *behind_next;      /* ... to these offsets (-1: nothing stored, the beginning) */
+    long applied;         /* sales added to the aggregates */
+    long duplicates;      /* records refused: already applied before */
+    long skipped;         /* undecodable/invalid records whose offset advanced */
+    size_t behind;        /* STORE_BEHIND: partitions to rewind ... */
+    int32_t *behind_part; /* ... these, */
+    int64_t *behind_next; /* ... to these offsets (-1: nothing stored, the beginning) */
 };
 
 struct store {
     struct store_config cfg;
     struct redisContext *c;
     char sha[41];
-    char err[256];             /* why the last call failed */
+    char err[256]; /* why the last call failed */
     /* Scratch for EVALSHA, sized for one full batch at init. */
     const char **argv;
     size_t *argvlen;
@@ -58,7 +58,7 @@ struct store {
     size_t text_cap, rec_cap;
     int32_t *parts;
     int64_t *last;
-    uint32_t *slots;           /* the batch's distinct products (find_series) */
+    uint32_t *slots; /* the batch's distinct products (find_series) */
     size_t nslots, nseries;
     size_t *series_rec;
     uint32_t *series_of;

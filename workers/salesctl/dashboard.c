@@ -12,10 +12,18 @@
 #include "valkey.h"
 
 enum panel {
-    P_TOTAL, P_REPORTS, P_AVG_UNITS, P_AVG_PRICE, P_MAX, P_MIN, P_BEST, P_LEAST, P_CAT_BEST,
-    P_CAT_LEAST, P_COUNT
+    P_TOTAL,
+    P_REPORTS,
+    P_AVG_UNITS,
+    P_AVG_PRICE,
+    P_MAX,
+    P_MIN,
+    P_BEST,
+    P_LEAST,
+    P_CAT_BEST,
+    P_CAT_LEAST,
+    P_COUNT
 };
-
 
 static int is_string(const redisReply *r)
 {
@@ -119,7 +127,7 @@ static int read_snapshot(redisContext *c, struct dashboard *d, char *err, size_t
     for (int i = 0; i < P_COUNT + 1; i++) {
         if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type == REDIS_REPLY_ERROR) {
             sp_fail(err, errlen, "reading the dashboard: %s",
-                 sp_valkey_strerror(c, r, "OK", why, sizeof why));
+                    sp_valkey_strerror(c, r, "OK", why, sizeof why));
             freeReplyObject(r);
             return -1;
         }
@@ -129,7 +137,7 @@ static int read_snapshot(redisContext *c, struct dashboard *d, char *err, size_t
     if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type != REDIS_REPLY_ARRAY ||
         r->elements != P_COUNT)
         rc = sp_fail(err, errlen, "reading the dashboard: %s",
-                  sp_valkey_strerror(c, r, "EXEC's array", why, sizeof why));
+                     sp_valkey_strerror(c, r, "EXEC's array", why, sizeof why));
     else
         read_panels(r, d);
     freeReplyObject(r);
@@ -149,7 +157,7 @@ static int read_point(const redisReply *e, struct dash_point *pt)
         e->element[1]->type != REDIS_REPLY_ARRAY)
         return -1;
     int have_price = 0;
-    pt->ts_ms = strtoll(e->element[0]->str, NULL, 10);   /* the id's time, if no ts field */
+    pt->ts_ms = strtoll(e->element[0]->str, NULL, 10); /* the id's time, if no ts field */
     const redisReply *f = e->element[1];
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
         if (!is_string(f->element[i]) || !is_string(f->element[i + 1]))
@@ -172,7 +180,7 @@ static int read_series(redisContext *c, struct dashboard *d, char *err, size_t e
     redisReply *r = redisCommand(c, "XRANGE %s%s - +", SP_KEY_SERIES, d->cat_best.id);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         sp_fail(err, errlen, "reading the price series: %s",
-             sp_valkey_strerror(c, r, "an array", why, sizeof why));
+                sp_valkey_strerror(c, r, "an array", why, sizeof why));
         freeReplyObject(r);
         return -1;
     }
@@ -197,7 +205,7 @@ int dashboard_read(redisContext *c, const char *carnet, struct dashboard *d, cha
     d->categoria = sp_category_of_carnet(carnet);
     if (!d->categoria || strlen(carnet) > DASH_CARNET_MAX)
         return sp_fail(err, errlen, "the carnet '%s' must end in a digit (at most %d characters)",
-                    carnet, DASH_CARNET_MAX);
+                       carnet, DASH_CARNET_MAX);
     snprintf(d->carnet, sizeof d->carnet, "%s", carnet);
     if (read_snapshot(c, d, err, errlen) < 0 || read_series(c, d, err, errlen) < 0) {
         dashboard_free(d);
@@ -345,8 +353,8 @@ static void print_by_category(const struct dashboard *d, FILE *out)
 }
 
 /* "  (Name)" after a product the catalog knows, else nothing. */
-static const char *name_suffix(const struct dashboard *d, int present, const char *id,
-                               char *buf, size_t cap)
+static const char *name_suffix(const struct dashboard *d, int present, const char *id, char *buf,
+                               size_t cap)
 {
     const char *name = name_of(d, present, id);
     snprintf(buf, cap, "%s%s%s", name ? "  (" : "", name ? name : "", name ? ")" : "");
@@ -382,8 +390,9 @@ void dashboard_print(const struct dashboard *d, FILE *out, size_t max_points)
     print_product(out, d, "Best-selling in category", &d->cat_best);
     print_product(out, d, "Least-selling in category", &d->cat_least);
     size_t from = d->npoints > max_points ? d->npoints - max_points : 0;
-    fprintf(out, "\nPrice series of %s: %zu points%s\n", id_or_dash(d->cat_best.present,
-            d->cat_best.id), d->npoints, from ? " (latest shown)" : "");
+    fprintf(out, "\nPrice series of %s: %zu points%s\n",
+            id_or_dash(d->cat_best.present, d->cat_best.id), d->npoints,
+            from ? " (latest shown)" : "");
     fprintf(out, "%-16s %14s\n", "unix_ms", "precio");
     for (size_t i = from; i < d->npoints; i++)
         fprintf(out, "%-16" PRId64 " %14.2f\n", d->points[i].ts_ms, d->points[i].precio);

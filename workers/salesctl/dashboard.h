@@ -36,17 +36,17 @@ struct dash_point {
 
 struct dashboard {
     long long total_sales;
-    long long reports[SP_CATEGORIES + 1];          /* indexed by categoria 1..4 */
+    long long reports[SP_CATEGORIES + 1]; /* indexed by categoria 1..4 */
     double avg_units[SP_CATEGORIES + 1];
     double avg_price[SP_CATEGORIES + 1];
     struct dash_price max_price, min_price;
     struct dash_product best, least;
     char carnet[DASH_CARNET_MAX + 1];
-    int categoria;                                  /* from the carnet's last digit */
+    int categoria; /* from the carnet's last digit */
     struct dash_product cat_best, cat_least;
-    struct dash_point *points;                      /* price series of cat_best, by time */
+    struct dash_point *points; /* price series of cat_best, by time */
     size_t npoints;
-    const struct sp_catalog *catalog;               /* names the products when set; not owned */
+    const struct sp_catalog *catalog; /* names the products when set; not owned */
 };
 
 /* Reads every panel. 0, or -1 with the reason in `err`. Free with dashboard_free(). Set

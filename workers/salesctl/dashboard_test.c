@@ -28,13 +28,20 @@ static void test_json(void **state)
 {
     (void)state;
     struct dash_point points[2] = {{1700000000000, 19.99}, {1700000000500, 695994.9856831911}};
-    struct dashboard d = {
-        .total_sales = 3, .reports = {0, 2, 1, 0, 0}, .avg_units = {0, 1.5, 4, 0, 0},
-        .avg_price = {0, 0.1 + 0.2, 7, 0, 0},
-        .max_price = {1, "ELEC-1", 695994.9856831911}, .min_price = {1, "ROPA-2", 0.01},
-        .best = {1, "ELEC-1", 9}, .least = {1, "ROPA-2", 1}, .carnet = "202300533",
-        .categoria = 2, .cat_best = {1, "ROPA-2", 4}, .cat_least = {1, "ROPA-2", 4},
-        .points = points, .npoints = 2};
+    struct dashboard d = {.total_sales = 3,
+                          .reports = {0, 2, 1, 0, 0},
+                          .avg_units = {0, 1.5, 4, 0, 0},
+                          .avg_price = {0, 0.1 + 0.2, 7, 0, 0},
+                          .max_price = {1, "ELEC-1", 695994.9856831911},
+                          .min_price = {1, "ROPA-2", 0.01},
+                          .best = {1, "ELEC-1", 9},
+                          .least = {1, "ROPA-2", 1},
+                          .carnet = "202300533",
+                          .categoria = 2,
+                          .cat_best = {1, "ROPA-2", 4},
+                          .cat_least = {1, "ROPA-2", 4},
+                          .points = points,
+                          .npoints = 2};
     char *text = dashboard_json(&d);
     assert_non_null(text);
     cJSON *root = cJSON_Parse(text);
@@ -65,21 +72,30 @@ static void test_names(void **state)
     struct sp_catalog *catalog = sp_catalog_parse(catalog_json, strlen(catalog_json), err,
                                                   sizeof err);
     assert_non_null(catalog);
-    struct dashboard d = {
-        .total_sales = 2, .max_price = {1, "ELEC-1", 5}, .min_price = {1, "ROPA-2", 1},
-        .best = {1, "ELEC-1", 9}, .least = {1, "ROPA-2", 1}, .carnet = "3", .categoria = 2,
-        .cat_best = {1, "ROPA-2", 1}, .cat_least = {1, "ROPA-2", 1}, .catalog = catalog};
+    struct dashboard d = {.total_sales = 2,
+                          .max_price = {1, "ELEC-1", 5},
+                          .min_price = {1, "ROPA-2", 1},
+                          .best = {1, "ELEC-1", 9},
+                          .least = {1, "ROPA-2", 1},
+                          .carnet = "3",
+                          .categoria = 2,
+                          .cat_best = {1, "ROPA-2", 1},
+                          .cat_least = {1, "ROPA-2", 1},
+                          .catalog = catalog};
     char *text = dashboard_json(&d);
     cJSON *root = cJSON_Parse(text);
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "min_price"), "name")
-                            ->valuestring, "Camisa Maya 2");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(root, "min_price"), "name")->valuestring,
+        "Camisa Maya 2");
     assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "max_price"), "name"));
     assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "best_selling_product"), "name"));
     cJSON *a = cJSON_GetObjectItem(root, "assigned");
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "best_selling_product"),
-                                            "name")->valuestring, "Camisa Maya 2");
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "price_series"), "name")
-                            ->valuestring, "Camisa Maya 2");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(a, "best_selling_product"), "name")->valuestring,
+        "Camisa Maya 2");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(a, "price_series"), "name")->valuestring,
+        "Camisa Maya 2");
     cJSON_Delete(root);
     free(text);
 

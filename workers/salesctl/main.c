@@ -18,17 +18,17 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: salesctl COMMAND [OPTIONS]\n\nCommands:\n"
-                 "  dashboard   print every dashboard panel, read from Valkey (--help for options)\n"
-                 "  catalog     print the product catalog, pulled from the registry\n"
-                 "  deadlines   print the deadline of each hop for the api's (--help for options)\n");
+    fprintf(out,
+            "Usage: salesctl COMMAND [OPTIONS]\n\nCommands:\n"
+            "  dashboard   print every dashboard panel, read from Valkey (--help for options)\n"
+            "  catalog     print the product catalog, pulled from the registry\n"
+            "  deadlines   print the deadline of each hop for the api's (--help for options)\n");
 }
 
 /* The catalog from a file, else from the artifact (SP_CATALOG_READER_OPTIONS); NULL with the
  * reason in `err` (also when none is named). */
 static struct sp_catalog *open_catalog(const char *artifact, const char *auth_file,
-                                       const char *ca_file, const char *file, char *err,
-                                       size_t cap)
+                                       const char *ca_file, const char *file, char *err, size_t cap)
 {
     if (file && *file)
         return sp_catalog_load_file(file, err, cap);
@@ -71,7 +71,8 @@ static int print_dashboard(redisContext *c, const char *carnet, int json, long p
 static int cmd_dashboard(int argc, char **argv)
 {
     struct sp_dashboard_options o;
-    int rc = sp_config_parse("salesctl dashboard", "Prints every dashboard panel, read from Valkey.",
+    int rc = sp_config_parse("salesctl dashboard",
+                             "Prints every dashboard panel, read from Valkey.",
                              sp_dashboard_option_table, &o, argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;
@@ -100,11 +101,13 @@ static int cmd_dashboard(int argc, char **argv)
     return rc;
 }
 
-#define DEADLINES_OPTIONS(X)                                                                 \
-    X(timeout_ms, "timeout-ms", "DOWNSTREAM_TIMEOUT_MS", INT, SP_DEADLINE_DEFAULT_MS,        \
+#define DEADLINES_OPTIONS(X)                                                                       \
+    X(timeout_ms, "timeout-ms", "DOWNSTREAM_TIMEOUT_MS", INT, SP_DEADLINE_DEFAULT_MS,              \
       SP_RANGE(SP_DEADLINE_MIN_MS, SP_DEADLINE_MAX_MS), NONE, "the api's deadline per sale")
 
-struct deadlines_options { DEADLINES_OPTIONS(SP_OPTION_FIELD) };
+struct deadlines_options {
+    DEADLINES_OPTIONS(SP_OPTION_FIELD)
+};
 #define SP_OPTION_STRUCT struct deadlines_options
 static const struct sp_option deadlines_table[] = {DEADLINES_OPTIONS(SP_OPTION_ENTRY){0}};
 #undef SP_OPTION_STRUCT
@@ -124,7 +127,9 @@ static int cmd_deadlines(int argc, char **argv)
     return 0;
 }
 
-struct catalog_cmd_options { SP_CATALOG_READER_OPTIONS(SP_OPTION_FIELD) };
+struct catalog_cmd_options {
+    SP_CATALOG_READER_OPTIONS(SP_OPTION_FIELD)
+};
 #define SP_OPTION_STRUCT struct catalog_cmd_options
 static const struct sp_option catalog_table[] = {SP_CATALOG_READER_OPTIONS(SP_OPTION_ENTRY){0}};
 #undef SP_OPTION_STRUCT
@@ -135,7 +140,8 @@ static int cmd_catalog(int argc, char **argv)
     int rc = sp_config_parse("salesctl catalog",
                              "Prints the product catalog (id, category, base price, name), "
                              "pulled from the registry or read from a file; its digest and size "
-                             "go to stderr.", catalog_table, &o, argc, argv);
+                             "go to stderr.",
+                             catalog_table, &o, argc, argv);
     if (rc)
         return rc > 0 ? 0 : 2;
     char err[512];
@@ -147,8 +153,7 @@ static int cmd_catalog(int argc, char **argv)
     }
     for (size_t i = 0; i < sp_catalog_count(c); i++) {
         const struct sp_catalog_product *p = sp_catalog_at(c, i);
-        printf("%s\t%s\t%.2f\t%s\n", p->id, sp_category_name(p->categoria), p->base_price,
-               p->name);
+        printf("%s\t%s\t%.2f\t%s\n", p->id, sp_category_name(p->categoria), p->base_price, p->name);
     }
     fprintf(stderr, "%zu products, %s\n", sp_catalog_count(c), sp_catalog_digest(c));
     sp_catalog_free(c);

@@ -15,16 +15,16 @@
 #include "metrics.h"
 
 struct wr_kafka {
-    struct sp_kafka client;            /* client.rk is the producer */
+    struct sp_kafka client; /* client.rk is the producer */
     rd_kafka_topic_t *rkt;
     wr_delivery_fn *on_delivery;
-    uint64_t sticky_ms;                /* 0: librdkafka's partitioner, by key */
-    uint64_t sticky_seed;              /* differs per writer, so writers spread over partitions */
+    uint64_t sticky_ms;   /* 0: librdkafka's partitioner, by key */
+    uint64_t sticky_seed; /* differs per writer, so writers spread over partitions */
     pthread_t poll_thread;
     bool poll_started;
     _Atomic bool stop;
     _Atomic bool up;
-    bool probed;                       /* a first probe result exists (probe thread only) */
+    bool probed; /* a first probe result exists (probe thread only) */
     struct sp_metric *delivery_errors;
     struct sp_metric *up_gauge;
 };
@@ -88,7 +88,7 @@ static int32_t sticky_partitioner(const rd_kafka_topic_t *rkt, const void *key, 
         if (rd_kafka_topic_partition_available(rkt, p))
             return p;
     }
-    return first;   /* none has a leader now: librdkafka keeps the record until one has */
+    return first; /* none has a leader now: librdkafka keeps the record until one has */
 }
 
 static rd_kafka_conf_t *producer_conf(struct wr_kafka *k, const struct wr_kafka_options *o,
@@ -108,10 +108,9 @@ static rd_kafka_conf_t *producer_conf(struct wr_kafka *k, const struct wr_kafka_
         {"linger.ms", linger},
         {"queue.buffering.max.messages", queue},
     };
-    k->client.owner = k;   /* a fatal error: main sees wr_kafka_failed within a second */
-    rd_kafka_conf_t *conf = sp_kafka_conf(&k->client, settings,
-                                          sizeof settings / sizeof settings[0], &o->security,
-                                          err, errlen);
+    k->client.owner = k; /* a fatal error: main sees wr_kafka_failed within a second */
+    rd_kafka_conf_t *conf = sp_kafka_conf(
+        &k->client, settings, sizeof settings / sizeof settings[0], &o->security, err, errlen);
     if (conf)
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery_report);
     return conf;
@@ -143,7 +142,8 @@ struct wr_kafka *wr_kafka_new(const struct wr_kafka_options *o, char *err, size_
         rd_kafka_topic_conf_set_opaque(tconf, k);
     }
     if (!(k->rkt = rd_kafka_topic_new(k->client.rk, o->topic, tconf))) {
-        snprintf(err, errlen, "kafka topic %s: %s", o->topic, rd_kafka_err2str(rd_kafka_last_error()));
+        snprintf(err, errlen, "kafka topic %s: %s", o->topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
         goto fail;
     }
     if (pthread_create(&k->poll_thread, NULL, poll_main, k) != 0) {
@@ -168,12 +168,11 @@ rd_kafka_resp_err_t wr_kafka_send(struct wr_kafka *k, const struct wr_record *r,
     char received[24];
     snprintf(received, sizeof received, "%" PRId64, r->received_ms);
     /* No RD_KAFKA_MSG_F_COPY: the caller keeps key and value alive until the report. */
-    return rd_kafka_producev(k->client.rk, RD_KAFKA_V_RKT(k->rkt),
-                             RD_KAFKA_V_KEY(r->key, r->key_len),
-                             RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
-                             RD_KAFKA_V_HEADER("sale-id", r->sale_id, -1),
-                             RD_KAFKA_V_HEADER("received-ms", received, -1),
-                             RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    return rd_kafka_producev(
+        k->client.rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_KEY(r->key, r->key_len),
+        RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
+        RD_KAFKA_V_HEADER("sale-id", r->sale_id, -1),
+        RD_KAFKA_V_HEADER("received-ms", received, -1), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
 }
 
 void wr_kafka_probe(struct wr_kafka *k, int timeout_ms)
@@ -223,7 +222,7 @@ void wr_kafka_free(struct wr_kafka *k, int timeout_ms)
     if (!k)
         return;
     if (k->client.rk && sp_kafka_failed(&k->client))
-        wr_kafka_abandon(k);   /* nothing will be delivered: do not wait for it */
+        wr_kafka_abandon(k); /* nothing will be delivered: do not wait for it */
     else if (k->client.rk) {
         rd_kafka_resp_err_t err = rd_kafka_flush(k->client.rk, timeout_ms);
         if (err)

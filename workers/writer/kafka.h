@@ -21,13 +21,13 @@ struct wr_kafka_options {
     const char *brokers;
     const char *topic;
     const char *client_id;
-    long delivery_timeout_ms;   /* message.timeout.ms: a record not confirmed by then fails */
-    long linger_ms;             /* batching delay */
-    long sticky_ms;             /* one partition for this long, then another; 0: by key */
-    long queue_max;             /* queue.buffering.max.messages */
-    struct sp_kafka_security security;   /* TLS / SASL to the brokers */
-    long acks;                  /* -1 (all), 1 or 0 */
-    int idempotence;            /* enable.idempotence; librdkafka refuses it with acks != all */
+    long delivery_timeout_ms; /* message.timeout.ms: a record not confirmed by then fails */
+    long linger_ms;           /* batching delay */
+    long sticky_ms;           /* one partition for this long, then another; 0: by key */
+    long queue_max;           /* queue.buffering.max.messages */
+    struct sp_kafka_security security; /* TLS / SASL to the brokers */
+    long acks;                         /* -1 (all), 1 or 0 */
+    int idempotence; /* enable.idempotence; librdkafka refuses it with acks != all */
     wr_delivery_fn *on_delivery;
 };
 
@@ -37,8 +37,8 @@ struct wr_record {
     size_t key_len;
     const void *value;
     size_t value_len;
-    const char *sale_id;        /* header "sale-id" */
-    int64_t received_ms;        /* header "received-ms", unix milliseconds as decimal text */
+    const char *sale_id; /* header "sale-id" */
+    int64_t received_ms; /* header "received-ms", unix milliseconds as decimal text */
 };
 
 struct wr_kafka;

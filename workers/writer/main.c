@@ -58,13 +58,17 @@ static int run(const char *instance)
     struct wr_server *server = NULL;
     struct MHD_Daemon *admin = NULL;
     snprintf(client_id, sizeof client_id, "writer-%s", instance);
-    struct wr_kafka_options ko = {
-        .brokers = cfg.brokers, .topic = cfg.topic, .client_id = client_id,
-        .delivery_timeout_ms = cfg.delivery_timeout_ms, .linger_ms = cfg.linger_ms,
-        .sticky_ms = cfg.sticky_ms, .queue_max = cfg.max_in_flight,
-        .security = SP_KAFKA_SECURITY_OF(&cfg),
-        .acks = cfg.acks, .idempotence = cfg.idempotence,
-        .on_delivery = wr_server_on_delivery};
+    struct wr_kafka_options ko = {.brokers = cfg.brokers,
+                                  .topic = cfg.topic,
+                                  .client_id = client_id,
+                                  .delivery_timeout_ms = cfg.delivery_timeout_ms,
+                                  .linger_ms = cfg.linger_ms,
+                                  .sticky_ms = cfg.sticky_ms,
+                                  .queue_max = cfg.max_in_flight,
+                                  .security = SP_KAFKA_SECURITY_OF(&cfg),
+                                  .acks = cfg.acks,
+                                  .idempotence = cfg.idempotence,
+                                  .on_delivery = wr_server_on_delivery};
     struct wr_kafka *kafka = wr_kafka_new(&ko, err, sizeof err);
     if (!kafka) {
         sp_error("start_failed", "%s", err);
@@ -73,10 +77,12 @@ static int run(const char *instance)
     snprintf(address, sizeof address, "%s:%ld", cfg.bind, cfg.grpc_port);
     /* An aged connection's calls wait at most for Kafka's delivery timeout, which librdkafka
      * reports up to a second late: the same margin as the deadlines' (contract.h). */
-    struct wr_server_options so = {
-        .address = address, .max_in_flight = cfg.max_in_flight, .kafka = kafka,
-        .max_connection_age_ms = cfg.max_connection_age_ms,
-        .max_connection_grace_ms = cfg.delivery_timeout_ms + SP_DEADLINE_MARGIN_MIN_MS};
+    struct wr_server_options so = {.address = address,
+                                   .max_in_flight = cfg.max_in_flight,
+                                   .kafka = kafka,
+                                   .max_connection_age_ms = cfg.max_connection_age_ms,
+                                   .max_connection_grace_ms = cfg.delivery_timeout_ms +
+                                                              SP_DEADLINE_MARGIN_MIN_MS};
     if (!(server = wr_server_start(&so, err, sizeof err))) {
         sp_error("start_failed", "%s", err);
         goto done;
@@ -95,8 +101,10 @@ static int run(const char *instance)
         sp_info("stopping", "writer %s: signal %d, answering the calls in flight", instance, sig);
         rc = 0;
     } else {
-        sp_error("stopping", "writer %s: the Kafka producer failed; failing the calls in flight "
-                 "and exiting", instance);
+        sp_error("stopping",
+                 "writer %s: the Kafka producer failed; failing the calls in flight "
+                 "and exiting",
+                 instance);
         wr_kafka_abandon(kafka);
     }
 done:

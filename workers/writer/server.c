@@ -26,17 +26,18 @@
 #include "sale.h"
 #include "status.h"
 
-#define WR_SALE_REQUESTS 128   /* ProcesarVenta calls requested from gRPC ahead of arrival */
-#define WR_SPARE_SLOTS 256     /* slots for answers given at once (refusals, health) */
+#define WR_SALE_REQUESTS 128 /* ProcesarVenta calls requested from gRPC ahead of arrival */
+#define WR_SPARE_SLOTS 256   /* slots for answers given at once (refusals, health) */
 #define WR_SALE_ID_MAX 64
 #define WR_SERVICE "blackfriday.ProductSaleService"
-#define WR_BATCH_REQUESTS 32   /* ProcesarLote calls requested ahead */
-#define WR_BATCH_MAX SP_REST_BATCH_MAX   /* sales per ProcesarLote call: an api batch */
+#define WR_BATCH_REQUESTS 32           /* ProcesarLote calls requested ahead */
+#define WR_BATCH_MAX SP_REST_BATCH_MAX /* sales per ProcesarLote call: an api batch */
 
 enum call_kind { CALL_HEALTH, CALL_OTHER, CALL_SALE, CALL_BATCH, CALL_KINDS };
 
 /* Calls of each kind kept requested; health and unknown methods first, they are cheap. */
-static const int request_target[CALL_KINDS] = {[CALL_HEALTH] = 2, [CALL_OTHER] = 1,
+static const int request_target[CALL_KINDS] = {[CALL_HEALTH] = 2,
+                                               [CALL_OTHER] = 1,
                                                [CALL_SALE] = WR_SALE_REQUESTS,
                                                [CALL_BATCH] = WR_BATCH_REQUESTS};
 
@@ -45,9 +46,9 @@ enum delivery_kind { DELIVERY_CALL, DELIVERY_ITEM };
 
 /* One sale of a ProcesarLote call: produced as its own record, answered in the reply. */
 struct wr_item {
-    enum delivery_kind delivery;  /* first member: DELIVERY_ITEM */
+    enum delivery_kind delivery; /* first member: DELIVERY_ITEM */
     struct wr_call *call;
-    grpc_status_code code;        /* its answer, once known */
+    grpc_status_code code; /* its answer, once known */
     char details[160];
     struct sp_sale sale;
     uint8_t value[SP_SALE_PB_MAX];
@@ -56,49 +57,49 @@ struct wr_item {
 };
 
 struct wr_batch {
-    size_t n, produced;           /* produced: counted in srv->in_flight (CQ thread) */
-    _Atomic size_t pending;       /* sales without an answer, +1 while the CQ thread walks them */
+    size_t n, produced;     /* produced: counted in srv->in_flight (CQ thread) */
+    _Atomic size_t pending; /* sales without an answer, +1 while the CQ thread walks them */
     struct wr_item items[];
 };
 
 struct wr_call {
-    enum delivery_kind delivery;  /* first member: DELIVERY_CALL */
+    enum delivery_kind delivery; /* first member: DELIVERY_CALL */
     struct wr_server *srv;
     enum call_kind kind;
-    bool finishing;               /* the next event is the final batch, not the arrival */
-    bool produced;                /* counted in srv->in_flight */
+    bool finishing; /* the next event is the final batch, not the arrival */
+    bool produced;  /* counted in srv->in_flight */
     grpc_call *call;
     gpr_timespec deadline;
-    grpc_metadata_array md;       /* kept allocated across calls: reset by count = 0 */
-    grpc_call_details details;    /* CALL_OTHER only */
-    grpc_byte_buffer *payload;    /* the request message */
-    grpc_byte_buffer *reply;      /* the response message, if any */
+    grpc_metadata_array md;    /* kept allocated across calls: reset by count = 0 */
+    grpc_call_details details; /* CALL_OTHER only */
+    grpc_byte_buffer *payload; /* the request message */
+    grpc_byte_buffer *reply;   /* the response message, if any */
     grpc_slice status_text;
-    grpc_status_code code;        /* the status sent */
-    int cancelled;                /* from GRPC_OP_RECV_CLOSE_ON_SERVER */
+    grpc_status_code code; /* the status sent */
+    int cancelled;         /* from GRPC_OP_RECV_CLOSE_ON_SERVER */
     double started;
     struct sp_sale sale;
-    uint8_t value[SP_SALE_PB_MAX];  /* the Kafka value and key (sale.producto_id) live here */
+    uint8_t value[SP_SALE_PB_MAX]; /* the Kafka value and key (sale.producto_id) live here */
     size_t value_len;
     char sale_id[WR_SALE_ID_MAX + 1];
-    struct wr_batch *batch;       /* CALL_BATCH: its sales, once taken */
-    size_t batch_sales;           /* CALL_BATCH: sales the call carried (1 if unreadable) */
+    struct wr_batch *batch; /* CALL_BATCH: its sales, once taken */
+    size_t batch_sales;     /* CALL_BATCH: sales the call carried (1 if unreadable) */
     struct wr_call *next_free;
 };
 
 struct wr_server {
     grpc_server *server;
     grpc_completion_queue *cq;
-    void *methods[CALL_KINDS];    /* registered methods; CALL_OTHER has none */
+    void *methods[CALL_KINDS]; /* registered methods; CALL_OTHER has none */
     struct wr_kafka *kafka;
     int port;
     pthread_t cq_thread;
     bool started, cq_running;
     _Atomic bool stopping;
-    char shutdown_tag;            /* its address tags the shutdown notification */
+    char shutdown_tag; /* its address tags the shutdown notification */
     /* CQ thread only, from here on. */
     struct wr_call *pool;
-    size_t pool_len, pool_used;   /* slots allocated, slots ever handed out */
+    size_t pool_len, pool_used; /* slots allocated, slots ever handed out */
     struct wr_call *free_list;
     int requested[CALL_KINDS];
     long in_flight, max_in_flight;
@@ -203,13 +204,12 @@ static void arm(struct wr_server *s)
             if (!c)
                 return;
             c->kind = (enum call_kind)kind;
-            grpc_call_error e =
-                kind == CALL_OTHER
-                    ? grpc_server_request_call(s->server, &c->call, &c->details, &c->md, s->cq,
-                                               s->cq, c)
-                    : grpc_server_request_registered_call(s->server, s->methods[kind], &c->call,
-                                                          &c->deadline, &c->md, &c->payload,
-                                                          s->cq, s->cq, c);
+            grpc_call_error e = kind == CALL_OTHER
+                                    ? grpc_server_request_call(s->server, &c->call, &c->details,
+                                                               &c->md, s->cq, s->cq, c)
+                                    : grpc_server_request_registered_call(
+                                          s->server, s->methods[kind], &c->call, &c->deadline,
+                                          &c->md, &c->payload, s->cq, s->cq, c);
             if (e != GRPC_CALL_OK) {
                 sp_error("grpc_request_failed", "cannot request a call: error %d", (int)e);
                 slot_put(s, c);
@@ -367,8 +367,7 @@ static int sale_read(struct wr_server *s, struct wr_call *c, char *why, size_t c
 
 static bool deadline_passed(const struct wr_call *c)
 {
-    return c->kind != CALL_OTHER &&
-           gpr_time_cmp(gpr_now(c->deadline.clock_type), c->deadline) >= 0;
+    return c->kind != CALL_OTHER && gpr_time_cmp(gpr_now(c->deadline.clock_type), c->deadline) >= 0;
 }
 
 static void sale_arrived(struct wr_server *s, struct wr_call *c)
@@ -381,7 +380,8 @@ static void sale_arrived(struct wr_server *s, struct wr_call *c)
     }
     if (deadline_passed(c)) { /* queued too long: the caller has given up, don't store it */
         call_finish(c, GRPC_STATUS_DEADLINE_EXCEEDED,
-                    grpc_slice_from_static_string("deadline passed before the sale was read"), NULL);
+                    grpc_slice_from_static_string("deadline passed before the sale was read"),
+                    NULL);
         return;
     }
     if (s->in_flight >= s->max_in_flight) {
@@ -391,10 +391,12 @@ static void sale_arrived(struct wr_server *s, struct wr_call *c)
     }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    struct wr_record r = {
-        .key = c->sale.producto_id, .key_len = strlen(c->sale.producto_id),
-        .value = c->value, .value_len = c->value_len, .sale_id = c->sale_id,
-        .received_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
+    struct wr_record r = {.key = c->sale.producto_id,
+                          .key_len = strlen(c->sale.producto_id),
+                          .value = c->value,
+                          .value_len = c->value_len,
+                          .sale_id = c->sale_id,
+                          .received_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
     /* Counted before sending: from then on the poll thread owns the slot. */
     c->produced = true;
     s->in_flight++;
@@ -433,7 +435,7 @@ static void batch_reply(struct wr_call *c)
     grpc_slice out = grpc_slice_malloc(salespipeline__sale_results__get_packed_size(&reply));
     salespipeline__sale_results__pack(&reply, GRPC_SLICE_START_PTR(out));
     call_finish(c, GRPC_STATUS_OK, grpc_empty_slice(), &out);
-    grpc_slice_unref(out);   /* the reply's byte buffer holds its own reference */
+    grpc_slice_unref(out); /* the reply's byte buffer holds its own reference */
 }
 
 static void batch_item_done(struct wr_call *c)
@@ -500,11 +502,12 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
     /* Refused whole, like n ProcesarVenta calls would each be. */
     bool late = deadline_passed(c);
     const char *refused = late ? "deadline passed before the sales were read"
-                        : s->in_flight + (long)n > s->max_in_flight
-                            ? "writer busy: too many sales in flight"
-                        : !(c->batch = calloc(1, sizeof *c->batch + n * sizeof c->batch->items[0]))
-                            ? "writer out of memory"
-                            : NULL;
+                          : s->in_flight + (long)n > s->max_in_flight
+                              ? "writer busy: too many sales in flight"
+                          : !(c->batch = calloc(1,
+                                                sizeof *c->batch + n * sizeof c->batch->items[0]))
+                              ? "writer out of memory"
+                              : NULL;
     if (refused) {
         salespipeline__sale_batch__free_unpacked(in, NULL);
         call_finish(c, late ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_RESOURCE_EXHAUSTED,
@@ -527,10 +530,12 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
             batch_item_done(c);
             continue;
         }
-        struct wr_record r = {
-            .key = it->sale.producto_id, .key_len = strlen(it->sale.producto_id),
-            .value = it->value, .value_len = it->value_len, .sale_id = it->sale_id,
-            .received_ms = received_ms};
+        struct wr_record r = {.key = it->sale.producto_id,
+                              .key_len = strlen(it->sale.producto_id),
+                              .value = it->value,
+                              .value_len = it->value_len,
+                              .sale_id = it->sale_id,
+                              .received_ms = received_ms};
         /* Counted before sending: from then on the poll thread may answer it. */
         b->produced++;
         s->in_flight++;
@@ -546,7 +551,7 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
     }
     salespipeline__sale_batch__free_unpacked(in, NULL);
     sp_gauge_set(s->in_flight_gauge, s->in_flight);
-    batch_item_done(c);    /* the walk's own count */
+    batch_item_done(c); /* the walk's own count */
 }
 
 static void health_arrived(struct wr_server *s, struct wr_call *c)
@@ -659,18 +664,22 @@ static void *cq_main(void *arg)
 /* --- life cycle --- */
 
 /* The codes a ProcesarVenta call can end with; any other is counted as UNKNOWN. */
-static const grpc_status_code counted_codes[] = {
-    GRPC_STATUS_OK, GRPC_STATUS_INVALID_ARGUMENT, GRPC_STATUS_RESOURCE_EXHAUSTED,
-    GRPC_STATUS_UNAVAILABLE, GRPC_STATUS_DEADLINE_EXCEEDED, GRPC_STATUS_CANCELLED,
-    GRPC_STATUS_INTERNAL, GRPC_STATUS_UNKNOWN};
+static const grpc_status_code counted_codes[] = {GRPC_STATUS_OK,
+                                                 GRPC_STATUS_INVALID_ARGUMENT,
+                                                 GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                                 GRPC_STATUS_UNAVAILABLE,
+                                                 GRPC_STATUS_DEADLINE_EXCEEDED,
+                                                 GRPC_STATUS_CANCELLED,
+                                                 GRPC_STATUS_INTERNAL,
+                                                 GRPC_STATUS_UNKNOWN};
 
 static void metrics_init(struct wr_server *s)
 {
     for (size_t i = 0; i < sizeof counted_codes / sizeof counted_codes[0]; i++)
-        s->requests[counted_codes[i]] =
-            sp_counter_new("sp_writer_requests_total", wr_status_label(counted_codes[i]),
-                           "Sales answered (a ProcesarVenta call, or one sale of a "
-                           "ProcesarLote call), by gRPC status code.");
+        s->requests[counted_codes[i]] = sp_counter_new(
+            "sp_writer_requests_total", wr_status_label(counted_codes[i]),
+            "Sales answered (a ProcesarVenta call, or one sale of a "
+            "ProcesarLote call), by gRPC status code.");
     s->latency = sp_histogram_new("sp_writer_request_duration_seconds", NULL,
                                   "ProcesarVenta and ProcesarLote calls: time from arrival to "
                                   "answer.");
@@ -691,18 +700,23 @@ static int server_listen(struct wr_server *s, const struct wr_server_options *o,
         /* A client keeps one HTTP/2 connection per writer pod and resolves the headless
          * Service again only when one goes away: an aged connection is closed (GOAWAY, calls
          * in flight finish within the grace) so that pods added since get calls too. */
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONNECTION_AGE_MS,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_CONNECTION_AGE_MS,
          .value.integer = o->max_connection_age_ms > 0 ? (int)o->max_connection_age_ms : INT_MAX},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
          .value.integer = (int)o->max_connection_grace_ms},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
          .value.integer = SP_BODY_MAX},
         /* Without this a second writer on the same port would share it silently. */
         {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0},
         /* Clients (the bridge) may keep idle connections alive with pings. */
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
          .value.integer = 1},
-        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+        {.type = GRPC_ARG_INTEGER,
+         .key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
          .value.integer = 10000},
     };
     grpc_channel_args channel_args = {.num_args = sizeof args / sizeof args[0], .args = args};
@@ -710,12 +724,14 @@ static int server_listen(struct wr_server *s, const struct wr_server_options *o,
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
     s->methods[CALL_SALE] = grpc_server_register_method(
-        s->server, "/" WR_SERVICE "/ProcesarVenta", NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        s->server, "/" WR_SERVICE "/ProcesarVenta", NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+        0);
     s->methods[CALL_BATCH] = grpc_server_register_method(
         s->server, "/salespipeline.SaleBatchService/ProcesarLote", NULL,
         GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     s->methods[CALL_HEALTH] = grpc_server_register_method(
-        s->server, "/grpc.health.v1.Health/Check", NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        s->server, "/grpc.health.v1.Health/Check", NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+        0);
     grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
     s->port = grpc_server_add_http2_port(s->server, address, creds);
     grpc_server_credentials_release(creds);
@@ -774,7 +790,8 @@ void wr_server_stop(struct wr_server *s, double grace_seconds)
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += (time_t)grace_seconds;
     if (pthread_timedjoin_np(s->cq_thread, NULL, &until) != 0) {
-        sp_warn("grpc_cancel_calls", "calls still open after %.0fs: cancelling them", grace_seconds);
+        sp_warn("grpc_cancel_calls", "calls still open after %.0fs: cancelling them",
+                grace_seconds);
         grpc_server_cancel_all_calls(s->server);
         pthread_join(s->cq_thread, NULL);
     }

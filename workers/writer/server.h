@@ -28,11 +28,11 @@
 struct wr_kafka;
 
 struct wr_server_options {
-    const char *address;      /* "host:port" to listen on */
+    const char *address; /* "host:port" to listen on */
     long max_in_flight;
     long max_connection_age_ms;   /* GOAWAY to older connections; 0: none */
     long max_connection_grace_ms; /* then how long their calls in flight may take */
-    struct wr_kafka *kafka;   /* created with on_delivery = wr_server_on_delivery */
+    struct wr_kafka *kafka;       /* created with on_delivery = wr_server_on_delivery */
 };
 
 struct wr_server;

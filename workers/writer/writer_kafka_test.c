@@ -25,7 +25,7 @@
 #include "kafka.h"
 
 #define TOPIC "sales"
-#define API_INIT_PRODUCER_ID 22   /* Kafka protocol ApiKey of InitProducerId */
+#define API_INIT_PRODUCER_ID 22 /* Kafka protocol ApiKey of InitProducerId */
 
 static char self_dir[PATH_MAX];
 
@@ -85,10 +85,15 @@ static rd_kafka_mock_cluster_t *mock_cluster(rd_kafka_t **host)
 static struct wr_kafka *writer_kafka(rd_kafka_mock_cluster_t *mc)
 {
     char err[256];
-    struct wr_kafka_options o = {.brokers = rd_kafka_mock_cluster_bootstraps(mc), .topic = TOPIC,
-                                 .client_id = "writer-test", .delivery_timeout_ms = 5000,
-                                 .linger_ms = 0, .queue_max = 100, .acks = -1,
-                                 .idempotence = 1, .on_delivery = on_delivery};
+    struct wr_kafka_options o = {.brokers = rd_kafka_mock_cluster_bootstraps(mc),
+                                 .topic = TOPIC,
+                                 .client_id = "writer-test",
+                                 .delivery_timeout_ms = 5000,
+                                 .linger_ms = 0,
+                                 .queue_max = 100,
+                                 .acks = -1,
+                                 .idempotence = 1,
+                                 .on_delivery = on_delivery};
     struct wr_kafka *k = wr_kafka_new(&o, err, sizeof err);
     if (!k)
         fail_msg("%s", err);
@@ -97,8 +102,12 @@ static struct wr_kafka *writer_kafka(rd_kafka_mock_cluster_t *mc)
 
 static void send_one(struct wr_kafka *k, const char *id)
 {
-    struct wr_record r = {.key = id, .key_len = strlen(id), .value = "v", .value_len = 1,
-                          .sale_id = id, .received_ms = 1};
+    struct wr_record r = {.key = id,
+                          .key_len = strlen(id),
+                          .value = "v",
+                          .value_len = 1,
+                          .sale_id = id,
+                          .received_ms = 1};
     assert_int_equal(wr_kafka_send(k, &r, NULL), RD_KAFKA_RESP_ERR_NO_ERROR);
 }
 
@@ -134,13 +143,17 @@ static void test_no_ok_after_a_fatal_error(void **state)
                                                "injected by writer_kafka_test"),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_true(wr_kafka_failed(k));
-    assert_false(wr_kafka_up(k));            /* /readyz says no at once */
+    assert_false(wr_kafka_up(k)); /* /readyz says no at once */
     wait_reports(2, 10);
-    assert_int_equal(ok_reports, 1);         /* only the record from before */
+    assert_int_equal(ok_reports, 1); /* only the record from before */
     assert_int_not_equal(last_err, RD_KAFKA_RESP_ERR_NO_ERROR);
     /* New records are refused outright. */
-    struct wr_record r = {.key = "k", .key_len = 1, .value = "v", .value_len = 1,
-                          .sale_id = "after", .received_ms = 1};
+    struct wr_record r = {.key = "k",
+                          .key_len = 1,
+                          .value = "v",
+                          .value_len = 1,
+                          .sale_id = "after",
+                          .received_ms = 1};
     assert_int_not_equal(wr_kafka_send(k, &r, NULL), RD_KAFKA_RESP_ERR_NO_ERROR);
     wr_kafka_free(k, 1000);
     rd_kafka_mock_cluster_destroy(mc);
@@ -163,7 +176,7 @@ static void test_fatal_at_start(void **state)
     while (!wr_kafka_failed(k) && now_s() < end)
         usleep(10000);
     assert_true(wr_kafka_failed(k));
-    wr_kafka_abandon(k);                     /* what the writer does before it exits */
+    wr_kafka_abandon(k); /* what the writer does before it exits */
     wait_reports(2, 10);
     assert_int_equal(ok_reports, 0);
     wr_kafka_free(k, 1000);
@@ -189,9 +202,8 @@ static void test_writer_exits_1(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         dup2(fd, STDOUT_FILENO);
-        execl(writer, writer, "--kafka-brokers", rd_kafka_mock_cluster_bootstraps(mc),
-              "--topic", TOPIC, "--grpc-port", "0", "--http-port", "0", "--bind", "127.0.0.1",
-              (char *)NULL);
+        execl(writer, writer, "--kafka-brokers", rd_kafka_mock_cluster_bootstraps(mc), "--topic",
+              TOPIC, "--grpc-port", "0", "--http-port", "0", "--bind", "127.0.0.1", (char *)NULL);
         _exit(127);
     }
     int status = 0;

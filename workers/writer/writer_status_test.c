@@ -31,7 +31,8 @@ static void test_queue_full_is_back_pressure(void **state)
 static void test_unreachable_is_unavailable(void **state)
 {
     (void)state;
-    assert_int_equal(wr_status_from_kafka(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT), GRPC_STATUS_UNAVAILABLE);
+    assert_int_equal(wr_status_from_kafka(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT),
+                     GRPC_STATUS_UNAVAILABLE);
     assert_int_equal(wr_status_from_kafka(RD_KAFKA_RESP_ERR__TRANSPORT), GRPC_STATUS_UNAVAILABLE);
     assert_int_equal(wr_status_from_kafka(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN),
                      GRPC_STATUS_UNAVAILABLE);
