@@ -23,7 +23,8 @@
 # "writer-a" alone is one instance, "writer-b" alone two); SP_VALKEY_REPLICA=0 starts no
 # replica; SP_VALKEY_AOF, the primary's appendfsync: everysec (default), always, or no (no AOF).
 # Any other option a worker reads from its environment (common/contract.h: KAFKA_LINGER_MS,
-# KAFKA_ACKS, VALKEY_WAIT_REPLICAS, ...) reaches it when set in the caller's environment.
+# KAFKA_ACKS, KAFKA_STICKY_MS, BRIDGE_BATCH_MAX, BRIDGE_CONNECTIONS, VALKEY_WAIT_REPLICAS, ...)
+# reaches it when set in the caller's environment.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${SP_LOCAL_DIR:-$top/build/local}

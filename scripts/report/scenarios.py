@@ -1,8 +1,9 @@
 """The comparisons of docs/informe.md, each a function that takes a running Stack and returns
 rows (dicts) for its CSV files. They change the stack's shape only through local.sh's knobs
 (SP_PARTITIONS, SP_TOPIC, SP_WRITER_GROUPS, SP_VALKEY_REPLICA, SP_VALKEY_AOF) and the workers'
-own environment variables (KAFKA_LINGER_MS, KAFKA_ACKS, KAFKA_IDEMPOTENCE,
-VALKEY_WAIT_REPLICAS), restarting only the parts a change concerns."""
+own environment variables (KAFKA_LINGER_MS, KAFKA_ACKS, KAFKA_IDEMPOTENCE, KAFKA_STICKY_MS,
+VALKEY_WAIT_REPLICAS, BRIDGE_BATCH_MAX, BRIDGE_CONNECTIONS), restarting only the parts a
+change concerns."""
 import json
 import os
 import re
@@ -68,14 +69,17 @@ def layer_latency(row, part, name):
 # ----------------------------------------------------------------------------------- Kafka
 
 KAFKA_CONFIGS = [
-    # name, partitions, linger.ms, acks, idempotence; the first is what the pipeline runs
-    ("base: 6 part., linger 5, acks=all+idemp.", 6, 5, -1, 1),
-    ("1 partición", 1, 5, -1, 1),
-    ("3 particiones", 3, 5, -1, 1),
-    ("linger.ms=0", 6, 0, -1, 1),
-    ("linger.ms=20", 6, 20, -1, 1),
-    ("acks=all sin idempotencia", 6, 5, -1, 0),
-    ("acks=1 sin idempotencia", 6, 5, 1, 0),
+    # name, partitions, linger.ms, acks, idempotence, the writers' sticky window (ms; 0: the
+    # partition by key, librdkafka's partitioner); the first is what the pipeline runs
+    ("base: 6 part., sticky 10 ms, linger 1, acks=all+idemp.", 6, 1, -1, 1, 10),
+    ("partición por clave (sticky 0)", 6, 1, -1, 1, 0),
+    ("1 partición", 1, 1, -1, 1, 10),
+    ("3 particiones", 3, 1, -1, 1, 10),
+    ("linger.ms=0", 6, 0, -1, 1, 10),
+    ("linger.ms=5", 6, 5, -1, 1, 10),
+    ("linger.ms=20", 6, 20, -1, 1, 10),
+    ("acks=all sin idempotencia", 6, 1, -1, 0, 10),
+    ("acks=1 sin idempotencia", 6, 1, 1, 0, 10),
 ]
 
 
@@ -131,12 +135,12 @@ def acks1_with_idempotence(stack):
 
 def kafka(stack, loads, seconds):
     rows = []
-    for i, (name, partitions, linger, acks, idem) in enumerate(KAFKA_CONFIGS):
+    for i, (name, partitions, linger, acks, idem, sticky) in enumerate(KAFKA_CONFIGS):
         topic = f"sales-k{i}"
         log(f"kafka: {name} (topic {topic})")
         stack.stop(*WORKERS)
         stack.up(SP_TOPIC=topic, SP_PARTITIONS=partitions, KAFKA_LINGER_MS=linger,
-                 KAFKA_ACKS=acks, KAFKA_IDEMPOTENCE=idem)
+                 KAFKA_ACKS=acks, KAFKA_IDEMPOTENCE=idem, KAFKA_STICKY_MS=sticky)
         if i == 0:
             warm_up(stack, seconds)
         run_wrk(stack.vars["API_URL"], 16, 1)  # new producers: metadata, connections
@@ -149,6 +153,7 @@ def kafka(stack, loads, seconds):
         for row, start, end in marks:
             rows.append({"config": name, "partitions": partitions, "linger_ms": linger,
                          "acks": "all" if acks == -1 else acks, "idempotence": idem,
+                         "sticky_ms": sticky,
                          **strip(row), **batch_stats(batches, start, end)})
     code, msg = acks1_with_idempotence(stack)
     note = {"acks1_idempotence_exit": code, "acks1_idempotence_message": msg}
@@ -300,11 +305,31 @@ def valkey(stack, loads, seconds, drain_records=None):
 
 # ------------------------------------------------------------------------------ REST vs gRPC
 
+# The api's two ways to the bridge: one sale per POST /ventas (JSON), as many connections as
+# wrk's largest load so that no sale waits for one (the REST hop at the same concurrency as
+# the gRPC hop behind it); and the pipeline's default, up to 60 sales per POST /ventas/lote
+# (protobuf) over 8 connections (common/contract.h).
+PER_SALE = {"BRIDGE_BATCH_MAX": 1, "BRIDGE_CONNECTIONS": 64}
+BATCHED = {"BRIDGE_BATCH_MAX": 60, "BRIDGE_CONNECTIONS": 8}
+
 HOP_LAYOUTS = [
-    # name, URL variable wrk calls: through the api (two REST hops) or straight to the bridge
-    ("wrk → api → bridge → writer", "API_URL"),
-    ("wrk → bridge → writer (sin api)", "BRIDGE_URL"),
+    # name, URL variable wrk calls (through the api: two REST hops; or straight to the
+    # bridge), the api's settings (None: the api is not on the way)
+    ("wrk → api → bridge → writer", "API_URL", PER_SALE),
+    ("wrk → api → bridge → writer, lotes de hasta 60", "API_URL", BATCHED),
+    ("wrk → bridge → writer (sin api)", "BRIDGE_URL", None),
 ]
+
+# hop -> (the part that serves it, its counter of calls, its counter of sales answered 2xx).
+# A batch is one call of the api -> bridge hop: the bridge's request histogram counts it once,
+# while sp_http_requests_total counts each of its sales by its own status (the batch's 200 is
+# not counted), so both counters are the same series for one sale per call.
+HOP_COUNTERS = {
+    "wrk→api": ("api", "sp_http_request_duration_seconds_count", 'sp_http_requests_total{code="202"}'),
+    "api→bridge": ("bridge", "sp_http_request_duration_seconds_count", 'sp_http_requests_total{code="202"}'),
+    "wrk→bridge": ("bridge", "sp_http_request_duration_seconds_count", 'sp_http_requests_total{code="202"}'),
+    "bridge→writer": ("writer-a", "sp_writer_request_duration_seconds_count", 'sp_writer_requests_total{code="OK"}'),
+}
 
 
 def thread_groups(part, names):
@@ -327,60 +352,93 @@ def thread_groups(part, names):
     return groups
 
 
-def hop_bytes(stack, layout, var, connections, seconds, hop_ports):
-    """Bytes per call on each hop of a run of its own, from a capture of the hops' ports;
-    calls = the answers counted by each hop's server over the capture."""
+def hop_protocol(hop, batched):
+    if hop == "bridge→writer":
+        return "gRPC (HTTP/2, lotes ProcesarLote)" if batched else "gRPC (HTTP/2, protobuf)"
+    if hop == "api→bridge" and batched:
+        return "REST (HTTP/1.1, lotes protobuf)"
+    return "REST (HTTP/1.1, JSON)"
+
+
+def hop_bytes(stack, layout, var, connections, seconds, hops_on_way, batched):
+    """Bytes per call and per sale on each hop of a run of its own, from a capture of the hops'
+    ports; calls and sales = what each hop's server counted over the capture."""
     pcap = stack.dir / "hops.pcap"
     urls = {"api": stack.vars["API_URL"], "bridge": stack.vars["BRIDGE_URL"],
             "writer-a": stack.writer_url("writer-a")}
-    before = {hop: metrics(urls[part]).get(series, 0) for hop, (part, series) in hop_ports.items()}
-    cap = capture_start(pcap, [stack.port(part) for part, _ in hop_ports.values()])
+
+    def counts():
+        out = {}
+        for hop in hops_on_way:
+            part, calls, sales = HOP_COUNTERS[hop]
+            m = metrics(urls[part])
+            out[hop] = (m.get(calls, 0), m.get(sales, 0))
+        return out
+    before = counts()
+    cap = capture_start(pcap, [stack.port(HOP_COUNTERS[hop][0]) for hop in hops_on_way])
     try:
         run_wrk(stack.vars[var], connections, seconds)
     finally:
         dropped = capture_stop(cap)
+    after = counts()
     rows = []
-    for hop, (part, series) in hop_ports.items():
-        calls = max(1, metrics(urls[part]).get(series, 0) - before[hop])
+    for hop in hops_on_way:
+        part = HOP_COUNTERS[hop][0]
+        calls = max(1, after[hop][0] - before[hop][0])
+        sales = max(1, after[hop][1] - before[hop][1])
         b = capture_bytes(pcap, stack.port(part))
+        wire = b["req_frames"] + b["resp_frames"]
         rows.append({"layout": layout, "connections": connections, "hop": hop,
-                     "protocol": "gRPC (HTTP/2, protobuf)" if hop == "bridge→writer" else "REST (HTTP/1.1, JSON)",
-                     "calls": int(calls),
+                     "protocol": hop_protocol(hop, batched),
+                     "calls": int(calls), "sales": int(sales),
+                     "sales_per_call": round(sales / calls, 2),
                      "request_bytes_per_call": round(b["req_payload"] / calls, 1),
                      "response_bytes_per_call": round(b["resp_payload"] / calls, 1),
-                     "wire_bytes_per_call": round((b["req_frames"] + b["resp_frames"]) / calls, 1),
+                     "wire_bytes_per_call": round(wire / calls, 1),
+                     "payload_bytes_per_sale": round((b["req_payload"] + b["resp_payload"]) / sales, 1),
+                     "wire_bytes_per_sale": round(wire / sales, 1),
                      "packets_in_per_call": round(b["req_packets"] / calls, 2),
                      "packets_out_per_call": round(b["resp_packets"] / calls, 2),
+                     "packets_per_sale": round((b["req_packets"] + b["resp_packets"]) / sales, 3),
                      "packets_dropped": dropped})
     pcap.unlink()
     return rows
 
 
 def hops(stack, loads, seconds):
-    stack.up(SP_WRITER_GROUPS="writer-a", SP_TOPIC="sales-hops")
-    # hop -> (port, its server's counter of answered calls)
-    hop_ports = {"wrk→api": ("api", 'sp_http_requests_total{code="202"}'),
-                 "api→bridge": ("bridge", 'sp_http_requests_total{code="202"}'),
-                 "bridge→writer": ("writer-a", 'sp_writer_requests_total{code="OK"}')}
+    stack.up(SP_WRITER_GROUPS="writer-a", SP_TOPIC="sales-hops", **HOP_LAYOUTS[0][2])
     sampler = Sampler(stack, threads_of=("api", "bridge", "writer-a"))
     warm_up(stack, seconds)
     runs, byte_rows, cpu_rows = [], [], []
-    for layout, var in HOP_LAYOUTS:
+    for layout, var, api_env in HOP_LAYOUTS:
         log(f"hops: {layout}")
+        if api_env and any(str(stack.knobs.get(k)) != str(v) for k, v in api_env.items()):
+            stack.stop("api")
+            stack.up(**api_env)
+            run_wrk(stack.vars["API_URL"], 16, 1)  # the new api's connections to the bridge
         for c in loads:
             row = measure(stack, stack.vars[var], c, seconds, sampler)
             n = max(row["accepted"], 1)
-            r = {"layout": layout, **strip(row)}
+            r = {"layout": layout, "bridge_batch_max": api_env["BRIDGE_BATCH_MAX"] if api_env else None,
+                 "bridge_connections": api_env["BRIDGE_CONNECTIONS"] if api_env else None, **strip(row)}
             for part, hist in (("api", "sp_http_request_duration_seconds"),
                                ("bridge", "sp_http_request_duration_seconds"),
                                ("writer-a", "sp_writer_request_duration_seconds")):
                 mean, p50, p99 = layer_latency(row, part, hist)
                 key = part.split("-")[0]
                 r[f"{key}_ms_mean"], r[f"{key}_ms_p50"], r[f"{key}_ms_p99"] = mean, p50, p99
+            # Requests the bridge took over the run (sales, or batches of them) and the sales it
+            # answered 2xx, both from its own counters (wrk misses the answers still in flight
+            # when it stops).
+            _, calls, sales = HOP_COUNTERS["api→bridge"]
+            bridge_calls = counter_delta(row["_before"], row["_after"], "bridge", calls)
+            bridge_sales = counter_delta(row["_before"], row["_after"], "bridge", sales)
+            r["bridge_requests"] = int(bridge_calls)
+            r["sales_per_bridge_request"] = round(bridge_sales / bridge_calls, 2) if bridge_calls else None
             runs.append(r)
-            ports = hop_ports if var == "API_URL" else {
-                "wrk→bridge": hop_ports["api→bridge"], "bridge→writer": hop_ports["bridge→writer"]}
-            byte_rows += hop_bytes(stack, layout, var, c, min(seconds, 3), ports)
+            on_way = ["wrk→api", "api→bridge", "bridge→writer"] if api_env else ["wrk→bridge", "bridge→writer"]
+            byte_rows += hop_bytes(stack, layout, var, c, min(seconds, 3), on_way,
+                                   bool(api_env) and api_env["BRIDGE_BATCH_MAX"] > 1)
             for part in ("api", "bridge", "writer-a"):
                 before = row["_before"]["threads"].get(part)
                 after = row["_after"]["threads"].get(part)
@@ -391,13 +449,13 @@ def hops(stack, loads, seconds):
                 named = 0.0
                 for g, us in sorted(groups.items()):
                     cpu_rows.append({"layout": layout, "connections": c, "part": part,
-                                     "threads": g, "cpu_us_per_call": round(us / n, 1)})
+                                     "threads": g, "cpu_us_per_sale": round(us / n, 1)})
                     named += us / n
                 rest = row[f"cpu_us_{part}"] - named
                 if abs(rest) >= 0.5:
                     cpu_rows.append({"layout": layout, "connections": c, "part": part,
                                      "threads": "hilos terminados durante la corrida",
-                                     "cpu_us_per_call": round(rest, 1)})
+                                     "cpu_us_per_sale": round(rest, 1)})
     return runs, byte_rows, cpu_rows
 
 

@@ -1,5 +1,6 @@
 """`make report`'s scripts run: one scenario (REST vs gRPC, `scripts/report.sh hops`) at a tiny
-size (one 1-second wrk run per layout) against the real local stack, then its tables, plots
+size (one 1-second wrk run per layout: the api with one sale per request, the api with
+batches, wrk straight to the bridge) against the real local stack, then its tables, plots
 and the splice into a copy of the report. The full measurement is `make report`, never part of
 `make test`."""
 import csv
@@ -22,21 +23,33 @@ def test_hops_scenario_writes_its_csv_tables_and_plots(tmp_path):
                SP_REPORT_SECONDS="1", SP_REPORT_LOADS="2", SP_BIN_DIR=str(BIN_DIR))
     subprocess.run([str(ROOT / "scripts" / "report.sh"), "hops"], env=env, check=True, timeout=240)
 
-    runs = rows(out / "hops.csv")
-    assert {r["layout"] for r in runs} == {"wrk → api → bridge → writer", "wrk → bridge → writer (sin api)"}
-    assert all(int(r["accepted"]) > 0 and float(r["cpu_us_machine"]) > 0 for r in runs)
-    through_api = next(r for r in runs if r["layout"].startswith("wrk → api"))
+    per_sale, batched, direct_layout = ("wrk → api → bridge → writer",
+                                        "wrk → api → bridge → writer, lotes de hasta 60",
+                                        "wrk → bridge → writer (sin api)")
+    runs = {r["layout"]: r for r in rows(out / "hops.csv")}
+    assert set(runs) == {per_sale, batched, direct_layout}
+    assert all(int(r["accepted"]) > 0 and float(r["cpu_us_machine"]) > 0 for r in runs.values())
     # Every layer's own histogram saw the run (its mean over the run's window).
-    assert all(float(through_api[f"{k}_ms_mean"]) > 0 for k in ("api", "bridge", "writer"))
+    for layout in (per_sale, batched):
+        assert all(float(runs[layout][f"{k}_ms_mean"]) > 0 for k in ("api", "bridge", "writer"))
+    # One POST per sale against batches: the bridge took as many requests as sales, or fewer.
+    assert runs[per_sale]["bridge_batch_max"] == "1" and runs[batched]["bridge_batch_max"] == "60"
+    assert float(runs[per_sale]["sales_per_bridge_request"]) == 1.0
+    assert float(runs[batched]["sales_per_bridge_request"]) >= 1.0
 
     hops = {(b["layout"], b["hop"]): b for b in rows(out / "hops-bytes.csv")}
-    rest = hops[("wrk → api → bridge → writer", "api→bridge")]
-    grpc = hops[("wrk → api → bridge → writer", "bridge→writer")]
-    assert rest["protocol"].startswith("REST") and grpc["protocol"].startswith("gRPC")
+    rest = hops[(per_sale, "api→bridge")]
+    grpc = hops[(per_sale, "bridge→writer")]
+    assert rest["protocol"] == "REST (HTTP/1.1, JSON)" and grpc["protocol"].startswith("gRPC")
     for hop in (rest, grpc):
         assert float(hop["request_bytes_per_call"]) > 0 and float(hop["response_bytes_per_call"]) > 0
-    assert ("wrk → bridge → writer (sin api)", "api→bridge") not in hops  # no api, no such hop
-    direct = hops[("wrk → bridge → writer (sin api)", "wrk→bridge")]
+        assert float(hop["sales_per_call"]) == 1.0  # each call counted once, each sale once
+    lot = hops[(batched, "api→bridge")]
+    assert "lotes" in lot["protocol"] and int(lot["sales"]) >= int(lot["calls"]) > 0
+    lot_grpc = hops[(batched, "bridge→writer")]  # the api's batch goes on as one ProcesarLote
+    assert "ProcesarLote" in lot_grpc["protocol"] and int(lot_grpc["sales"]) >= int(lot_grpc["calls"]) > 0
+    assert (direct_layout, "api→bridge") not in hops  # no api, no such hop
+    direct = hops[(direct_layout, "wrk→bridge")]
     assert direct["protocol"].startswith("REST") and int(direct["packets_dropped"]) == 0
 
     groups = {(c["part"], c["threads"]) for c in rows(out / "hops-cpu.csv")}
@@ -46,5 +59,6 @@ def test_hops_scenario_writes_its_csv_tables_and_plots(tmp_path):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (out / "hops.md").read_text()
     assert "scripts/report.sh hops" in table and "| wrk → api → bridge → writer | 2 |" in table
+    assert f"| {batched} | 2 |" in table
     text = informe.read_text()
     assert "viejo" not in text and table in text and text.startswith("antes\n") and text.endswith("después\n")
