@@ -128,10 +128,21 @@ def test_sticky_zero_partitions_by_key(workers, kafka, topic, stubs, channel_for
 
 
 def _client_ports(grpc_port):
-    """Local ports of the TCP connections made to `grpc_port` that are open or were closed."""
-    out = subprocess.run(["ss", "-tanH", "state", "all", f"( dport = :{grpc_port} )"],
+    """Client ports of the TCP connections to `grpc_port` that are open or were closed lately.
+    A closed connection stays listed (TIME_WAIT) only on the side that closed it first: the
+    client's socket after a GOAWAY it acted on, the writer's when it closed first; so both sides
+    are read, each giving the client's port."""
+    out = subprocess.run(["ss", "-tanH", "state", "all",
+                          f"( dport = :{grpc_port} or sport = :{grpc_port} )"],
                          capture_output=True, text=True, check=True).stdout
-    return {line.split()[3] for line in out.splitlines() if line.strip()}
+    ports = set()
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or fields[0] == "LISTEN":
+            continue
+        local, peer = fields[3], fields[4]
+        ports.add(peer if local.rsplit(":", 1)[1] == str(grpc_port) else local)
+    return ports
 
 
 def test_aged_connections_are_replaced_without_failing_a_call(workers, kafka, topic, stubs, channel_for):
