@@ -33,8 +33,13 @@ def free_port():
 def free_port_base(offsets, address="127.0.0.1"):
     """A base port whose base + offset is free on `address` for every offset (scripts/local.sh
     puts each part at SP_PORT_BASE + a fixed offset)."""
+    # Below the kernel's ephemeral range: a port there may be taken by any outgoing connection
+    # between this check and the bind (a writer of local.sh once lost its port that way).
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    top = max(ephemeral_low - max(offsets) - 1, 10100)
     for _ in range(50):
-        base = random.randrange(20000, 40000, 100)
+        base = random.randrange(10000, top, 100)
         try:
             for off in offsets:
                 with socket.socket() as s:
