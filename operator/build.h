@@ -60,7 +60,7 @@ cJSON *build_hpa(const struct pipeline *p);
 /* build_ingress.c: NGINX Ingress, path /ventas to the api Service. */
 cJSON *build_ingress(const struct pipeline *p);
 /* build_netpol.c: one NetworkPolicy per target, with spec.networkPolicies. Valkey's is put in
- * `valkey_ns`, the namespace of the Valkey VMs; the consumer's egress points there. */
+ * spec.valkey.namespace, the namespace of the Valkey VMs; the consumer's egress points there. */
 enum netpol_target {
     NETPOL_API,
     NETPOL_BRIDGE,
@@ -69,7 +69,7 @@ enum netpol_target {
     NETPOL_VALKEY,
     NETPOL_COUNT
 };
-cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *valkey_ns);
+cJSON *build_netpol(const struct pipeline *p, enum netpol_target t);
 
 /* build_kafka.c: Strimzi objects (docs/operator-infra.md). */
 cJSON *build_kafka(const struct pipeline *p);          /* only when spec.kafka.managed */

@@ -16,8 +16,7 @@
  * (spec.kafka.bootstrapServers) is reached on its bootstrap ports at any address (its brokers
  * advertise addresses of their own, unknown here); an external Valkey (spec.valkey.url) at its
  * address and port (any address for a host name), and has no policy of ours. Valkey's policy is ingress only (its VMs' cloud-init
- * fetches packages) and lives in the Valkey VMs' namespace (spec.valkey.namespace, a parameter
- * here): there it carries the pipeline's labels instead of an owner reference (build_object_in),
+ * fetches packages) and lives in the Valkey VMs' namespace (spec.valkey.namespace): there it carries the pipeline's labels instead of an owner reference (build_object_in),
  * like the VMs. */
 #include "build.h"
 #include "infra.h"
@@ -28,6 +27,7 @@
 #include <string.h>
 
 #include "oci.h"
+#include "valkey.h"
 
 #define DNS_PORT 53
 
@@ -85,18 +85,21 @@ static void egress_port(struct jb *b, cJSON *egress, int number)
     port(b, jb_arr(b, jb_obj(b, egress, NULL), "ports"), number, "TCP");
 }
 
-/* A service outside the cluster at "host[:port]" (`def_port` when none): that address and port,
- * or, for a host name (a NetworkPolicy cannot name one), the port to any address. */
-static void egress_host(struct jb *b, cJSON *egress, const char *host_port, int def_port)
+/* The port after the last ':' in the first `len` bytes of `s` ("host:port"); `def` when there is
+ * none or it is not 1-65535. */
+static int port_in(const char *s, size_t len, int def)
 {
-    char host[256];
-    snprintf(host, sizeof host, "%s", host_port);
-    char *colon = strrchr(host, ':');
-    int number = colon ? atoi(colon + 1) : def_port;
-    if (colon)
-        *colon = '\0';
-    if (number <= 0 || number > 65535)
-        number = def_port;
+    size_t i = len;
+    while (i > 0 && s[i - 1] != ':')
+        i--;
+    int number = i > 0 ? atoi(s + i) : def;
+    return number > 0 && number <= 65535 ? number : def;
+}
+
+/* Egress on `number` to `host` outside the cluster: that address as a /32, or, for a host name
+ * (a NetworkPolicy cannot name one), the port to any address. */
+static void egress_addr(struct jb *b, cJSON *egress, const char *host, int number)
+{
     struct in_addr a;
     if (inet_pton(AF_INET, host, &a) != 1) {
         egress_port(b, egress, number);
@@ -107,15 +110,27 @@ static void egress_host(struct jb *b, cJSON *egress, const char *host_port, int 
     jb_str(b, jb_obj(b, jb_obj(b, rule(b, egress, "to", number), NULL), "ipBlock"), "cidr", cidr);
 }
 
+/* A service outside the cluster at "host[:port]" (`def_port` when none). */
+static void egress_host(struct jb *b, cJSON *egress, const char *host_port, int def_port)
+{
+    char host[256];
+    snprintf(host, sizeof host, "%s", host_port);
+    int number = port_in(host, strlen(host), def_port);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    egress_addr(b, egress, host, number);
+}
+
 /* The Strimzi cluster's pods; an external Kafka's bootstrap ports (each once) at any address. */
 static void egress_kafka(struct jb *b, cJSON *egress, const struct pipeline *p)
 {
     if (pipeline_kafka_external(p)) {
         int ports[16], n = 0;
-        for (const char *s = p->kafka.bootstrap_servers; s; s = strchr(s, ',')) {
-            s += *s == ',';
-            const char *colon = strchr(s, ':');
-            int number = colon ? atoi(colon + 1) : INFRA_KAFKA_PORT, seen = 0;
+        for (const char *s = p->kafka.bootstrap_servers; *s; s += *s == ',') {
+            size_t len = strcspn(s, ","); /* one "host[:port]" */
+            int number = port_in(s, len, INFRA_KAFKA_PORT), seen = 0;
+            s += len;
             for (int i = 0; i < n; i++)
                 seen |= ports[i] == number;
             if (!seen && n < (int)(sizeof ports / sizeof ports[0])) {
@@ -158,26 +173,17 @@ static cJSON *policy(struct jb *b, const struct pipeline *p, const char *ns, con
     return o;
 }
 
-/* The port a component serves under `port_name`. */
-static int port_of(const struct pipeline *p, enum comp_type type, const char *port_name)
-{
-    struct component cs[COMPONENTS_MAX];
-    int n = component_list(p, cs);
-    for (int i = 0; i < n; i++)
-        for (int k = 0; cs[i].type == type && k < cs[i].n_ports; k++)
-            if (!strcmp(cs[i].ports[k].name, port_name))
-                return cs[i].ports[k].port;
-    return 0;
-}
-
-cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *valkey_ns)
+cJSON *build_netpol(const struct pipeline *p, enum netpol_target t)
 {
     struct jb b = {0};
     cJSON *spec, *o, *in, *out;
     const char *mon = p->netpol.monitoring_ns;
-    int api = port_of(p, COMP_API, "http"), bridge = port_of(p, COMP_BRIDGE, "http"),
-        grpc = port_of(p, COMP_WRITER, "grpc"), writer_metrics = port_of(p, COMP_WRITER, "metrics"),
-        consumer_metrics = port_of(p, COMP_CONSUMER, "metrics");
+    const char *valkey_ns = p->valkey.ns;
+    int api = component_port("api", SP_FROM_PORT_HTTP),
+        bridge = component_port("bridge", SP_FROM_PORT_HTTP),
+        grpc = component_port("writer", SP_FROM_PORT_GRPC),
+        writer_metrics = component_port("writer", SP_FROM_PORT_METRICS),
+        consumer_metrics = component_port("consumer", SP_FROM_PORT_METRICS);
     switch (t) {
     case NETPOL_API:
         o = policy(&b, p, p->ns, "api", "api", true, &spec);
@@ -214,11 +220,11 @@ cJSON *build_netpol(const struct pipeline *p, enum netpol_target t, const char *
         out = jb_arr(&b, spec, "egress");
         egress_dns(&b, out);
         egress_kafka(&b, out, p);
-        if (pipeline_valkey_external(p)) { /* redis://host[:port][/db] */
-            char host_port[300];
-            snprintf(host_port, sizeof host_port, "%s", p->valkey.url + strlen("redis://"));
-            host_port[strcspn(host_port, "/")] = '\0';
-            egress_host(&b, out, host_port, INFRA_VALKEY_PORT);
+        if (pipeline_valkey_external(p)) {
+            struct sp_valkey_url u;
+            char err[256];
+            if (sp_valkey_url_parse(p->valkey.url, &u, err, sizeof err) == 0)
+                egress_addr(&b, out, u.host, u.port); /* else the CRD refused it already */
             break;
         }
         cJSON *valkey = jb_obj(&b, rule(&b, out, "to", INFRA_VALKEY_PORT), NULL);

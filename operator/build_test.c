@@ -403,13 +403,26 @@ static void test_external_kafka_and_valkey(void **state)
     struct pipeline q = p;
     snprintf(q.kafka.bootstrap_servers, sizeof q.kafka.bootstrap_servers,
              "b-1.k:9096,b-2.k:9096,b-3.k:9094");
-    cJSON *np = build_netpol(&q, NETPOL_WRITERS, "");
+    cJSON *np = build_netpol(&q, NETPOL_WRITERS);
     assert_int_equal((int)n_at(np, "spec.egress.1.ports.0.port"), 9096);
     assert_null(at(np, "spec.egress.1.to"));
     assert_int_equal((int)n_at(np, "spec.egress.2.ports.0.port"), 9094);
     assert_null(at(np, "spec.egress.3"));
     cJSON_Delete(np);
-    np = build_netpol(&q, NETPOL_CONSUMER, "");
+    /* An entry without a port takes Kafka's, not the next entry's. */
+    snprintf(q.kafka.bootstrap_servers, sizeof q.kafka.bootstrap_servers, "k0,b-1.k:9096");
+    np = build_netpol(&q, NETPOL_WRITERS);
+    assert_int_equal((int)n_at(np, "spec.egress.1.ports.0.port"), 9092);
+    assert_int_equal((int)n_at(np, "spec.egress.2.ports.0.port"), 9096);
+    assert_null(at(np, "spec.egress.3"));
+    cJSON_Delete(np);
+    /* A URL with credentials: the address alone, as a /32. */
+    snprintf(q.valkey.url, sizeof q.valkey.url, "redis://:pw@10.244.0.1:6379/0");
+    np = build_netpol(&q, NETPOL_CONSUMER);
+    assert_string_equal(s_at(np, "spec.egress.3.to.0.ipBlock.cidr"), "10.244.0.1/32");
+    cJSON_Delete(np);
+    snprintf(q.valkey.url, sizeof q.valkey.url, "%s", p.valkey.url);
+    np = build_netpol(&q, NETPOL_CONSUMER);
     assert_int_equal((int)n_at(np, "spec.egress.3.ports.0.port"), 6379);
     assert_string_equal(s_at(np, "spec.egress.3.to.0.ipBlock.cidr"), "10.244.0.1/32");
     assert_null(at(np, "spec.egress.4"));
@@ -523,7 +536,7 @@ static void check_policy(const cJSON *o, const char *name, const char *app, bool
 static void test_network_policies(void **state)
 {
     (void)state;
-    cJSON *o = build_netpol(&sample, NETPOL_API, sample.ns);
+    cJSON *o = build_netpol(&sample, NETPOL_API);
     check_policy(o, "black-friday-api", "api", true);
     check_peer(o, "spec.ingress.0", 0, "ingress-nginx", NULL); /* the ingress controller */
     check_port(o, "spec.ingress.0", 0, 8080, "TCP");
@@ -539,16 +552,16 @@ static void test_network_policies(void **state)
     cJSON_Delete(o);
     struct pipeline named = sample; /* a host name cannot be named: its port, anywhere */
     snprintf(named.catalog, sizeof named.catalog, "zot.example.com/blackfriday/catalog:v1");
-    o = build_netpol(&named, NETPOL_API, named.ns);
+    o = build_netpol(&named, NETPOL_API);
     check_port(o, "spec.egress.2", 0, 443, "TCP");
     assert_null(at(o, "spec.egress.2.to"));
     cJSON_Delete(o);
     named.catalog[0] = '\0'; /* no catalog: the bridge and DNS only */
-    o = build_netpol(&named, NETPOL_API, named.ns);
+    o = build_netpol(&named, NETPOL_API);
     assert_null(at(o, "spec.egress.2"));
     cJSON_Delete(o);
 
-    o = build_netpol(&sample, NETPOL_BRIDGE, sample.ns);
+    o = build_netpol(&sample, NETPOL_BRIDGE);
     check_policy(o, "black-friday-bridge", "bridge", true);
     check_peer(o, "spec.ingress.0", 0, NULL, "api");
     check_port(o, "spec.ingress.0", 0, 8081, "TCP");
@@ -557,7 +570,7 @@ static void test_network_policies(void **state)
     check_port(o, "spec.egress.1", 0, 50051, "TCP");
     cJSON_Delete(o);
 
-    o = build_netpol(&sample, NETPOL_WRITERS, sample.ns);
+    o = build_netpol(&sample, NETPOL_WRITERS);
     check_policy(o, "black-friday-writers", "writer", true); /* every writer group */
     check_peer(o, "spec.ingress.0", 0, NULL, "bridge");
     check_port(o, "spec.ingress.0", 0, 50051, "TCP");
@@ -570,7 +583,7 @@ static void test_network_policies(void **state)
     cJSON_Delete(o);
 
     /* Valkey elsewhere (a data namespace): its policy goes there, the consumer's egress follows. */
-    o = build_netpol(&sample, NETPOL_CONSUMER, "blackfriday-data");
+    o = build_netpol(&sample, NETPOL_CONSUMER);
     check_policy(o, "black-friday-consumer", "consumer", true);
     check_peer(o, "spec.ingress.0", 0, "monitoring", NULL);
     check_port(o, "spec.ingress.0", 0, 9092, "TCP");
@@ -580,7 +593,7 @@ static void test_network_policies(void **state)
     check_port(o, "spec.egress.2", 0, 6379, "TCP");
     cJSON_Delete(o);
 
-    o = build_netpol(&sample, NETPOL_VALKEY, "blackfriday-data");
+    o = build_netpol(&sample, NETPOL_VALKEY);
     check_policy(o, "black-friday-valkey", "valkey", false);
     assert_string_equal(s_at(o, "metadata.namespace"), "blackfriday-data");
     check_port(o, "spec.ingress.0", 0, 6379, "TCP");
@@ -594,7 +607,7 @@ static void test_network_policies(void **state)
     struct pipeline p = sample;
     snprintf(p.netpol.ingress_ns, sizeof p.netpol.ingress_ns, "traefik");
     snprintf(p.netpol.monitoring_ns, sizeof p.netpol.monitoring_ns, "observability");
-    o = build_netpol(&p, NETPOL_API, p.ns);
+    o = build_netpol(&p, NETPOL_API);
     check_peer(o, "spec.ingress.0", 0, "traefik", NULL);
     check_peer(o, "spec.ingress.1", 0, "observability", NULL);
     cJSON_Delete(o);

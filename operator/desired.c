@@ -99,7 +99,7 @@ int desired_build(const struct pipeline *p, const char *password, struct desired
     /* Valkey's in its namespace; none for an external Valkey */
     for (int t = 0; p->netpol.enabled && t < NETPOL_COUNT; t++)
         if ((t != NETPOL_VALKEY || !pipeline_valkey_external(p)) &&
-            push(d, KIND_NETPOL, build_netpol(p, (enum netpol_target)t, p->valkey.ns), -1) < 0)
+            push(d, KIND_NETPOL, build_netpol(p, (enum netpol_target)t), -1) < 0)
             goto fail;
     if (push_valkey(d, p, password) < 0 || push_grafana(d, p, password) < 0)
         goto fail;
