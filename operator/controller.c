@@ -175,6 +175,13 @@ static double queue_depth(void *arg)
     return (double)wq_depth(arg);
 }
 
+/* Whether kind k is watched in the data namespace too: an owned kind, in a namespaced operator.
+ * From the configuration alone, so /readyz (another thread) needs no informer state for it. */
+static bool watches_data(const struct controller *c, int k)
+{
+    return kinds[k].owned && c->data_ns && *c->data_ns;
+}
+
 /* Every kind in the watched namespace (all when none); a namespaced operator also watches its
  * data namespace for the owned kinds (their events map to pipelines by label). */
 static int start_informers(struct controller *c)
@@ -182,7 +189,7 @@ static int start_informers(struct controller *c)
     for (int i = 0; i < 2 * KIND_COUNT; i++) {
         int k = i % KIND_COUNT;
         bool data = i >= KIND_COUNT;
-        if (data && (!kinds[k].owned || !c->data_ns || !*c->data_ns))
+        if (data && !watches_data(c, k))
             continue;
         struct informer *inf = data ? &c->data_informers[k] : &c->informers[k];
         if (data) { /* the same counters as the kind's informer in the watched namespace */
@@ -246,7 +253,7 @@ bool controller_synced(struct controller *c)
 {
     for (int k = 0; k < KIND_COUNT; k++)
         if (!atomic_load(&c->informers[k].synced) ||
-            (c->data_informers[k].started && !atomic_load(&c->data_informers[k].synced)))
+            (watches_data(c, k) && !atomic_load(&c->data_informers[k].synced)))
             return false;
     return true;
 }

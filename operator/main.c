@@ -174,9 +174,9 @@ int main(int argc, char **argv)
                                                               : "default";
     /* Namespaced: the pipelines' namespace and one data namespace, <namespace>-data unless set. */
     char data_ns[128] = "";
-    if (opt.watch_ns && *opt.watch_ns)
-        snprintf(data_ns, sizeof data_ns, "%s", opt.data_ns && *opt.data_ns ? opt.data_ns : "");
-    if (opt.watch_ns && *opt.watch_ns && !*data_ns)
+    if (opt.watch_ns && *opt.watch_ns && opt.data_ns && *opt.data_ns)
+        snprintf(data_ns, sizeof data_ns, "%s", opt.data_ns);
+    else if (opt.watch_ns && *opt.watch_ns)
         snprintf(data_ns, sizeof data_ns, "%s-data", opt.watch_ns);
     sp_info("starting",
             "server %s from %s; watching %s%s%s; identity %s; leader election %s (lease %s/%s)",

@@ -131,12 +131,14 @@ int valkey_password_fetch(struct kube_client *kc, const struct pipeline *p, char
     *generated = false;
     infra_password_secret(p, name, sizeof name);
     cJSON *secret = valkey_secret_get(kc, p, name, &status, &refused, err, errcap);
-    if (refused)
-        return sp_fail(err, errcap,
-                       "Secret %s was not made by the operator for this pipeline: "
-                       "annotate it %s=true to let the operator read it (it writes the password "
-                       "into the Valkey VMs' cloud-init and Grafana's data source)",
-                       name, VALKEY_PASSWORD_READ_ANNOTATION);
+    if (refused) { /* valkey_secret_get said why; this says what the password is for */
+        size_t used = strnlen(err, errcap);
+        if (used < errcap)
+            snprintf(err + used, errcap - used,
+                     " (it writes the password into the Valkey VMs' cloud-init and Grafana's "
+                     "data source)");
+        return -1;
+    }
     if (!secret && status != 404)
         return -1; /* err says why; never generate a second password on a failed read */
     if (!secret && !infra_password_secret_owned(p))
