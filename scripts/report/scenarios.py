@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from stack import (ROOT, Poller, Sampler, counter_delta, cpu_per_sale, histogram_delta,
-                   histogram_quantile, log, machine_busy_pct, metrics, peak_rss_mb, run_wrk,
-                   capture_bytes, capture_start, capture_stop, wait_until)
+                   histogram_quantile, log, machine_busy_pct, metrics, parse_wrk, peak_rss_mb,
+                   run_wrk, wrk_cmd, capture_bytes, capture_start, capture_stop, wait_until)
 
 WORKERS = ("writer-a", "writer-b-1", "writer-b-2", "consumer")
 
@@ -223,9 +223,7 @@ def crash(stack, topic, replica, seconds):
     for name in ("bind", "port", "dir", "appendonly", "appendfsync", "save"):
         argv += [f"--{name}", stack.valkey().config_get(name)[name]]
     base_applied = applied()
-    wrk = subprocess.Popen(["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s", "-s",
-                            str(ROOT / "scripts" / "bench" / "wrk-sales.lua"), stack.vars["API_URL"]],
-                           stdout=subprocess.PIPE, text=True)
+    wrk = subprocess.Popen(wrk_cmd(stack.vars["API_URL"], 16, seconds), stdout=subprocess.PIPE, text=True)
     out = {}
     try:
         # Under way: the consumer has applied a good number of this run's sales.
@@ -254,8 +252,7 @@ def crash(stack, topic, replica, seconds):
     finally:
         if wrk.poll() is None:
             wrk.kill()
-    m = re.search(r"accepted=(\d+)", stdout)
-    out["accepted_2xx"] = int(m.group(1)) if m else None
+    out["accepted_2xx"] = parse_wrk(stdout)["accepted"]
     out["kafka_records"] = stack.wait_consumed(topic)
     out["dashboard_total"] = int(stack.valkey().get("sp:total_sales") or 0)
     # The consumer's count and the stored offsets start together (fresh Valkey, fresh topic).
@@ -490,9 +487,7 @@ def writers_crash(stack, victim, seconds):
                            and re.search(r'code="(5\d\d|other)"', k)),
                 **{w: writer_ok(stack, w) for w in stack.writers()}}
     poll = Poller(sample, 0.2)
-    wrk = subprocess.Popen(["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s", "-s",
-                            str(ROOT / "scripts" / "bench" / "wrk-sales.lua"), api],
-                           stdout=subprocess.PIPE, text=True)
+    wrk = subprocess.Popen(wrk_cmd(api, 16, seconds), stdout=subprocess.PIPE, text=True)
     poll.start()
     t0 = time.monotonic()
     try:
@@ -520,11 +515,11 @@ def writers_crash(stack, victim, seconds):
         prev = (t, s)
     err_times = [r["t_s"] for r in timeline if r["errors_per_s"] > 0]
     back = [r["t_s"] for r in timeline if r["t_s"] > t_ready and (r.get(f"ok_per_s_{victim}") or 0) > 0]
-    m = re.search(r"requests=(\d+) accepted=(\d+)", stdout)
+    result = parse_wrk(stdout)
     summary = {"killed": victim, "kill_at_s": round(t_kill, 2), "restarted_at_s": round(t_started, 2),
                "restarted_ready_at_s": round(t_ready, 2),
-               "requests": int(m.group(1)), "accepted": int(m.group(2)),
-               "client_errors": int(m.group(1)) - int(m.group(2)),
+               "requests": result["requests"], "accepted": result["accepted"],
+               "client_errors": result["non2xx"],
                "api_5xx": int(samples[-1][1]["err"] - samples[0][1]["err"]) if samples else None,
                "errors_from_s": err_times[0] if err_times else None,
                "errors_until_s": err_times[-1] if err_times else None,

@@ -176,23 +176,31 @@ def machine_info():
             "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg())}
 
 
-def run_wrk(url, connections, seconds, delay_ms=0):
-    """One wrk run with scripts/bench/wrk-sales.lua; returns its RESULT line and error counts."""
-    threads = min(2, connections)
-    env = dict(os.environ, WRK_DELAY_MS=str(delay_ms))
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
-                          "--timeout", "10s", "-s", str(WRK_SCRIPT), url],
-                         capture_output=True, text=True, env=env, check=True).stdout
-    m = re.search(r"RESULT requests=(\d+) accepted=(\d+) seconds=([\d.]+) p50_ms=([\d.]+) "
-                  r"p99_ms=([\d.]+) max_ms=([\d.]+)", out)
-    if not m:
+def wrk_cmd(url, connections, seconds):
+    """wrk's command line for a closed-loop run with scripts/bench/wrk-sales.lua."""
+    return ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s",
+            "--timeout", "10s", "-s", str(WRK_SCRIPT), url]
+
+
+def parse_wrk(out):
+    """wrk-sales.lua's RESULT line: requests, accepted (2xx), seconds, p50/p99/max ms, the
+    socket errors wrk counted and the answers that were not 2xx."""
+    line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
         raise RuntimeError(f"wrk printed no RESULT line:\n{out}")
-    r = {"requests": int(m.group(1)), "accepted": int(m.group(2)), "seconds": float(m.group(3)),
-         "p50_ms": float(m.group(4)), "p99_ms": float(m.group(5)), "max_ms": float(m.group(6))}
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    r["socket_errors"] = sum(int(x) for x in sock.groups()) if sock else 0
+    words = dict(w.split("=", 1) for w in line.split()[1:])
+    r = {k: int(words[k]) for k in ("requests", "accepted")}
+    r.update({k: float(words[k]) for k in ("seconds", "p50_ms", "p99_ms", "max_ms")})
+    r["socket_errors"] = int(words["errors"])
     r["non2xx"] = r["requests"] - r["accepted"]
     return r
+
+
+def run_wrk(url, connections, seconds):
+    """One wrk run with scripts/bench/wrk-sales.lua; what parse_wrk reads of it."""
+    out = subprocess.run(wrk_cmd(url, connections, seconds), capture_output=True, text=True,
+                         check=True).stdout
+    return parse_wrk(out)
 
 
 class Stack:
