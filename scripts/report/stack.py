@@ -4,7 +4,8 @@
 Every number the report prints comes from one of these readings:
 - CPU: utime + stime of /proc/PID/stat, the way scripts/bench.sh reads it (10 ms ticks), and
   per thread the time on a CPU of /proc/PID/task/TID/schedstat (ns), as differences over a run;
-- the whole machine: the busy share of /proc/stat's `cpu` line over the run;
+- the whole machine: the busy share of /proc/stat's `cpu` line over the run (user, nice,
+  system, irq, softirq, as scripts/bench/lib.sh counts it: steal is not our work);
 - latency seen by the client: wrk's own percentiles (scripts/bench/wrk-sales.lua prints them);
 - latency inside each worker: its Prometheus histogram, as a difference over the run;
 - bytes on a hop: a packet capture (tcpdump on loopback, headers only, the hop's port) of a
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from harness import local_sh_port_base, parse_metrics, wait_until  # noqa: E402,F401
+from harness import local_sh_port_base, parse_metrics, process_gone, wait_until  # noqa: E402,F401
 WRK_SCRIPT = ROOT / "scripts" / "bench" / "wrk-sales.lua"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -78,9 +79,8 @@ def histogram_quantile(buckets, count, q):
 
 
 def cpu_us(pid):
-    """user + system CPU time of a process (or a thread's stat file) in microseconds."""
-    path = pid if isinstance(pid, str) else f"/proc/{pid}/stat"
-    with open(path) as f:
+    """user + system CPU time of a process in microseconds."""
+    with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1_000_000 / CLK_TCK
 
@@ -100,10 +100,10 @@ def thread_cpu_us(pid):
 
 
 def machine_cpu():
-    """(busy, total) jiffies of every core, from /proc/stat."""
+    """(busy, total) jiffies of every core, from /proc/stat; steal counts in neither."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    busy = v[0] + v[1] + v[2] + v[5] + v[6]
     return busy, busy + v[3] + v[4]
 
 
@@ -239,10 +239,10 @@ class Stack:
 
     def alive(self, part):
         try:
-            state = Path(f"/proc/{self.pid(part)}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            return state != "Z"
+            pid = self.pid(part)
         except (FileNotFoundError, ValueError):
             return False
+        return not process_gone(pid)
 
     def parts(self):
         """Every running part: the workers, Valkey, Kafka."""
