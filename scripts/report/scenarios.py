@@ -1,5 +1,6 @@
 """The comparisons of docs/informe.md, each a function that takes a running Stack and returns
-rows (dicts) for its CSV files. They change the stack's shape only through local.sh's knobs
+(tables, notes): the rows (dicts) of each of its CSV files, in the order render.SCENARIO_FILES
+names them, and a dict of remarks for its JSON file. They change the stack's shape only through local.sh's knobs
 (SP_PARTITIONS, SP_TOPIC, SP_WRITER_GROUPS, SP_VALKEY_REPLICA, SP_VALKEY_AOF) and the workers'
 own environment variables (KAFKA_LINGER_MS, KAFKA_ACKS, KAFKA_IDEMPOTENCE, KAFKA_STICKY_MS,
 VALKEY_WAIT_REPLICAS, BRIDGE_BATCH_MAX, BRIDGE_CONNECTIONS), restarting only the parts a
@@ -157,7 +158,7 @@ def kafka(stack, loads, seconds):
                          **strip(row), **batch_stats(batches, start, end)})
     code, msg = acks1_with_idempotence(stack)
     note = {"acks1_idempotence_exit": code, "acks1_idempotence_message": msg}
-    return rows, note
+    return (rows,), note
 
 
 # ----------------------------------------------------------------------------------- Valkey
@@ -297,7 +298,7 @@ def valkey(stack, loads, seconds, drain_records=None):
         topic = f"sales-v{i}-crash"
         stack.up(SP_TOPIC=topic)
         crashes.append({**setting, **crash(stack, topic, replica, max(2 * seconds, 8))})
-    return rows, drains, crashes
+    return (rows, drains, crashes), {}
 
 
 # ------------------------------------------------------------------------------ REST vs gRPC
@@ -453,7 +454,7 @@ def hops(stack, loads, seconds):
                     cpu_rows.append({"layout": layout, "connections": c, "part": part,
                                      "threads": "hilos terminados durante la corrida",
                                      "cpu_us_per_sale": round(rest, 1)})
-    return runs, byte_rows, cpu_rows
+    return (runs, byte_rows, cpu_rows), {}
 
 
 # ----------------------------------------------------------------------------------- writers
@@ -547,4 +548,4 @@ def writers(stack, loads, seconds):
         timeline, summary = writers_crash(stack, victim, max(3 * seconds, 9))
         timelines += [{"config": name, **r} for r in timeline]
         crashes.append({"config": name, **summary})
-    return rows, timelines, crashes
+    return (rows, crashes, timelines), {}
