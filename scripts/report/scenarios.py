@@ -13,14 +13,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from stack import (ROOT, Poller, Sampler, counter_delta, cpu_per_sale, histogram_delta,
-                   histogram_quantile, log, machine_busy_pct, metrics, parse_wrk, peak_rss_mb,
-                   run_wrk, wrk_cmd, capture_bytes, capture_start, capture_stop, wait_until)
+from stack import (GRPC_THREADS, ROOT, Poller, Sampler, counter_delta, cpu_per_sale,
+                   histogram_delta, histogram_quantile, log, machine_busy_pct, metrics, parse_wrk,
+                   peak_rss_mb, run_wrk, wrk_cmd, capture_bytes, capture_start, capture_stop,
+                   wait_until)
 
 WORKERS = ("writer-a", "writer-b-1", "writer-b-2", "consumer")
 
 
-def measure(stack, url, connections, seconds, sampler=None, during=None):
+def measure(stack, url, connections, seconds, sampler=None):
     """One wrk run against `url`; what every part spent, and what wrk saw."""
     sampler = sampler or Sampler(stack)
     before = sampler.snapshot()
@@ -338,8 +339,7 @@ def thread_groups(part, names):
             g = "intake REST (libmicrohttpd)"
         elif name.startswith("MHD"):
             g = "admin HTTP"
-        elif name in ("default-executo", "event_engine", "grpc_global_tim", "resolver-execut",
-                      "timer_manager"):
+        elif name in GRPC_THREADS:
             g = "hilos de gRPC"
         elif name.startswith("rdk:"):
             g = "librdkafka"
