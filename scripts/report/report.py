@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import render  # noqa: E402
 import scenarios  # noqa: E402
-from stack import ROOT, Stack, local_sh_port_base, log, machine_info  # noqa: E402
+from stack import ROOT, Stack, loadavg, local_sh_port_base, log, machine_info  # noqa: E402
 
 SCENARIOS = ("kafka", "valkey", "hops", "writers")
 
@@ -55,7 +55,7 @@ def run(name, out, seconds, loads, port_base, bin_dir):
         tables, notes = getattr(scenarios, name)(stack, loads, seconds)
     finally:
         stack.down()
-    meta["loadavg_after"] = machine_info()["loadavg"]
+    meta["loadavg_after"] = loadavg()
     meta["wall_seconds"] = round(time.monotonic() - t0)
     meta["notes"] = notes
     for fname, rows in zip(render.SCENARIO_FILES[name][1], tables, strict=True):

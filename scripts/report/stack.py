@@ -156,6 +156,11 @@ def capture_bytes(path, port):
     return total
 
 
+def loadavg():
+    """The 1, 5 and 15 minute load averages, as the report prints them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def machine_info():
     model = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -173,7 +178,7 @@ def machine_info():
             "commit": commit + ("+cambios" if dirty else ""),
             "nproc": os.cpu_count(), "cpu_model": model,
             "memory_gib": round(mem_kb / 1024 / 1024, 1),
-            "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+            "loadavg": loadavg()}
 
 
 def wrk_cmd(url, connections, seconds):
