@@ -3,7 +3,7 @@
 # the control plane (etcd + kube-apiserver + kube-controller-manager) on 127.0.0.1, and with
 # --node a real node (scripts/cluster-node.sh: containerd, kubelet, kube-proxy, kube-scheduler,
 # CoreDNS, metrics-server) whose pods run on a bridge inside this machine.
-#   scripts/cluster.sh build|up|down|status|env|import|trust-registry [--node|--no-node]
+#   scripts/cluster.sh build|up|down|status|env|owner|import|trust-registry [--node|--no-node]
 # See usage() for the environment variables it reads.
 # shellcheck disable=SC2317  # the readiness checks are called through wait_for
 set -euo pipefail
@@ -12,7 +12,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
   cat >&2 <<'EOF'
-usage: scripts/cluster.sh build|up|down|status|env|import|trust-registry [--node|--no-node]
+usage: scripts/cluster.sh build|up|down|status|env|owner|import|trust-registry [--node|--no-node]
   build   build etcd, kube-apiserver, kube-controller-manager, kubectl once into the cache
           (with --node also kubelet, kube-proxy, kube-scheduler, CoreDNS, metrics-server)
   up      build, then start the control plane (with --node: and the node) and wait until it
@@ -22,6 +22,7 @@ usage: scripts/cluster.sh build|up|down|status|env|import|trust-registry [--node
   status  say whether it is up (exit 0) or not (exit 1)
   env     print export lines for KUBECONFIG, SP_KUBECONFIG, SP_KUBECTL (with a node also
           SP_NODE_HOST_ADDRESS, SP_NODE_IMAGES_IMPORT, SP_NODE_REGISTRY_CONFIG); also in STATE/env
+  owner   print the state folder of the cluster that owns this machine's node (empty if none)
   import ARCHIVE...  import OCI image archives into the node's containerd (namespace k8s.io)
   trust-registry HOST:PORT CA  let the node's containerd pull from that registry over TLS
           verified with CA (a hosts.toml; credentials come from the pods' imagePullSecrets)
@@ -542,6 +543,7 @@ main() {
     down) down ;;
     status) status ;;
     env) env_lines ;;
+    owner) cat "$node_owner_file" 2> /dev/null || true ;;
     import)
       [ ${#args[@]} -gt 0 ] || { usage; exit 2; }
       running_pid containerd > /dev/null || die "no node runs from $state"

@@ -15,7 +15,7 @@ state=$top/build/hpa-demo/node
 # The demo brings its node down itself, also on SIGTERM/SIGINT; this catches a demo that was
 # killed outright: if the machine's node is still this demo's, it goes down here.
 node_down() {
-  if [ "$(cat /run/salespipeline/node.owner 2> /dev/null)" = "$state" ]; then
+  if [ "$(scripts/cluster.sh owner)" = "$state" ]; then
     echo "[hpa-demo] bringing the demo's node down" >&2
     SP_CLUSTER_DIR=$state scripts/cluster.sh down > /dev/null || true
   fi

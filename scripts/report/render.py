@@ -602,6 +602,8 @@ def splice(informe, name, text):
     return True
 
 
+# scenario -> (title, its CSV files, its plots). report.py writes a scenario's tables into these
+# CSV files, in this order (scenarios.py returns them so).
 SCENARIO_FILES = {
     "kafka": ("Kafka: particiones, linger.ms, acks e idempotencia, particionador", ["kafka.csv"], ["kafka-rate.png", "kafka-batches.png"]),
     "valkey": ("Valkey: réplica, WAIT, AOF; kill -9 del primario", ["valkey.csv", "valkey-drain.csv", "valkey-crash.csv"],

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import render  # noqa: E402
 import scenarios  # noqa: E402
-from stack import ROOT, Stack, local_sh_port_base, log, machine_info  # noqa: E402
+from stack import ROOT, Stack, loadavg, local_sh_port_base, log, machine_info  # noqa: E402
 
 SCENARIOS = ("kafka", "valkey", "hops", "writers")
 
@@ -52,19 +52,13 @@ def run(name, out, seconds, loads, port_base, bin_dir):
     log(f"{name}: load average {info['loadavg']}; {seconds} s per run at {loads} connections")
     try:
         stack.down()  # what a previous, interrupted run left
-        results = getattr(scenarios, name)(stack, loads, seconds)
+        tables, notes = getattr(scenarios, name)(stack, loads, seconds)
     finally:
         stack.down()
-    meta["loadavg_after"] = machine_info()["loadavg"]
+    meta["loadavg_after"] = loadavg()
     meta["wall_seconds"] = round(time.monotonic() - t0)
-    files = {"kafka": ["kafka.csv"], "valkey": ["valkey.csv", "valkey-drain.csv", "valkey-crash.csv"],
-             "hops": ["hops.csv", "hops-bytes.csv", "hops-cpu.csv"],
-             "writers": ["writers.csv", "writers-crash-timeline.csv", "writers-crash.csv"]}[name]
-    if name == "kafka":
-        results, meta["notes"] = results
-    else:
-        meta["notes"] = {}
-    for fname, rows in zip(files, results if isinstance(results, tuple) else (results,)):
+    meta["notes"] = notes
+    for fname, rows in zip(render.SCENARIO_FILES[name][1], tables, strict=True):
         write_csv(out / fname, rows, meta)
     (out / f"{name}.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
     log(f"{name}: done in {meta['wall_seconds']} s")

@@ -1,5 +1,6 @@
 """The comparisons of docs/informe.md, each a function that takes a running Stack and returns
-rows (dicts) for its CSV files. They change the stack's shape only through local.sh's knobs
+(tables, notes): the rows (dicts) of each of its CSV files, in the order render.SCENARIO_FILES
+names them, and a dict of remarks for its JSON file. They change the stack's shape only through local.sh's knobs
 (SP_PARTITIONS, SP_TOPIC, SP_WRITER_GROUPS, SP_VALKEY_REPLICA, SP_VALKEY_AOF) and the workers'
 own environment variables (KAFKA_LINGER_MS, KAFKA_ACKS, KAFKA_IDEMPOTENCE, KAFKA_STICKY_MS,
 VALKEY_WAIT_REPLICAS, BRIDGE_BATCH_MAX, BRIDGE_CONNECTIONS), restarting only the parts a
@@ -12,14 +13,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from stack import (ROOT, Poller, Sampler, counter_delta, cpu_per_sale, histogram_delta,
-                   histogram_quantile, log, machine_busy_pct, metrics, peak_rss_mb, run_wrk,
-                   capture_bytes, capture_start, capture_stop, wait_until)
+from stack import (GRPC_THREADS, ROOT, Poller, Sampler, counter_delta, cpu_per_sale,
+                   histogram_delta, histogram_quantile, log, machine_busy_pct, metrics, parse_wrk,
+                   peak_rss_mb, run_wrk, wrk_cmd, capture_bytes, capture_start, capture_stop,
+                   wait_until)
 
 WORKERS = ("writer-a", "writer-b-1", "writer-b-2", "consumer")
 
 
-def measure(stack, url, connections, seconds, sampler=None, during=None):
+def measure(stack, url, connections, seconds, sampler=None):
     """One wrk run against `url`; what every part spent, and what wrk saw."""
     sampler = sampler or Sampler(stack)
     before = sampler.snapshot()
@@ -157,7 +159,7 @@ def kafka(stack, loads, seconds):
                          **strip(row), **batch_stats(batches, start, end)})
     code, msg = acks1_with_idempotence(stack)
     note = {"acks1_idempotence_exit": code, "acks1_idempotence_message": msg}
-    return rows, note
+    return (rows,), note
 
 
 # ----------------------------------------------------------------------------------- Valkey
@@ -223,9 +225,7 @@ def crash(stack, topic, replica, seconds):
     for name in ("bind", "port", "dir", "appendonly", "appendfsync", "save"):
         argv += [f"--{name}", stack.valkey().config_get(name)[name]]
     base_applied = applied()
-    wrk = subprocess.Popen(["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s", "-s",
-                            str(ROOT / "scripts" / "bench" / "wrk-sales.lua"), stack.vars["API_URL"]],
-                           stdout=subprocess.PIPE, text=True)
+    wrk = subprocess.Popen(wrk_cmd(stack.vars["API_URL"], 16, seconds), stdout=subprocess.PIPE, text=True)
     out = {}
     try:
         # Under way: the consumer has applied a good number of this run's sales.
@@ -254,8 +254,7 @@ def crash(stack, topic, replica, seconds):
     finally:
         if wrk.poll() is None:
             wrk.kill()
-    m = re.search(r"accepted=(\d+)", stdout)
-    out["accepted_2xx"] = int(m.group(1)) if m else None
+    out["accepted_2xx"] = parse_wrk(stdout)["accepted"]
     out["kafka_records"] = stack.wait_consumed(topic)
     out["dashboard_total"] = int(stack.valkey().get("sp:total_sales") or 0)
     # The consumer's count and the stored offsets start together (fresh Valkey, fresh topic).
@@ -300,7 +299,7 @@ def valkey(stack, loads, seconds, drain_records=None):
         topic = f"sales-v{i}-crash"
         stack.up(SP_TOPIC=topic)
         crashes.append({**setting, **crash(stack, topic, replica, max(2 * seconds, 8))})
-    return rows, drains, crashes
+    return (rows, drains, crashes), {}
 
 
 # ------------------------------------------------------------------------------ REST vs gRPC
@@ -340,8 +339,7 @@ def thread_groups(part, names):
             g = "intake REST (libmicrohttpd)"
         elif name.startswith("MHD"):
             g = "admin HTTP"
-        elif name in ("default-executo", "event_engine", "grpc_global_tim", "resolver-execut",
-                      "timer_manager"):
+        elif name in GRPC_THREADS:
             g = "hilos de gRPC"
         elif name.startswith("rdk:"):
             g = "librdkafka"
@@ -456,7 +454,7 @@ def hops(stack, loads, seconds):
                     cpu_rows.append({"layout": layout, "connections": c, "part": part,
                                      "threads": "hilos terminados durante la corrida",
                                      "cpu_us_per_sale": round(rest, 1)})
-    return runs, byte_rows, cpu_rows
+    return (runs, byte_rows, cpu_rows), {}
 
 
 # ----------------------------------------------------------------------------------- writers
@@ -490,9 +488,7 @@ def writers_crash(stack, victim, seconds):
                            and re.search(r'code="(5\d\d|other)"', k)),
                 **{w: writer_ok(stack, w) for w in stack.writers()}}
     poll = Poller(sample, 0.2)
-    wrk = subprocess.Popen(["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "10s", "-s",
-                            str(ROOT / "scripts" / "bench" / "wrk-sales.lua"), api],
-                           stdout=subprocess.PIPE, text=True)
+    wrk = subprocess.Popen(wrk_cmd(api, 16, seconds), stdout=subprocess.PIPE, text=True)
     poll.start()
     t0 = time.monotonic()
     try:
@@ -520,11 +516,11 @@ def writers_crash(stack, victim, seconds):
         prev = (t, s)
     err_times = [r["t_s"] for r in timeline if r["errors_per_s"] > 0]
     back = [r["t_s"] for r in timeline if r["t_s"] > t_ready and (r.get(f"ok_per_s_{victim}") or 0) > 0]
-    m = re.search(r"requests=(\d+) accepted=(\d+)", stdout)
+    result = parse_wrk(stdout)
     summary = {"killed": victim, "kill_at_s": round(t_kill, 2), "restarted_at_s": round(t_started, 2),
                "restarted_ready_at_s": round(t_ready, 2),
-               "requests": int(m.group(1)), "accepted": int(m.group(2)),
-               "client_errors": int(m.group(1)) - int(m.group(2)),
+               "requests": result["requests"], "accepted": result["accepted"],
+               "client_errors": result["non2xx"],
                "api_5xx": int(samples[-1][1]["err"] - samples[0][1]["err"]) if samples else None,
                "errors_from_s": err_times[0] if err_times else None,
                "errors_until_s": err_times[-1] if err_times else None,
@@ -552,4 +548,4 @@ def writers(stack, loads, seconds):
         timeline, summary = writers_crash(stack, victim, max(3 * seconds, 9))
         timelines += [{"config": name, **r} for r in timeline]
         crashes.append({"config": name, **summary})
-    return rows, timelines, crashes
+    return (rows, crashes, timelines), {}

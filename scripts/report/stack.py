@@ -4,7 +4,8 @@
 Every number the report prints comes from one of these readings:
 - CPU: utime + stime of /proc/PID/stat, the way scripts/bench.sh reads it (10 ms ticks), and
   per thread the time on a CPU of /proc/PID/task/TID/schedstat (ns), as differences over a run;
-- the whole machine: the busy share of /proc/stat's `cpu` line over the run;
+- the whole machine: the busy share of /proc/stat's `cpu` line over the run (user, nice,
+  system, irq, softirq, as scripts/bench/lib.sh counts it: steal is not our work);
 - latency seen by the client: wrk's own percentiles (scripts/bench/wrk-sales.lua prints them);
 - latency inside each worker: its Prometheus histogram, as a difference over the run;
 - bytes on a hop: a packet capture (tcpdump on loopback, headers only, the hop's port) of a
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from harness import local_sh_port_base, parse_metrics, wait_until  # noqa: E402,F401
+from harness import local_sh_port_base, parse_metrics, process_gone, wait_until  # noqa: E402,F401
 WRK_SCRIPT = ROOT / "scripts" / "bench" / "wrk-sales.lua"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -78,9 +79,8 @@ def histogram_quantile(buckets, count, q):
 
 
 def cpu_us(pid):
-    """user + system CPU time of a process (or a thread's stat file) in microseconds."""
-    path = pid if isinstance(pid, str) else f"/proc/{pid}/stat"
-    with open(path) as f:
+    """user + system CPU time of a process in microseconds."""
+    with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1_000_000 / CLK_TCK
 
@@ -100,10 +100,10 @@ def thread_cpu_us(pid):
 
 
 def machine_cpu():
-    """(busy, total) jiffies of every core, from /proc/stat."""
+    """(busy, total) jiffies of every core, from /proc/stat; steal counts in neither."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    busy = v[0] + v[1] + v[2] + v[5] + v[6]
     return busy, busy + v[3] + v[4]
 
 
@@ -156,6 +156,11 @@ def capture_bytes(path, port):
     return total
 
 
+def loadavg():
+    """The 1, 5 and 15 minute load averages, as the report prints them."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def machine_info():
     model = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -173,26 +178,34 @@ def machine_info():
             "commit": commit + ("+cambios" if dirty else ""),
             "nproc": os.cpu_count(), "cpu_model": model,
             "memory_gib": round(mem_kb / 1024 / 1024, 1),
-            "loadavg": " ".join(f"{x:.2f}" for x in os.getloadavg())}
+            "loadavg": loadavg()}
 
 
-def run_wrk(url, connections, seconds, delay_ms=0):
-    """One wrk run with scripts/bench/wrk-sales.lua; returns its RESULT line and error counts."""
-    threads = min(2, connections)
-    env = dict(os.environ, WRK_DELAY_MS=str(delay_ms))
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
-                          "--timeout", "10s", "-s", str(WRK_SCRIPT), url],
-                         capture_output=True, text=True, env=env, check=True).stdout
-    m = re.search(r"RESULT requests=(\d+) accepted=(\d+) seconds=([\d.]+) p50_ms=([\d.]+) "
-                  r"p99_ms=([\d.]+) max_ms=([\d.]+)", out)
-    if not m:
+def wrk_cmd(url, connections, seconds):
+    """wrk's command line for a closed-loop run with scripts/bench/wrk-sales.lua."""
+    return ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s",
+            "--timeout", "10s", "-s", str(WRK_SCRIPT), url]
+
+
+def parse_wrk(out):
+    """wrk-sales.lua's RESULT line: requests, accepted (2xx), seconds, p50/p99/max ms, the
+    socket errors wrk counted and the answers that were not 2xx."""
+    line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
         raise RuntimeError(f"wrk printed no RESULT line:\n{out}")
-    r = {"requests": int(m.group(1)), "accepted": int(m.group(2)), "seconds": float(m.group(3)),
-         "p50_ms": float(m.group(4)), "p99_ms": float(m.group(5)), "max_ms": float(m.group(6))}
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    r["socket_errors"] = sum(int(x) for x in sock.groups()) if sock else 0
+    words = dict(w.split("=", 1) for w in line.split()[1:])
+    r = {k: int(words[k]) for k in ("requests", "accepted")}
+    r.update({k: float(words[k]) for k in ("seconds", "p50_ms", "p99_ms", "max_ms")})
+    r["socket_errors"] = int(words["errors"])
     r["non2xx"] = r["requests"] - r["accepted"]
     return r
+
+
+def run_wrk(url, connections, seconds):
+    """One wrk run with scripts/bench/wrk-sales.lua; what parse_wrk reads of it."""
+    out = subprocess.run(wrk_cmd(url, connections, seconds), capture_output=True, text=True,
+                         check=True).stdout
+    return parse_wrk(out)
 
 
 class Stack:
@@ -231,10 +244,10 @@ class Stack:
 
     def alive(self, part):
         try:
-            state = Path(f"/proc/{self.pid(part)}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            return state != "Z"
+            pid = self.pid(part)
         except (FileNotFoundError, ValueError):
             return False
+        return not process_gone(pid)
 
     def parts(self):
         """Every running part: the workers, Valkey, Kafka."""

@@ -41,7 +41,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE), str(HERE.parent.parent / "scripts" 
 from harness import ROOT, topic_sale_ids, wait_until  # noqa: E402
 from local_pipeline import NAME, NS, OVERLAY, LocalPipeline, SetupError  # noqa: E402
 from nodekit import running_node  # noqa: E402
-from stack import machine_info  # noqa: E402
+from stack import loadavg, machine_info  # noqa: E402
 
 WORK = ROOT / "build" / "hpa-demo"
 DOCS = Path(os.environ.get("SP_HPA_OUT", ROOT / "docs" / "report"))
@@ -527,7 +527,7 @@ def main():
             collected = collect(lp)
         finally:
             lp.stop()
-    meta["loadavg_after"] = machine_info()["loadavg"]
+    meta["loadavg_after"] = loadavg()
     meta["wall_seconds"] = round(time.monotonic() - started)
     results, rows, pods, request_m = analyse(collected, meta)
     write(results, rows, pods, request_m, collected["t_load"])
