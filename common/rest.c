@@ -214,7 +214,7 @@ static enum MHD_Result reply_closing(struct sp_rest *r, struct MHD_Connection *c
                                      size_t len, int close_conn)
 {
     int in_call = c && (body == c->buf || body == (const char *)c->answer_heap);
-    int batch_answer = c && c->batch && status == MHD_HTTP_OK;
+    int batch_answer = c && c->answer_heap && body == (const char *)c->answer_heap;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, (void *)body, in_call ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -299,7 +299,6 @@ static void batch_answer(struct sp_rest_call *b)
         results[i].body.data = (uint8_t *)k->buf;
         results[i].body.len = k->answer_len;
         ptrs[i] = &results[i];
-        count_status(k->status);
     }
     Salespipeline__SaleBatchReply reply = SALESPIPELINE__SALE_BATCH_REPLY__INIT;
     reply.n_results = b->n_items;
@@ -308,6 +307,8 @@ static void batch_answer(struct sp_rest_call *b)
     if ((b->answer_heap = malloc(len ? len : 1))) {
         b->answer_len = salespipeline__sale_batch_reply__pack(&reply, b->answer_heap);
         b->status = MHD_HTTP_OK;
+        for (size_t i = 0; i < b->n_items; i++) /* reply_closing counts the 500 otherwise */
+            count_status(b->items[i]->status);
     } else {
         b->answer_len = sp_rest_error_json(b->buf, sizeof b->buf, "out of memory");
         b->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
