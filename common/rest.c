@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -791,8 +792,14 @@ unsigned sp_rest_stop(struct sp_rest *r, double delay_s, double grace_s,
                 "not ready; taking sales for %.1f s more, closing each connection "
                 "after its answer",
                 delay_s);
-        if (sp_signals_wait(delay_s))
-            sp_info("lame_duck_cut", "a second signal: stopping now");
+        /* Only a stop signal cuts the delay short: SIGHUP (a reload, where added) does not. */
+        for (double end = sp_now() + delay_s, left; (left = end - sp_now()) > 0;) {
+            int sig = sp_signals_wait(left);
+            if (sig && sig != SIGHUP) {
+                sp_info("lame_duck_cut", "a second signal: stopping now");
+                break;
+            }
+        }
     }
     sp_info("stopping_intake", "no new sales; finishing the %u in flight", sp_rest_in_flight(r));
     return sp_rest_shutdown(r, grace_s, stop_forwarder, arg);
