@@ -358,7 +358,8 @@ void sp_guard_request_done(struct MHD_Connection *conn)
     pthread_mutex_lock(&g->lock);
     if (c->phase != PHASE_DROPPED) {
         c->phase = PHASE_HEADERS;
-        c->deadline = g->cfg.header_timeout_ms
+        /* An idle timeout of 0 keeps an idle connection for ever: no deadline then. */
+        c->deadline = g->cfg.header_timeout_ms && g->cfg.idle_timeout_s
                           ? sp_now() + g->cfg.idle_timeout_s + g->cfg.header_timeout_ms / 1e3
                           : 0;
     }

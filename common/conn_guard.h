@@ -14,11 +14,11 @@
  *    kernel's queue).
  *  - deadlines: a request's line and headers must be in within `header_timeout_ms` of the
  *    connection's start (on a kept-alive connection: of the previous answer plus the idle
- *    timeout), its body within `body_timeout_ms` of its headers. A sweeper thread shuts down a
- *    connection past its deadline (shutdown(2): MHD then reads end of file and closes it), so
- *    the client sees the connection closed without an answer. A connection whose sale was
- *    forwarded is never swept: its answer is owed (MHD does not time out a suspended connection
- *    either).
+ *    timeout; none if that is 0), its body within `body_timeout_ms` of its headers. A sweeper
+ *    thread shuts down a connection past its deadline (shutdown(2): MHD then reads end of file
+ *    and closes it), so the client sees the connection closed without an answer. A connection
+ *    whose sale was forwarded is never swept: its answer is owed (MHD does not time out a
+ *    suspended connection either).
  *
  * The guard's state per connection is MHD's socket context; everything is under one mutex,
  * taken three times per request. */
@@ -33,7 +33,7 @@ struct sp_guard_config {
     unsigned max_per_addr;      /* admitted from one address; 0: no per-address limit */
     unsigned header_timeout_ms; /* 0: none */
     unsigned body_timeout_ms;   /* 0: none */
-    unsigned idle_timeout_s;    /* MHD's idle timeout, part of a kept-alive header deadline */
+    unsigned idle_timeout_s;    /* MHD's idle timeout (0: none), in a kept-alive header deadline */
 };
 
 enum sp_guard_verdict {

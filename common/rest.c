@@ -22,6 +22,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -214,7 +215,7 @@ static enum MHD_Result reply_closing(struct sp_rest *r, struct MHD_Connection *c
                                      size_t len, int close_conn)
 {
     int in_call = c && (body == c->buf || body == (const char *)c->answer_heap);
-    int batch_answer = c && c->batch && status == MHD_HTTP_OK;
+    int batch_answer = c && c->answer_heap && body == (const char *)c->answer_heap;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         len, (void *)body, in_call ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_COPY);
     if (!resp)
@@ -299,7 +300,6 @@ static void batch_answer(struct sp_rest_call *b)
         results[i].body.data = (uint8_t *)k->buf;
         results[i].body.len = k->answer_len;
         ptrs[i] = &results[i];
-        count_status(k->status);
     }
     Salespipeline__SaleBatchReply reply = SALESPIPELINE__SALE_BATCH_REPLY__INIT;
     reply.n_results = b->n_items;
@@ -308,6 +308,8 @@ static void batch_answer(struct sp_rest_call *b)
     if ((b->answer_heap = malloc(len ? len : 1))) {
         b->answer_len = salespipeline__sale_batch_reply__pack(&reply, b->answer_heap);
         b->status = MHD_HTTP_OK;
+        for (size_t i = 0; i < b->n_items; i++) /* reply_closing counts the 500 otherwise */
+            count_status(b->items[i]->status);
     } else {
         b->answer_len = sp_rest_error_json(b->buf, sizeof b->buf, "out of memory");
         b->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -790,8 +792,14 @@ unsigned sp_rest_stop(struct sp_rest *r, double delay_s, double grace_s,
                 "not ready; taking sales for %.1f s more, closing each connection "
                 "after its answer",
                 delay_s);
-        if (sp_signals_wait(delay_s))
-            sp_info("lame_duck_cut", "a second signal: stopping now");
+        /* Only a stop signal cuts the delay short: SIGHUP (a reload, where added) does not. */
+        for (double end = sp_now() + delay_s, left; (left = end - sp_now()) > 0;) {
+            int sig = sp_signals_wait(left);
+            if (sig && sig != SIGHUP) {
+                sp_info("lame_duck_cut", "a second signal: stopping now");
+                break;
+            }
+        }
     }
     sp_info("stopping_intake", "no new sales; finishing the %u in flight", sp_rest_in_flight(r));
     return sp_rest_shutdown(r, grace_s, stop_forwarder, arg);

@@ -385,6 +385,19 @@ def test_second_sigterm_cuts_the_lame_duck_short(chain):
     assert "lame_duck_cut" in [e["event"] for e in a.log_events()]
 
 
+def test_sighup_does_not_cut_the_lame_duck_short(chain):
+    """SIGHUP (a catalog refresh) during the lame duck is no stop signal: the delay runs out."""
+    delay = 2.0
+    a, _, _ = chain(api_args=("--shutdown-delay-ms", str(int(delay * 1000))))
+    t0 = time.monotonic()
+    a.proc.send_signal(15)
+    wait_until(lambda: "lame_duck" in [e["event"] for e in a.log_events()], 10, what="lame duck")
+    a.proc.send_signal(1)
+    assert a.proc.wait(30) == 0, a.logs()[-3000:]
+    assert time.monotonic() - t0 >= delay - 0.1
+    assert "lame_duck_cut" not in [e["event"] for e in a.log_events()]
+
+
 def _sockets(port):
     """{(state, local, peer)} of the TCP sockets to or from `port`, listeners left out."""
     out = subprocess.run(["ss", "-tanH", "state", "all", f"( dport = :{port} or sport = :{port} )"],

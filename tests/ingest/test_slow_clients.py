@@ -141,6 +141,32 @@ def test_a_sale_waiting_downstream_is_never_cut_off(chain):
     assert 0.9 <= idle <= 2.5 and 0.25 <= mute <= 0.9, (idle, mute)
 
 
+def test_idle_timeout_0_keeps_an_idle_connection(chain):
+    """--idle-timeout-seconds 0 means no idle limit: a kept-alive connection left idle after its
+    answer outlives the header timeout (300 ms) by far, serves another sale and is not counted
+    as timed out; a new connection that sends nothing is still cut off."""
+    api, _, _ = chain(api_args=("--header-timeout-ms", "300", "--idle-timeout-seconds", "0"))
+    conn = http.client.HTTPConnection("127.0.0.1", api.http_port, timeout=10)
+    try:
+        conn.request("POST", "/ventas", json.dumps(SALE), {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        assert r.status == 202 and r.read() and conn.sock is not None
+        assert not closed_by_server(conn.sock, 2.0)
+        conn.sock.settimeout(10)
+        conn.request("POST", "/ventas", json.dumps(SALE), {"Content-Type": "application/json"})
+        assert conn.getresponse().status == 202
+    finally:
+        conn.close()
+    assert api.metrics()['sp_http_connections_timed_out_total{phase="headers"}'] == 0
+    silent = socket.create_connection(("127.0.0.1", api.http_port))
+    try:
+        assert closed_by_server(silent, 5.0)
+    finally:
+        silent.close()
+    wait_until(lambda: api.metrics()['sp_http_connections_timed_out_total{phase="headers"}'] == 1,
+               10, what="the silent connection counted as timed out")
+
+
 def test_connection_limits_answer_503(chain):
     api, _, _ = chain(api_args=("--client-connections", "30", "--client-connections-per-ip", "10"))
     port = api.http_port

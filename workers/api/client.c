@@ -458,7 +458,8 @@ static int take_queued(struct api_client *c)
     struct api_job job;
     int stopping = 0;
     unsigned max = c->batch_url ? c->cfg.batch_max : 1;
-    while (c->active < c->cfg.max_connections) {
+    /* Only this thread pops, so a sale counted here is still there to take. */
+    while (c->active < c->cfg.max_connections && ring_count(c)) {
         struct api_transfer *t = transfer_get(c);
         if (!t) {
             if (ring_pop(c, &job, 0, &stopping))
@@ -478,8 +479,6 @@ static int take_queued(struct api_client *c)
             transfer_start(c, t);
         else
             transfer_put(c, t);
-        if (!got)
-            break;
     }
     while (ring_pop(c, &job, 1, &stopping))
         answer_unsent(&job, stopping);

@@ -264,7 +264,6 @@ void br_client_send_batch(size_t n, const struct sp_sale *sales, const char *con
 {
     struct br_client *c = arg;
     uint8_t pb[SP_REST_BATCH_MAX][SP_SALE_PB_MAX];
-    size_t len[SP_REST_BATCH_MAX];
     int group = pick_group(c);
     gpr_timespec deadline = deadline_from_now(c);
     if (atomic_load_explicit(&c->no_batches[group], memory_order_relaxed)) {
@@ -280,33 +279,43 @@ void br_client_send_batch(size_t n, const struct sp_sale *sales, const char *con
     Salespipeline__BatchItem items[SP_REST_BATCH_MAX], *item_ptrs[SP_REST_BATCH_MAX];
     Salespipeline__SaleBatch batch = SALESPIPELINE__SALE_BATCH__INIT;
     struct br_call *k = call_new(c, group, deadline);
-    for (size_t i = 0; k && i < n; i++) {
-        len[i] = sp_sale_pack(&sales[i], pb[i], sizeof pb[i]);
-        salespipeline__batch_item__init(&items[i]);
-        items[i].sale_id = (char *)sale_ids[i];
-        items[i].sale.data = pb[i];
-        items[i].sale.len = len[i];
-        item_ptrs[i] = &items[i];
-        k->rest_calls[i] = calls[i];
-    }
     if (!k) {
         for (size_t i = 0; i < n; i++)
             answer_error(calls[i], 500, "bridge out of memory");
         atomic_fetch_sub(&c->outstanding, 1);
         return;
     }
-    k->n = n;
-    batch.n_items = n;
+    size_t packed = 0; /* a sale that does not pack is answered here and left out */
+    for (size_t i = 0; i < n; i++) {
+        size_t len = sp_sale_pack(&sales[i], pb[packed], sizeof pb[packed]);
+        if (!len) {
+            answer_error(calls[i], 500, "sale does not pack");
+            continue;
+        }
+        salespipeline__batch_item__init(&items[packed]);
+        items[packed].sale_id = (char *)sale_ids[i];
+        items[packed].sale.data = pb[packed];
+        items[packed].sale.len = len;
+        item_ptrs[packed] = &items[packed];
+        k->rest_calls[packed++] = calls[i];
+    }
+    if (!packed) {
+        slot_put(c, k);
+        atomic_fetch_sub(&c->outstanding, 1);
+        return;
+    }
+    k->n = packed;
+    batch.n_items = packed;
     batch.items = item_ptrs;
     grpc_slice payload = grpc_slice_malloc(salespipeline__sale_batch__get_packed_size(&batch));
     salespipeline__sale_batch__pack(&batch, GRPC_SLICE_START_PTR(payload));
     k->batch = grpc_slice_ref(payload);
     sp_counter_add(c->batches, 1);
-    sp_counter_add(c->batch_sales, n);
+    sp_counter_add(c->batch_sales, packed);
     if (call_start(c, k, BR_BATCH_METHOD, payload) < 0) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < packed; i++) {
             sp_rest_downstream_error(SP_DOWNSTREAM_FAILED);
-            answer_error(calls[i], 502, "cannot start the gRPC call");
+            answer_error(k->rest_calls[i], 502, "cannot start the gRPC call");
         }
         slot_release(c, k);
         atomic_fetch_sub(&c->outstanding, 1);
