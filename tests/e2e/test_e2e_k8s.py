@@ -37,10 +37,12 @@ def pipeline(node, tmp_path_factory):
             pytest.fail(str(e))
         yield lp
     finally:
-        if lp.storage:
-            print(f"\npods' logs: {lp.save_logs()}")
-        lp.stop()
-        print(f"\ne2e timings (s): {json.dumps(lp.timings)}")
+        try:
+            if lp.storage:
+                print(f"\npods' logs: {lp.save_logs()}")
+        finally:  # kubectl may fail here (likely when the test did): tear down regardless
+            lp.stop()
+            print(f"\ne2e timings (s): {json.dumps(lp.timings)}")
 
 
 def component_pods(lp, component):
