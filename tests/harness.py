@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 
@@ -169,27 +170,53 @@ class Worker:
         self._log.close()
 
 
-def topic_sale_ids(bootstrap, topic):
-    """Every record's sale-id header in the topic, read from its start to its end offsets with a
-    real Kafka consumer."""
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.monotonic_ns()}",
-                  "enable.auto.commit": False})
-    meta = c.list_topics(topic, timeout=30).topics[topic]
-    ends = {}
-    for p in meta.partitions:
-        ends[p] = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-    c.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-    ids, seen = [], {p: 0 for p in ends}
-    deadline = time.monotonic() + 120
-    while any(seen[p] < ends[p] for p in ends) and time.monotonic() < deadline:
-        for m in c.consume(1000, timeout=1.0):
-            if m.error():
+def _consumer(bootstrap):
+    from confluent_kafka import Consumer
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-reader-{uuid.uuid4().hex}",
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+
+
+def record_count(bootstrap, topic):
+    """Records in the topic: the sum of the partitions' high watermarks (no transactions)."""
+    from confluent_kafka import TopicPartition
+    c = _consumer(bootstrap)
+    try:
+        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts)
+    finally:
+        c.close()
+
+
+def read_records(bootstrap, topic, count, timeout=60.0):
+    """The topic's first `count` records, read from every partition's beginning."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+    c = _consumer(bootstrap)
+    records = []
+    try:
+        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        deadline = time.monotonic() + timeout
+        while len(records) < count and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
                 continue
-            seen[m.partition()] = m.offset() + 1
-            ids.append(dict(m.headers() or [])["sale-id"].decode())
-    c.close()
-    return ids
+            assert not m.error(), m.error()
+            records.append(m)
+    finally:
+        c.close()
+    assert len(records) >= count, f"read {len(records)} of {count} records from {topic}"
+    return records
+
+
+def headers(record):
+    return {k: v.decode() for k, v in (record.headers() or [])}
+
+
+def topic_sale_ids(bootstrap, topic, timeout=120.0):
+    """Every record's sale-id header in the topic (as many records as its high watermarks
+    count), read with a real Kafka consumer; a short read fails."""
+    records = read_records(bootstrap, topic, record_count(bootstrap, topic), timeout)
+    return [headers(r)["sale-id"] for r in records]
 
 
 class Kafka:
