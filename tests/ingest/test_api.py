@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from harness import BIN_DIR, free_port, http_get, wait_until
+from harness import BIN_DIR, free_port, http_get, tcp_sockets, wait_until
 from ingest_util import (SALE, expected_fields, make_sales, post, post_many, received_fields,
                          timed)
 
@@ -398,20 +398,12 @@ def test_sighup_does_not_cut_the_lame_duck_short(chain):
     assert "lame_duck_cut" not in [e["event"] for e in a.log_events()]
 
 
-def _sockets(port):
-    """{(state, local, peer)} of the TCP sockets to or from `port`, listeners left out."""
-    out = subprocess.run(["ss", "-tanH", "state", "all", f"( dport = :{port} or sport = :{port} )"],
-                         capture_output=True, text=True, check=True).stdout
-    rows = (l.split() for l in out.splitlines() if l.strip())
-    return {(r[0], r[3], r[4]) for r in rows if r[0] != "LISTEN"}
-
-
 def test_keep_alive_not_a_connection_per_sale(chain):
     a, b, _ = chain(api_args=("--max-connections", "4"))
-    before = _sockets(b.http_port)
+    before = tcp_sockets(b.http_port)
     for r in post_many(a, make_sales(400), concurrency=6):
         assert r.status_code == 202
-    after = _sockets(b.http_port)
+    after = tcp_sockets(b.http_port)
     # Open towards the bridge: 4 for sales + 1 for the readiness probe, kept alive.
     towards = [s for s in after if s[0] == "ESTAB" and s[2].endswith(f":{b.http_port}")]
     assert len(towards) <= 5, towards
