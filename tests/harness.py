@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 
@@ -24,29 +25,44 @@ SANITIZER_ENV = {
 }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _port_range(span=1):
+    """(low, high): a port, or the first of `span` ports in a row, is picked in [low, high), so
+    that all of them lie below the kernel's ephemeral range: a port in it may be taken by any
+    outgoing connection between the check and the server's bind (a writer of local.sh once lost
+    its port that way)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    return 10000, max(ephemeral_low - span, 10100)
+
+
+def _bindable(address, ports):
+    try:
+        for port in ports:
+            with socket.socket() as s:
+                s.bind((address, port))
+        return True
+    except OSError:
+        return False
+
+
+def free_port(address="127.0.0.1"):
+    """A port free on `address`, below the ephemeral range."""
+    low, high = _port_range()
+    for _ in range(200):
+        port = random.randrange(low, high)
+        if _bindable(address, [port]):
+            return port
+    raise RuntimeError(f"no free port on {address}")
 
 
 def free_port_base(offsets, address="127.0.0.1"):
     """A base port whose base + offset is free on `address` for every offset (scripts/local.sh
-    puts each part at SP_PORT_BASE + a fixed offset)."""
-    # Below the kernel's ephemeral range: a port there may be taken by any outgoing connection
-    # between this check and the bind (a writer of local.sh once lost its port that way).
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        ephemeral_low = int(f.read().split()[0])
-    top = max(ephemeral_low - max(offsets) - 1, 10100)
+    puts each part at SP_PORT_BASE + a fixed offset), below the ephemeral range."""
+    low, high = _port_range(max(offsets) + 1)
     for _ in range(50):
-        base = random.randrange(10000, top, 100)
-        try:
-            for off in offsets:
-                with socket.socket() as s:
-                    s.bind((address, base + off))
+        base = random.randrange(low, high, 100)
+        if _bindable(address, [base + off for off in offsets]):
             return base
-        except OSError:
-            continue
     raise RuntimeError(f"no free port range on {address}")
 
 
@@ -82,6 +98,15 @@ def stop_process(proc, timeout=30.0):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def tcp_sockets(port):
+    """{(state, local, peer)} of the TCP sockets to or from `port` (`ss`), listeners left out;
+    closed ones stay listed a while (TIME-WAIT) on the side that closed first."""
+    out = subprocess.run(["ss", "-tanH", "state", "all", f"( dport = :{port} or sport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = (line.split() for line in out.splitlines() if line.strip())
+    return {(r[0], r[3], r[4]) for r in rows if r[0] != "LISTEN"}
 
 
 # The ports scripts/local.sh opens, as offsets from its SP_PORT_BASE.
@@ -169,27 +194,66 @@ class Worker:
         self._log.close()
 
 
-def topic_sale_ids(bootstrap, topic):
-    """Every record's sale-id header in the topic, read from its start to its end offsets with a
-    real Kafka consumer."""
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{time.monotonic_ns()}",
-                  "enable.auto.commit": False})
-    meta = c.list_topics(topic, timeout=30).topics[topic]
-    ends = {}
-    for p in meta.partitions:
-        ends[p] = c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-    c.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-    ids, seen = [], {p: 0 for p in ends}
-    deadline = time.monotonic() + 120
-    while any(seen[p] < ends[p] for p in ends) and time.monotonic() < deadline:
-        for m in c.consume(1000, timeout=1.0):
-            if m.error():
+def _consumer(bootstrap):
+    from confluent_kafka import Consumer
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-reader-{uuid.uuid4().hex}",
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+
+
+def end_offsets(bootstrap, topic):
+    """{partition: high watermark} of the topic."""
+    from confluent_kafka import TopicPartition
+    c = _consumer(bootstrap)
+    try:
+        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts}
+    finally:
+        c.close()
+
+
+def record_count(bootstrap, topic):
+    """Records in the topic: the sum of the partitions' high watermarks (no transactions)."""
+    return sum(end_offsets(bootstrap, topic).values())
+
+
+def stored_offsets(client, topic):
+    """{partition: next offset} the consumer has applied in Valkey (hash sp:offsets, fields
+    topic:partition), read with a Valkey client made with decode_responses=True."""
+    offsets = client.hgetall("sp:offsets")
+    return {int(k.rsplit(":", 1)[1]): int(v) for k, v in offsets.items()
+            if k.rsplit(":", 1)[0] == topic}
+
+
+def read_records(bootstrap, topic, count, timeout=60.0):
+    """The topic's first `count` records, read from every partition's beginning."""
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+    c = _consumer(bootstrap)
+    records = []
+    try:
+        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        deadline = time.monotonic() + timeout
+        while len(records) < count and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None:
                 continue
-            seen[m.partition()] = m.offset() + 1
-            ids.append(dict(m.headers() or [])["sale-id"].decode())
-    c.close()
-    return ids
+            assert not m.error(), m.error()
+            records.append(m)
+    finally:
+        c.close()
+    assert len(records) >= count, f"read {len(records)} of {count} records from {topic}"
+    return records
+
+
+def headers(record):
+    return {k: v.decode() for k, v in (record.headers() or [])}
+
+
+def topic_sale_ids(bootstrap, topic, timeout=120.0):
+    """Every record's sale-id header in the topic (as many records as its high watermarks
+    count), read with a real Kafka consumer; a short read fails."""
+    records = read_records(bootstrap, topic, record_count(bootstrap, topic), timeout)
+    return [headers(r)["sale-id"] for r in records]
 
 
 class Kafka:

@@ -4,7 +4,6 @@ Nothing here measures: every number comes from a CSV file, which says which comm
 import csv
 import json
 import re
-from pathlib import Path
 
 import matplotlib
 

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import defaultdict
 
-from harness import BIN_DIR, ROOT, SANITIZER_ENV, free_port, wait_until
+from harness import BIN_DIR, ROOT, SANITIZER_ENV, free_port, stored_offsets, wait_until
 
 CATEGORIES = {1: "Electronica", 2: "Ropa", 3: "Hogar", 4: "Belleza"}
 CARNET_FOR = {1: "202300530", 2: "202300533", 3: "202300536", 4: "202300539"}
@@ -136,12 +136,6 @@ def start_consumer(workers, kafka, topic, valkey, *args, group=None, interval_ms
         "--valkey-url", valkey.url, "--http-port", str(port), "--session-timeout-ms", "6000",
         *interval, *args], http_port=port)
     return w.wait_ready(60)
-
-
-def stored_offsets(client, topic):
-    offsets = client.hgetall("sp:offsets")
-    return {int(k.rsplit(":", 1)[1]): int(v) for k, v in offsets.items()
-            if k.rsplit(":", 1)[0] == topic}
 
 
 def wait_applied(valkey, topic, records, timeout=180, client=None):

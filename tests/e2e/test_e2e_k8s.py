@@ -15,8 +15,9 @@ import time
 import urllib.request
 
 import pytest
+import valkey
 
-from harness import topic_sale_ids, wait_until
+from harness import end_offsets, stored_offsets, topic_sale_ids, wait_until
 from local_pipeline import NAME, NS, OPERATOR_NS, LocalPipeline, SetupError, ready
 from sales import Sender
 
@@ -37,10 +38,12 @@ def pipeline(node, tmp_path_factory):
             pytest.fail(str(e))
         yield lp
     finally:
-        if lp.storage:
-            print(f"\npods' logs: {lp.save_logs()}")
-        lp.stop()
-        print(f"\ne2e timings (s): {json.dumps(lp.timings)}")
+        try:
+            if lp.storage:
+                print(f"\npods' logs: {lp.save_logs()}")
+        finally:  # kubectl may fail here (likely when the test did): tear down regardless
+            lp.stop()
+            print(f"\ne2e timings (s): {json.dumps(lp.timings)}")
 
 
 def component_pods(lp, component):
@@ -143,9 +146,14 @@ def test_sales_through_the_pipeline_with_faults_counted_exactly_once(pipeline, n
     assert len(extra) <= len(failed), (len(extra), len(failed))
 
     # The dashboard counts exactly what Kafka holds: every 2xx once, nothing twice.
-    dash = wait_until(lambda: (d := lp.dashboard())["total_sales"] >= len(ids) and d, 180, interval=1,
-                      what=f"the dashboard to count {len(ids)} sales")
-    time.sleep(2)   # a late double count would show now: the consumer applies in batches of 20 ms
+    # Read once the consumer has applied every record Kafka holds (its offsets in Valkey reach
+    # the end of each partition): a late double count would show by then.
+    ends = end_offsets(lp.storage["KAFKA_BROKERS"], lp.storage["KAFKA_TOPIC"])
+    vk = valkey.from_url(lp.storage["VALKEY_URL"], password=lp.storage["VALKEY_PASSWORD"] or None,
+                         decode_responses=True, socket_timeout=10)
+    wait_until(lambda: all(stored_offsets(vk, lp.storage["KAFKA_TOPIC"]).get(p, 0) >= end
+                           for p, end in ends.items()), 180, interval=1,
+               what=f"the consumer to apply every record of {ends}")
     dash = lp.dashboard()
     assert dash["total_sales"] == len(ids) == len(ok) + len(extra), \
         (dash["total_sales"], len(ids), len(ok), len(extra))

@@ -11,7 +11,7 @@ from concurrent import futures
 import grpc
 import requests
 
-from harness import ROOT, wait_until
+from harness import ROOT
 
 SALE = {"categoria": "Electronica", "producto_id": "tv-55", "precio": 499.99, "cantidad_vendida": 2}
 CATEGORIES = {"electronica": 1, "ropa": 2, "hogar": 3, "belleza": 4}

@@ -149,10 +149,6 @@ class SlowClients:
         with self.lock:
             return sum(1 for c in self.conns if c.closed is None)
 
-    def closed(self):
-        with self.lock:
-            return [c for c in self.conns if c.closed is not None]
-
     def statuses(self):
         """Status codes answered (first line of each answer), as {code or None: count}."""
         out = {}

@@ -5,7 +5,6 @@ import sys
 import threading
 import time
 
-import pytest
 import requests
 
 from harness import ROOT, wait_until

@@ -71,9 +71,8 @@ def test_10000_slow_connections_do_not_starve_normal_sales(kafka, topic, pipelin
         took = slow.open()
         slow.start()
         print(f"opened {sum(SLOW.values())} slow connections in {took:.1f} s")
-        held = wait_until(lambda: api.metrics().get("sp_http_connections", 0) >= 10000, 30,
-                          what="10,000 connections held by the api")
-        assert held
+        wait_until(lambda: api.metrics().get("sp_http_connections", 0) >= 10000, 30,
+                   what="10,000 connections held by the api")
         wait_until(lambda: slow.open_count() == 0, TIMEOUT_S + 20, interval=0.5,
                    what="the slow connections to be closed by the server")
         results = prober.stop() + fresh.stop()

@@ -1,6 +1,5 @@
 """Smoke test of scripts/kafka.sh: a real Kafka 4 broker (KRaft) that serves a stock client
 (confluent-kafka), and that keeps its data across a clean stop and a SIGKILL."""
-import socket
 import subprocess
 import time
 import uuid
@@ -10,15 +9,11 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from harness import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = str(ROOT / "scripts" / "kafka.sh")
 N = 100
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def kafka_sh(*args, check=True):

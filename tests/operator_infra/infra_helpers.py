@@ -3,7 +3,6 @@ no cluster needed) and what they hold."""
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import yaml

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from consume.consume_helpers import (CATEGORIES, dashboard, make_sales, produce_sales,
+from consume.consume_helpers import (dashboard, make_sales, produce_sales,
                                      start_consumer, wait_applied)
 from grafana_frames import (custom_frame, fields_by_name, get_frame, hgetall_frame, last_not_null,
                             transform, xrange_frame, zrange_frame)

@@ -11,13 +11,12 @@ import uuid
 
 import grpc
 import pytest
-import requests
 
 from harness import ROOT, free_port, http_get, wait_until
-from registry_util import ARTIFACT_TYPE, CATALOG, MEDIA_TYPE, oras_binary, sha256
+from registry_util import ARTIFACT_TYPE, CATALOG, MEDIA_TYPE, sha256
 
 sys.path.insert(0, str(ROOT / "tests" / "writer"))
-from writer_util import SERVICE, generate_stubs, read_records, record_count  # noqa: E402,F401
+from writer_util import generate_stubs, read_records, record_count  # noqa: E402
 
 IMAGES_SH = str(ROOT / "scripts" / "images.sh")
 NON_ROOT = "65532:65532"

@@ -5,14 +5,27 @@ and the splice into a copy of the report. The full measurement is `make report`,
 `make test`."""
 import csv
 import os
+import signal
 import subprocess
 
-from harness import BIN_DIR, ROOT, SANITIZER_ENV
+from harness import BIN_DIR, ROOT, SANITIZER_ENV, stop_process
 
 
 def rows(path):
     with open(path) as f:
         return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
+def stop_report(report, env):
+    """Stops a report.sh still running, so that its local stack comes down: SIGTERM ends
+    report.py through its scenario's `finally` (stack.down()); if even that hangs, it is
+    killed and local.sh down runs on the scenario's state folder."""
+    if report.poll() is not None:
+        return
+    stop_process(report, 120)
+    if report.returncode == -signal.SIGKILL:
+        subprocess.run([str(ROOT / "scripts" / "local.sh"), "down"], check=True, timeout=120,
+                       env=dict(env, SP_LOCAL_DIR=str(ROOT / "build" / "report" / "hops")))
 
 
 def test_hops_scenario_writes_its_csv_tables_and_plots(tmp_path):
@@ -21,7 +34,11 @@ def test_hops_scenario_writes_its_csv_tables_and_plots(tmp_path):
     out = tmp_path / "report"
     env = dict(os.environ, **SANITIZER_ENV, SP_REPORT_OUT=str(out), SP_REPORT_INFORME=str(informe),
                SP_REPORT_SECONDS="1", SP_REPORT_LOADS="2", SP_BIN_DIR=str(BIN_DIR))
-    subprocess.run([str(ROOT / "scripts" / "report.sh"), "hops"], env=env, check=True, timeout=240)
+    report = subprocess.Popen([str(ROOT / "scripts" / "report.sh"), "hops"], env=env)
+    try:
+        assert report.wait(240) == 0, f"scripts/report.sh hops exited {report.returncode}"
+    finally:
+        stop_report(report, env)
 
     per_sale, batched, direct_layout = ("wrk → api → bridge → writer",
                                         "wrk → api → bridge → writer, lotes de hasta 60",

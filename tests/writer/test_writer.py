@@ -16,6 +16,7 @@ import pytest
 from writer_util import (BIN_DIR, SANITIZER_ENV, SERVICE, free_port, headers, http_get,
                          metric, new_sale_id, read_records, record_count, sale, sale_batch,
                          start_writer, wait_until)
+from harness import tcp_sockets
 
 DEADLINE = 30.0  # generous: a loaded 2-core machine runs the broker and ASan builds
 OK = grpc.StatusCode.OK
@@ -132,17 +133,8 @@ def _client_ports(grpc_port):
     A closed connection stays listed (TIME_WAIT) only on the side that closed it first: the
     client's socket after a GOAWAY it acted on, the writer's when it closed first; so both sides
     are read, each giving the client's port."""
-    out = subprocess.run(["ss", "-tanH", "state", "all",
-                          f"( dport = :{grpc_port} or sport = :{grpc_port} )"],
-                         capture_output=True, text=True, check=True).stdout
-    ports = set()
-    for line in out.splitlines():
-        fields = line.split()
-        if len(fields) < 5 or fields[0] == "LISTEN":
-            continue
-        local, peer = fields[3], fields[4]
-        ports.add(peer if local.rsplit(":", 1)[1] == str(grpc_port) else local)
-    return ports
+    return {peer if local.rsplit(":", 1)[1] == str(grpc_port) else local
+            for _, local, peer in tcp_sockets(grpc_port)}
 
 
 def test_aged_connections_are_replaced_without_failing_a_call(workers, kafka, topic, stubs, channel_for):

@@ -1,16 +1,16 @@
-"""Helpers for the writer tests: gRPC stubs generated at test time, starting a writer, and
-reading a topic back with a real Kafka consumer."""
+"""Helpers for the writer tests: gRPC stubs generated at test time and starting a writer; the
+topic readers (record_count, read_records, headers) live in harness."""
 import importlib
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # tests/, for scripts run directly
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from harness import BIN_DIR, ROOT, SANITIZER_ENV, Kafka, free_port, http_get, wait_until  # noqa: E402,F401
+from harness import (BIN_DIR, ROOT, SANITIZER_ENV, Kafka, free_port, headers, http_get,  # noqa: E402,F401
+                     read_records, record_count, wait_until)
 
 SERVICE = "blackfriday.ProductSaleService"
 
@@ -59,48 +59,6 @@ def sale_batch(stubs, items):
 
 def new_sale_id():
     return uuid.uuid4().hex
-
-
-def _consumer(bootstrap):
-    from confluent_kafka import Consumer
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": f"writer-test-{uuid.uuid4().hex}",
-                     "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-
-
-def record_count(bootstrap, topic):
-    """Records in the topic: the sum of the partitions' high watermarks (no transactions)."""
-    from confluent_kafka import TopicPartition
-    c = _consumer(bootstrap)
-    try:
-        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
-        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts)
-    finally:
-        c.close()
-
-
-def read_records(bootstrap, topic, count, timeout=60.0):
-    """The topic's first `count` records, read from every partition's beginning."""
-    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
-    c = _consumer(bootstrap)
-    records = []
-    try:
-        parts = c.list_topics(topic, timeout=30).topics[topic].partitions
-        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
-        deadline = time.monotonic() + timeout
-        while len(records) < count and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is None:
-                continue
-            assert not m.error(), m.error()
-            records.append(m)
-    finally:
-        c.close()
-    assert len(records) >= count, f"read {len(records)} of {count} records from {topic}"
-    return records
-
-
-def headers(record):
-    return {k: v.decode() for k, v in (record.headers() or [])}
 
 
 def metric(worker, series):
