@@ -206,7 +206,7 @@ num.recovery.threads.per.data.dir=1
 log.cleaner.threads=1
 # The compaction map is allocated on the heap at start (128 MiB by default).
 log.cleaner.dedupe.buffer.size=16777216
-log.segment.bytes=16777216
+log.segment.bytes=268435456
 log.retention.hours=24
 # Unfencing waits for a heartbeat: beat faster so the broker serves clients sooner after start.
 broker.heartbeat.interval.ms=500
