@@ -22,6 +22,17 @@ def fmt(x, digits=1):
     return "n/a" if x != x else f"{x:,.{digits}f}"
 
 
+def paced_met(p99_ms, late_share):
+    """The 70% row's verdict. wrk times a sale from its actual send, so when more than 1% of
+    sends left late (every connection busy through a stall), the stall's wait is partly missing
+    from p99 (coordinated omission): a p99 under the goal then proves nothing."""
+    if p99_ms > 20:
+        return "no"
+    if late_share >= 0.01:
+        return f"unproven: {100 * late_share:.1f}% of sends late (open loop needs < 1%)"
+    return "yes"
+
+
 def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
     seconds = sys.argv[2]
@@ -119,7 +130,7 @@ def main():
         p99p = med(p1, "p99_ms")
         p0 = by[("base", "paced70")]
         w(f"| p99 at 70% of saturation (open loop), ms | {med(p0, 'p99_ms'):.1f} | {p99p:.1f} | "
-          f"{p99p / med(p0, 'p99_ms'):.2f} | <= 20 ms | {'yes' if p99p <= 20 else 'no'} |")
+          f"{p99p / med(p0, 'p99_ms'):.2f} | <= 20 ms | {paced_met(p99p, med(p1, 'late_share'))} |")
         w(f"| largest worker peak RSS, MB | | {rss:.1f} | | < 20 MB | {'yes' if rss < 20 else 'no'} |")
     print("\n".join(out))
 
