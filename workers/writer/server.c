@@ -44,16 +44,22 @@ static const int request_target[CALL_KINDS] = {[CALL_HEALTH] = 2,
 /* What a delivery report's opaque points to: a call (ProcesarVenta) or one sale of a batch. */
 enum delivery_kind { DELIVERY_CALL, DELIVERY_ITEM };
 
+/* A checked sale, ready for Kafka: what a ProcesarVenta call and each sale of a ProcesarLote
+ * call hold until its delivery report. */
+struct wr_sale {
+    struct sp_sale sale;           /* the Kafka key (sale.producto_id) lives here */
+    uint8_t value[SP_SALE_PB_MAX]; /* the Kafka value */
+    size_t value_len;
+    char id[WR_SALE_ID_MAX + 1];
+};
+
 /* One sale of a ProcesarLote call: produced as its own record, answered in the reply. */
 struct wr_item {
     enum delivery_kind delivery; /* first member: DELIVERY_ITEM */
     struct wr_call *call;
     grpc_status_code code; /* its answer, once known */
     char details[160];
-    struct sp_sale sale;
-    uint8_t value[SP_SALE_PB_MAX];
-    size_t value_len;
-    char sale_id[WR_SALE_ID_MAX + 1];
+    struct wr_sale sale;
 };
 
 struct wr_batch {
@@ -78,10 +84,7 @@ struct wr_call {
     grpc_status_code code; /* the status sent */
     int cancelled;         /* from GRPC_OP_RECV_CLOSE_ON_SERVER */
     double started;
-    struct sp_sale sale;
-    uint8_t value[SP_SALE_PB_MAX]; /* the Kafka value and key (sale.producto_id) live here */
-    size_t value_len;
-    char sale_id[WR_SALE_ID_MAX + 1];
+    struct wr_sale sale;    /* CALL_SALE */
     struct wr_batch *batch; /* CALL_BATCH: its sales, once taken */
     size_t batch_sales;     /* CALL_BATCH: sales the call carried (1 if unreadable) */
     struct wr_call *next_free;
@@ -309,31 +312,54 @@ static int payload_read(grpc_byte_buffer *bb, uint8_t *buf, size_t cap, size_t *
     return rc;
 }
 
-/* The x-sale-id metadata: 1 and copied, 0 when absent, -1 when not 1-64 printable chars. */
-static int sale_id_read(const grpc_metadata_array *md, char *out, size_t cap)
+/* The x-sale-id header's value, or NULL when the call has none. */
+static const grpc_slice *sale_id_header(const grpc_metadata_array *md)
 {
-    for (size_t i = 0; i < md->count; i++) {
-        if (grpc_slice_str_cmp(md->metadata[i].key, "x-sale-id") != 0)
-            continue;
-        const grpc_slice v = md->metadata[i].value;
-        size_t len = GRPC_SLICE_LENGTH(v);
-        const uint8_t *p = GRPC_SLICE_START_PTR(v);
-        if (len == 0 || len >= cap)
-            return -1;
-        for (size_t j = 0; j < len; j++)
-            if (p[j] < 0x21 || p[j] > 0x7e)
-                return -1;
-        memcpy(out, p, len);
-        out[len] = '\0';
-        return 1;
+    for (size_t i = 0; i < md->count; i++)
+        if (grpc_slice_str_cmp(md->metadata[i].key, "x-sale-id") == 0)
+            return &md->metadata[i].value;
+    return NULL;
+}
+
+/* Decodes, checks and re-packs one sale. `id` is the caller's sale id (`id_field` names where
+ * it came from), NULL when none was given: one is made. 0, or -1 with the reason (naming the
+ * field) in `why`. One check for ProcesarVenta and ProcesarLote: a sale is refused alike. */
+static int sale_check(struct wr_sale *w, const uint8_t *data, size_t len, const uint8_t *id,
+                      size_t id_len, const char *id_field, char *why, size_t cap)
+{
+    struct sp_sale_error e;
+    if (sp_sale_unpack(data, len, &w->sale) < 0) {
+        snprintf(why, cap, "malformed ProductSaleRequest");
+        return -1;
+    }
+    if (sp_sale_validate(&w->sale, &e) < 0) {
+        snprintf(why, cap, "%s %s", e.field, e.reason);
+        return -1;
+    }
+    bool id_ok = !id || (id_len > 0 && id_len <= WR_SALE_ID_MAX);
+    for (size_t i = 0; id && id_ok && i < id_len; i++)
+        id_ok = id[i] >= 0x21 && id[i] <= 0x7e;
+    if (!id_ok) {
+        snprintf(why, cap, "%s must be 1-%d printable characters", id_field, WR_SALE_ID_MAX);
+        return -1;
+    }
+    if (id) {
+        memcpy(w->id, id, id_len);
+        w->id[id_len] = '\0';
+    } else {
+        sp_sale_id_new(w->id);
+    }
+    /* Re-packed from the checked fields: the record holds exactly the proto's fields. */
+    if (!(w->value_len = sp_sale_pack(&w->sale, w->value, sizeof w->value))) {
+        snprintf(why, cap, "sale does not encode");
+        return -1;
     }
     return 0;
 }
 
-/* Decodes and checks the sale; on refusal writes the reason (naming the field) to `why`. */
+/* The ProcesarVenta call's sale, checked; on refusal writes the reason to `why`. */
 static int sale_read(struct wr_server *s, struct wr_call *c, char *why, size_t cap)
 {
-    struct sp_sale_error e;
     size_t len = 0;
     if (!c->payload) {
         snprintf(why, cap, "missing ProductSaleRequest message");
@@ -342,27 +368,29 @@ static int sale_read(struct wr_server *s, struct wr_call *c, char *why, size_t c
     int rc = payload_read(c->payload, s->message, sizeof s->message, &len);
     grpc_byte_buffer_destroy(c->payload); /* not needed while the sale waits for Kafka */
     c->payload = NULL;
-    if (rc < 0 || sp_sale_unpack(s->message, len, &c->sale) < 0) {
+    if (rc < 0) {
         snprintf(why, cap, "malformed ProductSaleRequest");
         return -1;
     }
-    if (sp_sale_validate(&c->sale, &e) < 0) {
-        snprintf(why, cap, "%s %s", e.field, e.reason);
-        return -1;
-    }
-    int id = sale_id_read(&c->md, c->sale_id, sizeof c->sale_id);
-    if (id < 0) {
-        snprintf(why, cap, "x-sale-id must be 1-%d printable characters", WR_SALE_ID_MAX);
-        return -1;
-    }
-    if (id == 0)
-        sp_sale_id_new(c->sale_id);
-    /* Re-packed from the checked fields: the record holds exactly the proto's fields. */
-    if (!(c->value_len = sp_sale_pack(&c->sale, c->value, sizeof c->value))) {
-        snprintf(why, cap, "sale does not encode");
-        return -1;
-    }
-    return 0;
+    const grpc_slice *id = sale_id_header(&c->md);
+    const uint8_t *id_bytes = id ? GRPC_SLICE_START_PTR(*id) : NULL;
+    if (id && !id_bytes)
+        id_bytes = (const uint8_t *)""; /* there but empty: refused, not taken for none */
+    return sale_check(&c->sale, s->message, len, id_bytes, id ? GRPC_SLICE_LENGTH(*id) : 0,
+                      "x-sale-id", why, cap);
+}
+
+/* The record of a checked sale, received now. */
+static struct wr_record sale_record(const struct wr_sale *w)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (struct wr_record){.key = w->sale.producto_id,
+                              .key_len = strlen(w->sale.producto_id),
+                              .value = w->value,
+                              .value_len = w->value_len,
+                              .sale_id = w->id,
+                              .received_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
 }
 
 static bool deadline_passed(const struct wr_call *c)
@@ -389,14 +417,7 @@ static void sale_arrived(struct wr_server *s, struct wr_call *c)
                     grpc_slice_from_static_string("writer busy: too many sales in flight"), NULL);
         return;
     }
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    struct wr_record r = {.key = c->sale.producto_id,
-                          .key_len = strlen(c->sale.producto_id),
-                          .value = c->value,
-                          .value_len = c->value_len,
-                          .sale_id = c->sale_id,
-                          .received_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
+    struct wr_record r = sale_record(&c->sale);
     /* Counted before sending: from then on the poll thread owns the slot. */
     c->produced = true;
     s->in_flight++;
@@ -444,34 +465,14 @@ static void batch_item_done(struct wr_call *c)
         batch_reply(c);
 }
 
-/* Checks one sale like ProcesarVenta: 0, or -1 with its answer set. */
+/* Checks one sale of a batch: 0, or -1 with its answer set. */
 static int item_check(struct wr_item *it, const Salespipeline__BatchItem *in)
 {
-    struct sp_sale_error e;
-    size_t id_len = strlen(in->sale_id);
-    it->code = GRPC_STATUS_INVALID_ARGUMENT;
-    if (sp_sale_unpack(in->sale.data, in->sale.len, &it->sale) < 0) {
-        snprintf(it->details, sizeof it->details, "malformed ProductSaleRequest");
-        return -1;
-    }
-    if (sp_sale_validate(&it->sale, &e) < 0) {
-        snprintf(it->details, sizeof it->details, "%s %s", e.field, e.reason);
-        return -1;
-    }
-    for (size_t j = 0; j < id_len; j++)
-        if ((unsigned char)in->sale_id[j] < 0x21 || (unsigned char)in->sale_id[j] > 0x7e)
-            id_len = WR_SALE_ID_MAX + 1;
-    if (id_len > WR_SALE_ID_MAX) {
-        snprintf(it->details, sizeof it->details, "sale_id must be 1-%d printable characters",
-                 WR_SALE_ID_MAX);
-        return -1;
-    }
-    if (id_len)
-        memcpy(it->sale_id, in->sale_id, id_len + 1);
-    else
-        sp_sale_id_new(it->sale_id);
-    if (!(it->value_len = sp_sale_pack(&it->sale, it->value, sizeof it->value))) {
-        snprintf(it->details, sizeof it->details, "sale does not encode");
+    /* proto3: an empty sale_id is none given. */
+    const uint8_t *id = in->sale_id[0] ? (const uint8_t *)in->sale_id : NULL;
+    if (sale_check(&it->sale, in->sale.data, in->sale.len, id, id ? strlen(in->sale_id) : 0,
+                   "sale_id", it->details, sizeof it->details) < 0) {
+        it->code = GRPC_STATUS_INVALID_ARGUMENT;
         return -1;
     }
     it->code = GRPC_STATUS_OK;
@@ -519,9 +520,6 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
     struct wr_batch *b = c->batch;
     b->n = n;
     atomic_init(&b->pending, n + 1);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t received_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     for (size_t i = 0; i < n; i++) {
         struct wr_item *it = &b->items[i];
         it->delivery = DELIVERY_ITEM;
@@ -530,12 +528,7 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
             batch_item_done(c);
             continue;
         }
-        struct wr_record r = {.key = it->sale.producto_id,
-                              .key_len = strlen(it->sale.producto_id),
-                              .value = it->value,
-                              .value_len = it->value_len,
-                              .sale_id = it->sale_id,
-                              .received_ms = received_ms};
+        struct wr_record r = sale_record(&it->sale);
         /* Counted before sending: from then on the poll thread may answer it. */
         b->produced++;
         s->in_flight++;
@@ -573,38 +566,41 @@ static void health_arrived(struct wr_server *s, struct wr_call *c)
                     wr_kafka_up(s->kafka) ? &slice_serving : &slice_not_serving);
 }
 
+/* The call's sales counted in the server's in_flight. */
+static long sales_produced(const struct wr_call *c)
+{
+    if (c->kind == CALL_SALE)
+        return c->produced;
+    return c->kind == CALL_BATCH && c->batch ? (long)c->batch->produced : 0;
+}
+
+/* Counts one sale's answer: `code` as given, unless the call itself did not end well. */
+static void count_answer(struct wr_server *s, const struct wr_call *c, grpc_status_code code,
+                         bool ok)
+{
+    if (!ok || c->cancelled)
+        code = deadline_passed(c) ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
+    struct sp_metric *counter = s->requests[code];
+    sp_counter_add(counter ? counter : s->requests[GRPC_STATUS_UNKNOWN], 1);
+}
+
 /* The final batch of a call completed: account for it and free its slot. The request
  * counter moves last, so that a scrape showing it also shows the rest. */
 static void call_done(struct wr_server *s, struct wr_call *c, bool ok)
 {
-    if (c->kind == CALL_BATCH) {
-        if (c->batch && c->batch->produced) {
-            s->in_flight -= (long)c->batch->produced;
-            sp_gauge_set(s->in_flight_gauge, s->in_flight);
-        }
-        sp_histogram_observe(s->latency, sp_now() - c->started);
-        /* Counted per sale: by the answer each got, by the call's code when it was refused
-         * whole, or by the call's end when that failed. */
-        for (size_t i = 0; i < c->batch_sales; i++) {
-            grpc_status_code code = c->batch ? c->batch->items[i].code : c->code;
-            if (!ok || c->cancelled)
-                code = deadline_passed(c) ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
-            struct sp_metric *counter = s->requests[code];
-            sp_counter_add(counter ? counter : s->requests[GRPC_STATUS_UNKNOWN], 1);
-        }
+    long produced = sales_produced(c);
+    if (produced) {
+        s->in_flight -= produced;
+        sp_gauge_set(s->in_flight_gauge, s->in_flight);
     }
-    if (c->kind == CALL_SALE) {
-        if (c->produced) {
-            s->in_flight--;
-            sp_gauge_set(s->in_flight_gauge, s->in_flight);
-        }
-        grpc_status_code code = c->code;
-        if (!ok || c->cancelled)
-            code = deadline_passed(c) ? GRPC_STATUS_DEADLINE_EXCEEDED : GRPC_STATUS_CANCELLED;
+    if (c->kind == CALL_SALE || c->kind == CALL_BATCH)
         sp_histogram_observe(s->latency, sp_now() - c->started);
-        struct sp_metric *counter = s->requests[code];
-        sp_counter_add(counter ? counter : s->requests[GRPC_STATUS_UNKNOWN], 1);
-    }
+    if (c->kind == CALL_SALE)
+        count_answer(s, c, c->code, ok);
+    /* A batch is counted per sale: by the answer each got, or by the call's code when it was
+     * refused whole. */
+    for (size_t i = 0; c->kind == CALL_BATCH && i < c->batch_sales; i++)
+        count_answer(s, c, c->batch ? c->batch->items[i].code : c->code, ok);
     slot_put(s, c);
     arm(s);
 }
