@@ -113,7 +113,7 @@ static void apply_one(struct run *run, const struct desired_obj *o)
     }
     if (o->comp == DESIRED_DASHBOARD)
         run->dashboards++;
-    enum seen_result seen = seen_record(run->r->seen, run->owner, o->kind, live);
+    enum seen_result seen = seen_record(run->r->seen, run->owner, o->kind, o->obj, live);
     if (status == 201)
         note_change(run, "Created", kinds[o->kind].kind, o->name);
     else if (seen == SEEN_CHANGED)

@@ -101,8 +101,8 @@ static struct seen_owner *find_or_add(struct seen *s, const char *owner)
 
 /* Our own Apply entry in managedFields: the server moves its time (and changes its field set)
  * only when one of our applies changed the object, not when someone else writes other fields
- * (status, labels) and not on a no-op apply. Second granularity: two changes within one second
- * read as one, which only costs a message. */
+ * (status, labels) and not on a no-op apply. Its time has one-second resolution, so a change
+ * within the second of the one before shows only in the body we sent. */
 static const cJSON *our_entry(const cJSON *md)
 {
     const cJSON *m;
@@ -116,23 +116,32 @@ static const cJSON *our_entry(const cJSON *md)
     return NULL;
 }
 
-static uint64_t fingerprint(const cJSON *obj)
+/* fnv() of a JSON value's compact text; 0 when it cannot be printed (out of memory). */
+static uint64_t json_hash(const char *salt, const cJSON *v)
 {
-    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata"), *m = our_entry(md);
-    if (m) {
-        char *fields = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(m, "fieldsV1"));
-        uint64_t h = fnv(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "time")), fields);
-        free(fields);
-        return h;
-    }
-    return fnv("r", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion")));
+    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+    uint64_t h = text ? fnv(salt, text) : 0;
+    free(text);
+    return h;
 }
 
-enum seen_result seen_record(struct seen *s, const char *owner, enum kind_id kind, const cJSON *obj)
+static uint64_t fingerprint(const cJSON *sent, const cJSON *obj)
+{
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata"), *m = our_entry(md);
+    uint64_t body = json_hash("b", sent);
+    if (m)
+        return body ^ json_hash(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "time")),
+                                cJSON_GetObjectItemCaseSensitive(m, "fieldsV1"));
+    return body ^
+           fnv("r", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "resourceVersion")));
+}
+
+enum seen_result seen_record(struct seen *s, const char *owner, enum kind_id kind,
+                             const cJSON *sent, const cJSON *obj)
 {
     const cJSON *md = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     uint64_t name = fnv(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "name")), NULL);
-    uint64_t fp = fingerprint(obj);
+    uint64_t fp = fingerprint(sent, obj);
     enum seen_result r = SEEN_NEW;
     pthread_mutex_lock(&s->lock);
     struct seen_owner *o = find_or_add(s, owner);

@@ -165,9 +165,17 @@ def test_sample_becomes_every_object_with_the_right_fields(kube, ns, operator):
 
 
 def test_spec_change_rolls_out(kube, ns, operator):
-    operator()
+    op = operator()
     create_sample(kube, ns)
     wait_until(lambda: reconciled(kube, ns), 60, what="first reconcile")
+    # A pass that changes nothing says nothing: another manager's annotation on an owned object
+    # brings one, and no Updated event follows it.
+    passes = op.metrics()['sp_operator_reconciles_total{result="success"}']
+    kube.merge_patch(kube.path("Deployment", ns, f"{NAME}-bridge"),
+                     {"metadata": {"annotations": {"example.com/poke": "1"}}})
+    wait_until(lambda: op.metrics()['sp_operator_reconciles_total{result="success"}'] > passes, 30,
+               what="a pass after the poke")
+    assert not events(kube, ns, "Updated")
     sp = kube.merge_patch(kube.sp_path(ns, NAME), {"spec": {
         "version": "0.2.0",
         "writers": [{"name": "writer-a", "replicas": 1}, {"name": "writer-b", "replicas": 3}]}})
