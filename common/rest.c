@@ -208,6 +208,14 @@ size_t sp_rest_error_json(char *buf, size_t cap, const char *msg)
     return n + 2;
 }
 
+/* Also the shape of an X-Request-Id sent back: nothing a header could be split with. */
+static int sale_id_valid(const char *id)
+{
+    size_t len = strlen(id);
+    return len >= 1 && len <= SP_REST_SALE_ID_MAX &&
+           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
+}
+
 /* Queues `body` (copied unless it lives in the call, which outlives the response's use of it:
  * MHD is done sending before it reports the request completed). */
 static enum MHD_Result reply_closing(struct sp_rest *r, struct MHD_Connection *conn,
@@ -222,6 +230,10 @@ static enum MHD_Result reply_closing(struct sp_rest *r, struct MHD_Connection *c
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             batch_answer ? SP_REST_BATCH_TYPE : "application/json");
+    const char *request_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                         SP_REQUEST_ID_HEADER);
+    if (request_id && sale_id_valid(request_id))
+        MHD_add_response_header(resp, SP_REQUEST_ID_HEADER, request_id);
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
@@ -346,13 +358,6 @@ static int has_type(const char *type, const char *want)
     type += n;
     type += strspn(type, " \t");
     return *type == '\0' || *type == ';';
-}
-
-static int sale_id_valid(const char *id)
-{
-    size_t len = strlen(id);
-    return len >= 1 && len <= SP_REST_SALE_ID_MAX &&
-           strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == len;
 }
 
 static int too_big_declared(struct MHD_Connection *conn)

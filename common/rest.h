@@ -34,6 +34,10 @@
 #define SP_SALE_ID_HEADER "X-Sale-Id"
 /* A sale id taken from X-Sale-Id: 1..SP_REST_SALE_ID_MAX of [A-Za-z0-9._-]. */
 #define SP_REST_SALE_ID_MAX 64
+/* A client's request id, sent back on its answer as it came when it looks like a sale id (else
+ * left out): lets a client match answers to requests, e.g. an open-loop load generator timing
+ * each sale from when it was due. */
+#define SP_REQUEST_ID_HEADER "X-Request-Id"
 /* Longest answer body sp_rest_complete keeps; a longer one is replaced by a generic error. */
 #define SP_REST_ANSWER_MAX 1024
 

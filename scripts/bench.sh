@@ -6,7 +6,8 @@
 # Kafka record batch (the broker's segments, after the saturation run), for
 #   - saturation: wrk -t2 -c64, closed loop;
 #   - 70% of that round's saturation rate, open loop (scripts/bench/wrk-sales.lua) over 100
-#     connections, with the offered rate and how well wrk kept to its schedule;
+#     connections, with the offered rate, how well wrk kept to its schedule, and p50/p99 both
+#     from each send (wrk's) and from when each sale was due (X-Request-Id sent back);
 # then the consumer alone and the operator's reconcile of 100 pipelines.
 #
 # BASELINE=<rev> (or SP_BENCH_BASELINE; `make bench-compare` = 25d93d3): A/B mode. The commit is

@@ -16,7 +16,8 @@
 #
 # RATE empty or 0: closed loop (each connection sends its next sale when the last is answered).
 # RATE > 0: open loop at RATE sales/s (scripts/bench/wrk-sales.lua), reported with the offered
-# rate and the share of sales sent late (when that share is small, p99 is the open-loop p99).
+# rate, the share of sales sent late, and latency from when each sale was due (due_p50_ms,
+# due_p99_ms: the open-loop figures, a late send's wait included).
 # Needs wrk, bc, python3; bench_flame needs perf and inferno (bench_inferno installs it).
 
 BENCH_TOP=${BENCH_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}

@@ -175,6 +175,22 @@ def test_unicode_product_ids_reach_the_writer_intact(shared_chain, entry):
 
 
 @pytest.mark.parametrize("entry", ["api", "bridge"])
+def test_request_id_comes_back_on_the_answer(shared_chain, entry):
+    """X-Request-Id is sent back as it came on any answer, a refusal too; one that could carry
+    anything but [A-Za-z0-9._-] (1-64 of them) is left out, never echoed."""
+    a, b, _ = shared_chain
+    worker = a if entry == "api" else b
+    for rid in ("w1-42", "a" * 64, "req.7_x"):
+        assert post(worker, SALE, headers={"X-Request-Id": rid}).headers.get("X-Request-Id") == rid
+        bad = post(worker, dict(SALE, precio=-1), headers={"X-Request-Id": rid})
+        assert (bad.status_code, bad.headers.get("X-Request-Id")) == (400, rid)
+    for rid in ("a" * 65, "a b", "x;y", "\u00f1"):
+        r = post(worker, SALE, headers={"X-Request-Id": rid})
+        assert r.status_code == 202 and "X-Request-Id" not in r.headers, rid
+    assert "X-Request-Id" not in post(worker, SALE).headers
+
+
+@pytest.mark.parametrize("entry", ["api", "bridge"])
 def test_other_refusals(shared_chain, entry):
     a, b, server = shared_chain
     worker = a if entry == "api" else b
