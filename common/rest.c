@@ -31,7 +31,6 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "conn_guard.h"
 #include "httpd.h"
@@ -75,7 +74,6 @@ struct sp_rest {
     struct sp_rest_config cfg;
     struct MHD_Daemon *daemon;
     struct sp_guard *guard;
-    int listen_fd; /* returned by MHD_quiesce_daemon, closed at free */
     _Atomic unsigned in_flight;
     _Atomic unsigned big_bodies; /* calls holding a `big` buffer */
     _Atomic int stopping;
@@ -702,7 +700,6 @@ struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg)
     if (!r)
         return NULL;
     r->cfg = *cfg;
-    r->listen_fd = -1;
     struct sp_guard_config gcfg = {
         .max_connections = cfg->client_connections ? cfg->client_connections : 1,
         .max_per_addr = cfg->client_connections_per_ip,
@@ -750,11 +747,14 @@ uint16_t sp_rest_port(const struct sp_rest *r)
     return info ? info->port : 0;
 }
 
+/* Not MHD_quiesce_daemon: on an epoll daemon with its own threads it races with them over
+ * removing the listen socket from their epoll sets, and the loser aborts the process
+ * (libmicrohttpd 0.9.75, "Failed to remove listen FD from epoll set"; seen in our CI as an api
+ * killed by SIGABRT at SIGTERM). The socket stays open until sp_rest_free instead, and what
+ * comes in meanwhile is answered 503 at once. */
 void sp_rest_quiesce(struct sp_rest *r)
 {
-    if (atomic_exchange(&r->stopping, 1))
-        return;
-    r->listen_fd = MHD_quiesce_daemon(r->daemon);
+    atomic_store(&r->stopping, 1);
 }
 
 unsigned sp_rest_drain(struct sp_rest *r, double seconds)
@@ -772,8 +772,6 @@ void sp_rest_free(struct sp_rest *r)
         return;
     MHD_stop_daemon(r->daemon);
     sp_guard_free(r->guard); /* after the daemon: its connections are closed by now */
-    if (r->listen_fd >= 0)
-        close(r->listen_fd);
     for (struct sp_rest_call *c = r->free_calls, *next; c; c = next) {
         next = c->next_free;
         free(c);
@@ -806,6 +804,7 @@ unsigned sp_rest_stop(struct sp_rest *r, double delay_s, double grace_s,
             }
         }
     }
+    sp_rest_quiesce(r); /* before the line that says so */
     sp_info("stopping_intake", "no new sales; finishing the %u in flight", sp_rest_in_flight(r));
     return sp_rest_shutdown(r, grace_s, stop_forwarder, arg);
 }

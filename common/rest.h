@@ -95,8 +95,9 @@ struct sp_rest *sp_rest_start(const struct sp_rest_config *cfg);
  * not be touched afterwards. */
 void sp_rest_complete(struct sp_rest_call *call, unsigned status, const char *body, size_t len);
 
-/* Stops accepting connections; from now on sales on open connections get 503 and
- * `Connection: close`. Admitted sales still get their answers. */
+/* Stops taking sales: from now on every new request, on a new or an open connection, is
+ * answered 503 "shutting down" + Retry-After + `Connection: close`, until sp_rest_free closes
+ * the listen socket. Admitted sales still get their answers. */
 void sp_rest_quiesce(struct sp_rest *rest);
 /* Waits until no admitted sale is left or `seconds` pass; returns how many are left. */
 unsigned sp_rest_drain(struct sp_rest *rest, double seconds);

@@ -364,6 +364,31 @@ def test_sigterm_under_load_loses_no_accepted_sale(chain, victim):
 
 
 @pytest.mark.parametrize("victim", ["api", "bridge"])
+def test_after_intake_stops_new_sales_get_503_while_one_in_flight_finishes(chain, victim):
+    """Once intake stops, a sale on a new connection is answered 503 "shutting down" at once
+    (with Retry-After and Connection: close: the client retries elsewhere), while the sale
+    already in flight still gets its 202, and the process exits 0 (libmicrohttpd's own quiesce
+    could abort it: see sp_rest_quiesce)."""
+    a, b, server = chain(delay=1.5)
+    target = a if victim == "api" else b
+    slow = {}
+    first = threading.Thread(target=lambda: slow.update(r=post(target, SALE)))
+    first.start()
+    wait_until(lambda: target.metrics().get("sp_http_in_flight", 0) >= 1, 10,
+               what="the first sale in flight")
+    target.proc.send_signal(15)
+    wait_until(lambda: "stopping_intake" in [e["event"] for e in target.log_events()], 10,
+               what="intake stopped")
+    late = post(target, SALE)
+    assert late.status_code == 503 and late.json()["error"] == "shutting down", late.text
+    assert late.headers["Retry-After"] == "1" and late.headers["Connection"].lower() == "close"
+    first.join(30)
+    assert slow["r"].status_code == 202, slow["r"].text
+    assert target.proc.wait(30) == 0, target.logs()[-3000:]
+    assert len(server.received()) == 1
+
+
+@pytest.mark.parametrize("victim", ["api", "bridge"])
 def test_sigterm_lame_duck_keeps_answering_before_intake_stops(chain, victim):
     """With --shutdown-delay-ms: at SIGTERM /readyz turns 503 at once, yet sales keep being
     answered (each answer closing its connection, so a kept-alive client reconnects: to
