@@ -109,6 +109,13 @@ double sp_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int64_t sp_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* HELP/TYPE once per name, even when label variants were registered apart. */
 static int name_seen_before(size_t idx)
 {

@@ -33,5 +33,7 @@ char *sp_metrics_render(size_t *len);
 
 /* Monotonic clock in seconds, for latencies. */
 double sp_now(void);
+/* Wall clock in milliseconds since the epoch, for timestamps other processes read. */
+int64_t sp_wall_ms(void);
 
 #endif

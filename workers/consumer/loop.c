@@ -53,13 +53,6 @@ static int is_coop(struct loop *l)
     return strcmp(rd_kafka_rebalance_protocol(l->kafka.rk), "COOPERATIVE") == 0;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Sleeps `seconds` in short steps so that a stop is noticed (once: after it, the grace
  * period's retries sleep their full backoff). */
 static void nap(struct loop *l, double seconds)
@@ -411,8 +404,8 @@ static void take_record(struct loop *l, const rd_kafka_message_t *m)
 {
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
     struct sp_sale_error e = {.field = NULL, .reason = "not a ProductSaleRequest"};
-    enum batch_kind kind = batch_add(&l->batch, m->partition, m->offset, ts >= 0 ? ts : wall_ms(),
-                                     m->payload, m->len, &e);
+    enum batch_kind kind = batch_add(&l->batch, m->partition, m->offset,
+                                     ts >= 0 ? ts : sp_wall_ms(), m->payload, m->len, &e);
     sp_counter_add(m_records, 1);
     if (kind == BATCH_SALE)
         return;

@@ -380,17 +380,15 @@ static int sale_read(struct wr_server *s, struct wr_call *c, char *why, size_t c
                       "x-sale-id", why, cap);
 }
 
-/* The record of a checked sale, received now. */
-static struct wr_record sale_record(const struct wr_sale *w)
+/* The record of a checked sale, received at `received_ms` (a batch's sales share the call's). */
+static struct wr_record sale_record(const struct wr_sale *w, int64_t received_ms)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
     return (struct wr_record){.key = w->sale.producto_id,
                               .key_len = strlen(w->sale.producto_id),
                               .value = w->value,
                               .value_len = w->value_len,
                               .sale_id = w->id,
-                              .received_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
+                              .received_ms = received_ms};
 }
 
 static bool deadline_passed(const struct wr_call *c)
@@ -417,7 +415,7 @@ static void sale_arrived(struct wr_server *s, struct wr_call *c)
                     grpc_slice_from_static_string("writer busy: too many sales in flight"), NULL);
         return;
     }
-    struct wr_record r = sale_record(&c->sale);
+    struct wr_record r = sale_record(&c->sale, sp_wall_ms());
     /* Counted before sending: from then on the poll thread owns the slot. */
     c->produced = true;
     s->in_flight++;
@@ -520,6 +518,7 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
     struct wr_batch *b = c->batch;
     b->n = n;
     atomic_init(&b->pending, n + 1);
+    int64_t received_ms = sp_wall_ms();
     for (size_t i = 0; i < n; i++) {
         struct wr_item *it = &b->items[i];
         it->delivery = DELIVERY_ITEM;
@@ -528,7 +527,7 @@ static void batch_arrived(struct wr_server *s, struct wr_call *c)
             batch_item_done(c);
             continue;
         }
-        struct wr_record r = sale_record(&it->sale);
+        struct wr_record r = sale_record(&it->sale, received_ms);
         /* Counted before sending: from then on the poll thread may answer it. */
         b->produced++;
         s->in_flight++;
