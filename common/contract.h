@@ -110,6 +110,10 @@
     X(connections, "max-connections", "BRIDGE_CONNECTIONS", INT, 8, SP_RANGE(1, 10000), NONE,      \
       "keep-alive HTTP/1.1 connections to the bridge (= requests at once; sales that wait "        \
       "for a free one go together in the next batch)")                                             \
+    X(eager_requests, "eager-requests", "BRIDGE_EAGER_REQUESTS", INT, 2, SP_RANGE(1, 10000), NONE, \
+      "requests to the bridge at once that leave with whatever sales are waiting; beyond them "    \
+      "(up to max-connections) a request leaves only with a full batch, so that at moderate "      \
+      "load the sales gather into fewer, larger batches")                                          \
     X(batch_max, "batch-max", "BRIDGE_BATCH_MAX", INT, 60, SP_RANGE(1, 60), NONE,                  \
       "sales per request to the bridge at most (POST /ventas/lote, protobuf; each sale is "        \
       "answered on its own); 1: one sale per POST /ventas, JSON")                                  \

@@ -242,9 +242,12 @@ broker_jvm() {
   read -ra heap <<<"${SP_KAFKA_HEAP:--Xms256m -Xmx512m}"
   read -ra extra <<<"${SP_KAFKA_JVM_OPTS:-}"
   # Serial GC: on 2 cores G1's concurrent threads compete with the pipeline for little gain at
-  # this heap size. C1 only: ~40% less CPU to reach ready, and no slower in our perf runs (C2's
-  # compile threads compete for the same 2 cores).
-  printf '%s\n' "${heap[@]}" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto \
+  # this heap size; a collector named in SP_KAFKA_JVM_OPTS replaces it (the JVM refuses two).
+  # C1 only: ~40% less CPU to reach ready, and no slower in our perf runs (C2's compile threads
+  # compete for the same 2 cores).
+  local gc=-XX:+UseSerialGC
+  [[ " ${extra[*]} " == *" -XX:+Use"*"GC "* ]] && gc=
+  printf '%s\n' "${heap[@]}" ${gc:+"$gc"} -XX:TieredStopAtLevel=1 -Xshare:auto \
     -Djava.awt.headless=true -Dkafka.logs.dir="$1/logs" -Dlog4j2.configurationFile="$log4j_conf"
   cds_opts
   # Last, so that they override ours.

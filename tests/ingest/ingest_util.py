@@ -77,13 +77,15 @@ class StockServer:
 class BatchServer:
     """A grpcio server for our salespipeline.SaleBatchService (code from proto/intake.proto) that
     also serves ProductSaleService. It records every call and answers a ProcesarLote call with
-    `answer(batch, context)`: a SaleResults, or it aborts the call itself."""
+    `answer(batch, context)`: a SaleResults, or it aborts the call itself. `arrivals` has a
+    (sales, calls under way) pair per ProcesarLote call as it came, itself included."""
 
     def __init__(self, stubs, answer, delay=0.0):
         self.stubs = stubs
         self.answer = answer
         self.delay = delay
-        self.batches, self.sales = [], []
+        self.batches, self.sales, self.arrivals = [], [], []
+        self.under_way = 0
         self.lock = threading.Lock()
         self.released = threading.Event()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
@@ -104,9 +106,15 @@ class BatchServer:
         items = [(i.sale_id, self.stubs.pb.ProductSaleRequest.FromString(i.sale)) for i in req.items]
         with self.lock:
             self.batches.append(items)
-        if self.delay:
-            self.released.wait(self.delay)
-        return self.answer(items, ctx)
+            self.under_way += 1
+            self.arrivals.append((len(items), self.under_way))
+        try:
+            if self.delay:
+                self.released.wait(self.delay)
+            return self.answer(items, ctx)
+        finally:
+            with self.lock:
+                self.under_way -= 1
 
     def _sale(self, req, ctx):
         with self.lock:
@@ -116,6 +124,16 @@ class BatchServer:
     def stop(self):
         self.released.set()
         self.server.stop(0).wait()
+
+
+def all_stored(stubs):
+    """A BatchServer answer: every sale stored."""
+    def answer(items, ctx):
+        out = stubs.intake.SaleResults()
+        for _ in items:
+            out.results.add(code=0, reply=stubs.pb.ProductSaleResponse(estado="x").SerializeToString())
+        return out
+    return answer
 
 
 def post(worker, body, content_type="application/json", headers=None, path="/ventas",

@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from harness import BIN_DIR, free_port, http_get, wait_until
-from ingest_util import (SALE, expected_fields, make_sales, post, post_many, received_fields,
-                         timed)
+from ingest_util import (SALE, all_stored, expected_fields, make_sales, post, post_many,
+                         received_fields, timed)
 
 
 def test_server_receives_exactly_the_sales_with_their_ids(stock, bridge):
@@ -220,16 +220,6 @@ def test_metrics(stock, bridge):
 def batch_results(stubs, r):
     assert r.status_code == 200, r.text
     return stubs.intake.SaleBatchReply.FromString(r.content).results
-
-
-def all_stored(stubs):
-    """A BatchServer answer: every sale stored."""
-    def answer(items, ctx):
-        out = stubs.intake.SaleResults()
-        for _ in items:
-            out.results.add(code=0, reply=stubs.pb.ProductSaleResponse(estado="x").SerializeToString())
-        return out
-    return answer
 
 
 def test_batch_to_a_stock_writer_goes_one_call_per_sale(stock, bridge, stubs):

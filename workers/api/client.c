@@ -84,6 +84,12 @@ static void answer_error(struct sp_rest_call *call, unsigned status, const char 
     sp_rest_complete(call, status, body, n);
 }
 
+/* Sales in a full request: batch_max with batches, else one. Set at start, read by any thread. */
+static unsigned batch_full(const struct api_client *c)
+{
+    return c->batch_url ? c->cfg.batch_max : 1;
+}
+
 /* --- the ring: daemon threads push, the curl thread pops --- */
 
 void api_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_rest_call *call,
@@ -109,9 +115,10 @@ void api_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_
     if (refused) {
         answer_error(call, len ? 503 : 500,
                      len ? "api overloaded or stopping" : "sale too long for its JSON form");
-    } else if (was == 0) {
-        /* The curl thread empties the ring whenever it has a free connection, so a wake-up is
-         * needed only on the empty -> non-empty step; otherwise a transfer ending wakes it. */
+    } else if (was == 0 || was + 1 == batch_full(c)) {
+        /* The curl thread takes what it may whenever it wakes: a wake-up is needed only when
+         * the ring stops being empty or a full batch is waiting; otherwise a transfer ending
+         * wakes it. */
         curl_multi_wakeup(c->multi);
     }
 }
@@ -451,15 +458,24 @@ static void answer_unsent(const struct api_job *job, int stopping)
     answer_error(job->call, 503, "no connection to the bridge became free in time");
 }
 
+/* Whether a transfer may start now: a free connection, and either one of the first
+ * `eager_requests` transfers (whatever is queued goes) or a full batch waiting. */
+static int may_start(struct api_client *c)
+{
+    unsigned queued = ring_count(c);
+    return c->active < c->cfg.max_connections && queued &&
+           (c->active < c->cfg.eager_requests || queued >= batch_full(c));
+}
+
 /* Starts queued sales on free connections; answers those that can no longer be sent.
  * Returns 1 while stopping. */
 static int take_queued(struct api_client *c)
 {
     struct api_job job;
     int stopping = 0;
-    unsigned max = c->batch_url ? c->cfg.batch_max : 1;
+    unsigned max = batch_full(c);
     /* Only this thread pops, so a sale counted here is still there to take. */
-    while (c->active < c->cfg.max_connections && ring_count(c)) {
+    while (may_start(c)) {
         struct api_transfer *t = transfer_get(c);
         if (!t) {
             if (ring_pop(c, &job, 0, &stopping))

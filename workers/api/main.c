@@ -48,6 +48,7 @@ int main(int argc, char **argv)
                                      .timeout_ms = o.timeout_ms,
                                      .max_queued = (unsigned)o.max_in_flight,
                                      .max_connections = (unsigned)o.connections,
+                                     .eager_requests = (unsigned)o.eager_requests,
                                      .batch_max = (unsigned)o.batch_max};
     struct api_client *client = api_client_start(&ccfg);
     struct api_gate_config gcfg = {.artifact = o.catalog_artifact,
