@@ -114,6 +114,10 @@
       "requests to the bridge at once that leave with whatever sales are waiting; beyond them "    \
       "(up to max-connections) a request leaves only with a full batch, so that at moderate "      \
       "load the sales gather into fewer, larger batches")                                          \
+    X(batch_wait_ms, "batch-wait-ms", "BRIDGE_BATCH_WAIT_MS", INT, 10, SP_RANGE(0, 60000), NONE,   \
+      "beyond the eager requests, a sale that has waited this long leaves anyway, in a batch "     \
+      "not full, on a free connection (a slow bridge must not hold it a whole round trip); 0: "    \
+      "at once, every free connection used")                                                       \
     X(batch_max, "batch-max", "BRIDGE_BATCH_MAX", INT, 60, SP_RANGE(1, 60), NONE,                  \
       "sales per request to the bridge at most (POST /ventas/lote, protobuf; each sale is "        \
       "answered on its own); 1: one sale per POST /ventas, JSON")                                  \

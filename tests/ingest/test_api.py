@@ -453,15 +453,18 @@ def test_keep_alive_not_a_connection_per_sale(chain):
     assert len(closed) <= 3, closed
 
 
-def test_sales_gather_behind_the_eager_request_but_a_full_batch_leaves_at_once(batch_server,
-                                                                              bridge, api, stubs):
+@pytest.mark.parametrize("wait_ms,last", [(60000, (2, 1)), (500, (2, 3))],
+                         ids=["waits-for-the-eager-one", "waits-500-ms-at-most"])
+def test_sales_gather_behind_the_eager_request_but_a_full_batch_leaves_at_once(
+        batch_server, bridge, api, stubs, wait_ms, last):
     """--eager-requests 1: while one request to the bridge is under way, the sales that come wait
-    for it and then go together; but a full batch (--batch-max) leaves at once on a connection of
-    its own. The writer takes 2 s per batch, so the order of arrival shows who waited."""
+    for it and then go together, or go anyway once the oldest has waited --batch-wait-ms; but a
+    full batch (--batch-max) leaves at once on a connection of its own. The writer takes 2 s per
+    batch, so the calls under way at each arrival show who waited."""
     server = batch_server(all_stored(stubs), delay=2.0)
     b = bridge(f"ipv4:{server.address}")
-    a = api(b, "--eager-requests", "1", "--max-connections", "8", "--batch-max", "3",
-            "--timeout-ms", "15000")
+    a = api(b, "--eager-requests", "1", "--batch-wait-ms", str(wait_ms), "--max-connections", "8",
+            "--batch-max", "3", "--timeout-ms", "15000")
     first = []
     t = threading.Thread(target=lambda: first.append(post(a, dict(SALE, producto_id="first"))))
     t.start()
@@ -471,9 +474,9 @@ def test_sales_gather_behind_the_eager_request_but_a_full_batch_leaves_at_once(b
     finally:
         t.join()
     assert [r.status_code for r in first + later] == [202] * 6, [r.text for r in first + later]
-    # The first alone; three as a full batch while it was under way; the last two once nothing
-    # was (the full batch counts as under way too).
-    assert server.arrivals == [(1, 1), (3, 2), (2, 1)], server.arrivals
+    # The first alone; three as a full batch while it was under way; the last two either once
+    # nothing was (the full batch counts as under way too) or after their wait, beside both.
+    assert server.arrivals == [(1, 1), (3, 2), last], server.arrivals
     assert sorted(s.producto_id for batch in server.batches for _, s in batch) == \
         sorted(["first"] + [f"p-{i}" for i in range(5)])
 
@@ -482,7 +485,7 @@ def test_sales_gather_behind_the_eager_request_but_a_full_batch_leaves_at_once(b
     ("api", ["--port", "PORT", "--bind", "BIND_ADDR", "--bridge-url", "BRIDGE_URL",
              "--timeout-ms", "DOWNSTREAM_TIMEOUT_MS", "--max-in-flight", "MAX_IN_FLIGHT",
              "--max-connections", "BRIDGE_CONNECTIONS", "--eager-requests", "BRIDGE_EAGER_REQUESTS",
-             "--threads", "HTTP_THREADS",
+             "--batch-wait-ms", "BRIDGE_BATCH_WAIT_MS", "--threads", "HTTP_THREADS",
              "--log-level", "LOG_LEVEL"]),
     ("bridge", ["--port", "PORT", "--bind", "BIND_ADDR", "--writer-target", "WRITER_TARGET",
                 "--timeout-ms", "DOWNSTREAM_TIMEOUT_MS", "--max-in-flight", "MAX_IN_FLIGHT",

@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <curl/curl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,7 +28,8 @@ _Static_assert(SP_SALE_PB_MAX <= SP_SALE_JSON_MAX, "a job's body holds either fo
 
 struct api_job {
     struct sp_rest_call *call;
-    double deadline; /* sp_now() by which the sale must be answered */
+    double queued_at; /* sp_now() when it entered the ring */
+    double deadline;  /* sp_now() by which the sale must be answered */
     size_t body_len;
     char sale_id[SP_REST_SALE_ID_MAX + 1];
     char body[SP_SALE_JSON_MAX]; /* canonical JSON, or with batches the protobuf */
@@ -105,7 +107,8 @@ void api_client_send(const struct sp_sale *sale, const char *sale_id, struct sp_
     if (!refused) {
         struct api_job *j = &c->ring[(c->head + c->count) % c->cfg.max_queued];
         j->call = call;
-        j->deadline = sp_now() + (double)c->cfg.timeout_ms / 1000.0;
+        j->queued_at = sp_now();
+        j->deadline = j->queued_at + (double)c->cfg.timeout_ms / 1000.0;
         j->body_len = len;
         memcpy(j->body, body, len);
         snprintf(j->sale_id, sizeof j->sale_id, "%s", sale_id);
@@ -138,6 +141,17 @@ static unsigned ring_take(struct api_client *c, struct api_job *jobs, unsigned m
     return n;
 }
 
+/* How many sales wait, and since when the oldest has (if `oldest_at`; 0 when none). */
+static unsigned ring_peek(struct api_client *c, double *oldest_at)
+{
+    pthread_mutex_lock(&c->lock);
+    unsigned n = c->count;
+    if (oldest_at)
+        *oldest_at = n ? c->ring[c->head].queued_at : 0;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
 /* Pops the oldest sale; with `only_expired`, only if it can no longer be sent. */
 static int ring_pop(struct api_client *c, struct api_job *job, int only_expired, int *stopping)
 {
@@ -156,10 +170,7 @@ static int ring_pop(struct api_client *c, struct api_job *job, int only_expired,
 
 static unsigned ring_count(struct api_client *c)
 {
-    pthread_mutex_lock(&c->lock);
-    unsigned n = c->count;
-    pthread_mutex_unlock(&c->lock);
-    return n;
+    return ring_peek(c, NULL);
 }
 
 /* --- transfers --- */
@@ -458,13 +469,21 @@ static void answer_unsent(const struct api_job *job, int stopping)
     answer_error(job->call, 503, "no connection to the bridge became free in time");
 }
 
-/* Whether a transfer may start now: a free connection, and either one of the first
- * `eager_requests` transfers (whatever is queued goes) or a full batch waiting. */
-static int may_start(struct api_client *c)
+/* Seconds until a transfer may start with what is queued now (0: at once), or -1 when
+ * nothing can start before a transfer ends or a sale comes: a free connection is needed, and
+ * then one of the first `eager_requests` transfers takes whatever is queued, another takes a
+ * full batch, or the oldest sale's `batch_wait_ms` is up (a slow bridge must not hold a
+ * trickle of sales behind the eager requests for a whole round trip). */
+static double start_in(struct api_client *c)
 {
-    unsigned queued = ring_count(c);
-    return c->active < c->cfg.max_connections && queued &&
-           (c->active < c->cfg.eager_requests || queued >= batch_full(c));
+    double oldest_at;
+    unsigned queued = ring_peek(c, &oldest_at);
+    if (!queued || c->active >= c->cfg.max_connections)
+        return -1;
+    if (c->active < c->cfg.eager_requests || queued >= batch_full(c))
+        return 0;
+    double left = oldest_at + (double)c->cfg.batch_wait_ms / 1000.0 - sp_now();
+    return left > 0 ? left : 0;
 }
 
 /* Starts queued sales on free connections; answers those that can no longer be sent.
@@ -475,7 +494,7 @@ static int take_queued(struct api_client *c)
     int stopping = 0;
     unsigned max = batch_full(c);
     /* Only this thread pops, so a sale counted here is still there to take. */
-    while (may_start(c)) {
+    while (start_in(c) == 0) {
         struct api_transfer *t = transfer_get(c);
         if (!t) {
             if (ring_pop(c, &job, 0, &stopping))
@@ -520,6 +539,9 @@ static void *client_main(void *arg)
             return NULL;
         }
         int wait = stopping || ring_count(c) ? QUEUED_POLL_MS : IDLE_POLL_MS;
+        double next = start_in(c);
+        if (!stopping && next > 0 && next * 1000.0 < wait)
+            wait = (int)ceil(next * 1000.0);
         curl_multi_poll(c->multi, NULL, 0, wait, NULL);
     }
 }

@@ -8,7 +8,8 @@
  * - The curl thread moves sales from the ring into transfers, at most `max_connections` at once,
  *   so that every transfer finds a kept-alive connection (curl's pool is capped at that size:
  *   never a new connection per sale). Only the first `eager_requests` of them leave with
- *   whatever is queued; beyond those a transfer leaves only with a full batch. At moderate load
+ *   whatever is queued; beyond those a transfer leaves only with a full batch, or when the
+ *   oldest sale has waited `batch_wait_ms`. At moderate load
  *   the sales then gather behind the requests under way instead of each taking a connection of
  *   its own: fewer, larger batches, which is most of the CPU per sale down the chain. Easy handles come from a free list and are reused with
  *   their options set once. It answers each sale with sp_rest_complete(), and every second asks
@@ -34,6 +35,7 @@ struct api_client_config {
     unsigned max_queued;      /* ring capacity: the intake's max in flight */
     unsigned max_connections; /* keep-alive connections to the bridge = transfers at once */
     unsigned eager_requests;  /* transfers at once that may leave with less than a full batch */
+    unsigned batch_wait_ms;   /* beyond those, a sale that waited this long leaves anyway */
     unsigned batch_max;       /* sales per request at most (POST /ventas/lote); 1: one sale
                                  * per POST /ventas, JSON */
 };

@@ -49,6 +49,7 @@ int main(int argc, char **argv)
                                      .max_queued = (unsigned)o.max_in_flight,
                                      .max_connections = (unsigned)o.connections,
                                      .eager_requests = (unsigned)o.eager_requests,
+                                     .batch_wait_ms = (unsigned)o.batch_wait_ms,
                                      .batch_max = (unsigned)o.batch_max};
     struct api_client *client = api_client_start(&ccfg);
     struct api_gate_config gcfg = {.artifact = o.catalog_artifact,
