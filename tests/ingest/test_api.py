@@ -453,8 +453,8 @@ def test_keep_alive_not_a_connection_per_sale(chain):
     assert len(closed) <= 3, closed
 
 
-@pytest.mark.parametrize("wait_ms,last", [(60000, (2, 1)), (500, (2, 3))],
-                         ids=["waits-for-the-eager-one", "waits-500-ms-at-most"])
+@pytest.mark.parametrize("wait_ms,last", [(60000, (2, 1)), (1000, (2, 3))],
+                         ids=["waits-for-the-eager-one", "waits-1-s-at-most"])
 def test_sales_gather_behind_the_eager_request_but_a_full_batch_leaves_at_once(
         batch_server, bridge, api, stubs, wait_ms, last):
     """--eager-requests 1: while one request to the bridge is under way, the sales that come wait

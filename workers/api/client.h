@@ -4,16 +4,16 @@
  * - Daemon threads call api_client_send(): the sale, as canonical JSON, goes into a bounded ring
  *   (capacity = the intake's max in flight, so it cannot overflow while the intake's bound holds;
  *   a full ring is answered 503 anyway) and the curl thread is woken (curl_multi_wakeup) when the
- *   ring was empty.
+ *   ring was empty or now holds a full batch.
  * - The curl thread moves sales from the ring into transfers, at most `max_connections` at once,
  *   so that every transfer finds a kept-alive connection (curl's pool is capped at that size:
  *   never a new connection per sale). Only the first `eager_requests` of them leave with
  *   whatever is queued; beyond those a transfer leaves only with a full batch, or when the
- *   oldest sale has waited `batch_wait_ms`. At moderate load
- *   the sales then gather behind the requests under way instead of each taking a connection of
- *   its own: fewer, larger batches, which is most of the CPU per sale down the chain. Easy handles come from a free list and are reused with
- *   their options set once. It answers each sale with sp_rest_complete(), and every second asks
- *   the bridge's /readyz (cached for api_client_ready).
+ *   oldest sale has waited `batch_wait_ms`. At moderate load the sales then gather behind the
+ *   requests under way instead of each taking a connection of its own: fewer, larger batches,
+ *   which is most of the CPU per sale down the chain. Easy handles come from a free list and
+ *   are reused with their options set once. It answers each sale with sp_rest_complete(), and
+ *   every second asks the bridge's /readyz (cached for api_client_ready).
  * - A sale waits at most `timeout_ms` from api_client_send() to its answer: a transfer gets the
  *   time left as CURLOPT_TIMEOUT_MS (-> 504), and a sale still in the ring when its time is up
  *   was never sent and is answered 503.
